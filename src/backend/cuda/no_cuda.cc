@@ -1,0 +1,76 @@
+// Built without SCALEDL_CUDA: every cuda kernel throws, naming the op.
+#include <string>
+
+#include "core/error.h"
+#include "ops/ops.h"
+
+namespace scaledl {
+
+bool cuda_supports(std::string_view) { return false; }
+
+namespace cuda {
+namespace {
+[[noreturn]] void missing(const char* op) {
+  throw Error(op, std::string("has no cuda implementation in this build; rebuild with "
+                              "-DSCALEDL_CUDA=ON or use --device cpu"));
+}
+}  // namespace
+
+void conv2d_forward(const Conv2dParams&, const Tensor&, const Tensor&, const Tensor&, Tensor&) {
+  missing("conv2d_forward");
+}
+void conv2d_backward_data(const Conv2dParams&, const Tensor&, const Tensor&, Tensor&) {
+  missing("conv2d_backward_data");
+}
+void conv2d_backward_weights(const Conv2dParams&, const Tensor&, const Tensor&, Tensor&, Tensor&) {
+  missing("conv2d_backward_weights");
+}
+void batchnorm_forward_train(const BatchNormParams&, const Tensor&, const Tensor&, const Tensor&,
+                             Tensor&, Tensor&, Tensor&, Tensor&, Tensor&) {
+  missing("batchnorm_forward_train");
+}
+void batchnorm_forward_inference(const BatchNormParams&, const Tensor&, const Tensor&,
+                                 const Tensor&, const Tensor&, const Tensor&, Tensor&) {
+  missing("batchnorm_forward_inference");
+}
+void batchnorm_backward(const BatchNormParams&, const Tensor&, const Tensor&, const Tensor&,
+                        const Tensor&, const Tensor&, Tensor&, Tensor&, Tensor&) {
+  missing("batchnorm_backward");
+}
+void relu_forward(const Tensor&, Tensor&) { missing("relu_forward"); }
+void relu_backward(const Tensor&, const Tensor&, Tensor&) { missing("relu_backward"); }
+void maxpool2d_forward(const Pool2dParams&, const Tensor&, Tensor&, Tensor&) {
+  missing("maxpool2d_forward");
+}
+void maxpool2d_backward(const Pool2dParams&, const Tensor&, const Tensor&, const Tensor&,
+                        const Tensor&, Tensor&) {
+  missing("maxpool2d_backward");
+}
+void avgpool2d_forward(const Pool2dParams&, const Tensor&, Tensor&) { missing("avgpool2d_forward"); }
+void avgpool2d_backward(const Pool2dParams&, const Tensor&, Tensor&) {
+  missing("avgpool2d_backward");
+}
+void global_avgpool_forward(const Tensor&, Tensor&) { missing("global_avgpool_forward"); }
+void global_avgpool_backward(const Tensor&, Tensor&) { missing("global_avgpool_backward"); }
+void linear_forward(const Tensor&, const Tensor&, const Tensor&, Tensor&) {
+  missing("linear_forward");
+}
+void linear_backward_data(const Tensor&, const Tensor&, Tensor&) { missing("linear_backward_data"); }
+void linear_backward_weights(const Tensor&, const Tensor&, Tensor&, Tensor&) {
+  missing("linear_backward_weights");
+}
+void softmax_cross_entropy(const Tensor&, const Tensor&, float, Tensor&, Tensor&) {
+  missing("softmax_cross_entropy");
+}
+void add(const Tensor&, const Tensor&, Tensor&) { missing("add"); }
+void dropout_forward(float, uint64_t, const Tensor&, Tensor&, Tensor&) {
+  missing("dropout_forward");
+}
+void dropout_backward(float, const Tensor&, const Tensor&, Tensor&) { missing("dropout_backward"); }
+void concat_channels(const std::vector<Tensor>&, Tensor&) { missing("concat_channels"); }
+void split_channels(const Tensor&, std::vector<Tensor>&) { missing("split_channels"); }
+void reorder(const Tensor&, Tensor&) { missing("reorder"); }
+void sgd_update(const SgdParams&, Tensor&, const Tensor&, Tensor&) { missing("sgd_update"); }
+
+}  // namespace cuda
+}  // namespace scaledl

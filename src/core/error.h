@@ -1,0 +1,33 @@
+// scaledl::Error (a user's mistake, printed as one line by the CLI, exit code 2) and the
+// check macros that turn library failures into errors naming the call, file:line and rank.
+#pragma once
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace scaledl {
+
+// A user-facing error: "[component] what, where, what to do".
+class Error : public std::runtime_error {
+ public:
+  Error(std::string_view component, std::string_view message);
+  const std::string& component() const { return component_; }
+
+ private:
+  std::string component_;
+};
+
+// Rank used in library-failure messages (set by dist/ once known; 0 before).
+void set_error_rank(int rank);
+int error_rank();
+
+[[noreturn]] void throw_check_failure(const char* lib, const char* call, const char* what,
+                                      const char* file, int line);
+
+}  // namespace scaledl
+
+// Internal invariant: a broken one is a bug in scaledl, not the user's fault.
+#define SDL_ASSERT(cond, msg)                                                              \
+  do {                                                                                     \
+    if (!(cond)) ::scaledl::throw_check_failure("scaledl", #cond, (msg), __FILE__, __LINE__); \
+  } while (0)

@@ -1,0 +1,141 @@
+// Tensor storage, views and plain copies.
+#include "core/tensor.h"
+
+#include <cstring>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace scaledl {
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+std::string shape_str(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+std::string_view layout_name(Layout l) { return l == Layout::nchw ? "nchw" : "nhwc"; }
+
+std::string Device::str() const {
+  return kind == Kind::cpu ? "cpu" : "cuda:" + std::to_string(index);
+}
+
+Device parse_device(std::string_view s) {
+  if (s == "cpu") return Device::cpu();
+  if (s == "cuda") return Device::cuda(0);
+  if (s.rfind("cuda:", 0) == 0 && s.size() > 5 &&
+      s.find_first_not_of("0123456789", 5) == std::string_view::npos)
+    return Device::cuda(std::stoi(std::string(s.substr(5))));
+  throw Error("device", "unknown device '" + std::string(s) + "'; use cpu, cuda or cuda:N");
+}
+
+Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
+  if (!device.is_cpu())
+    throw Error("device", device.str() + " memory needs the CUDA backend; this build has none");
+  buf_ = aligned_alloc_bytes(bytes);
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, Layout layout) {
+  for (int64_t d : shape)
+    if (d < 0) throw Error("tensor", "negative dimension in shape " + shape_str(shape));
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.layout_ = shape.size() == 4 ? layout : Layout::nchw;
+  t.storage_ = std::make_shared<Storage>(t.nbytes(), device);
+  return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device, Layout layout) {
+  Tensor t = empty(shape, dtype, device, layout);
+  t.zero();
+  return t;
+}
+
+Tensor Tensor::from(const Shape& shape, const std::vector<float>& values, Layout layout) {
+  Tensor t = empty(shape, DType::f32, Device::cpu(), layout);
+  SDL_ASSERT(static_cast<int64_t>(values.size()) == t.numel(), "value count != shape numel");
+  std::memcpy(t.raw(), values.data(), t.nbytes());
+  return t;
+}
+
+Tensor Tensor::reshape(const Shape& shape) const {
+  SDL_ASSERT(shape_numel(shape) == numel(), "reshape must keep the element count");
+  Tensor t = *this;
+  t.shape_ = shape;
+  if (shape.size() != 4) t.layout_ = Layout::nchw;
+  return t;
+}
+
+Tensor Tensor::with_layout(Layout layout) const {
+  Tensor t = *this;
+  t.layout_ = layout;
+  return t;
+}
+
+Tensor Tensor::view(const Shape& shape, int64_t offset) const {
+  size_t begin = offset_ + static_cast<size_t>(offset) * dtype_size(dtype_);
+  size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype_);
+  SDL_ASSERT(begin + bytes <= storage_->bytes(), "view outside its storage");
+  Tensor t = *this;
+  t.offset_ = begin;
+  t.shape_ = shape;
+  t.layout_ = Layout::nchw;
+  return t;
+}
+
+Tensor Tensor::clone() const {
+  Tensor t = empty(shape_, dtype_, device(), layout_);
+  std::memcpy(t.raw(), raw(), nbytes());
+  return t;
+}
+
+void Tensor::zero() { std::memset(raw(), 0, nbytes()); }
+
+void Tensor::fill(float v) {
+  SDL_ASSERT(dtype_ == DType::f32, "fill needs an f32 tensor");
+  float* p = data<float>();
+  for (int64_t i = 0, n = numel(); i < n; ++i) p[i] = v;
+}
+
+void Tensor::copy_from(const Tensor& src) {
+  SDL_ASSERT(src.dtype() == dtype_ && src.numel() == numel(), "copy_from needs equal dtype/numel");
+  std::memcpy(raw(), src.raw(), nbytes());
+}
+
+std::vector<float> Tensor::to_vector() const {
+  SDL_ASSERT(dtype_ == DType::f32, "to_vector needs an f32 tensor");
+  const float* p = data<float>();
+  return std::vector<float>(p, p + numel());
+}
+
+std::string Tensor::str() const {
+  std::ostringstream os;
+  os << dtype_name(dtype_) << shape_str(shape_);
+  if (ndim() == 4) os << ' ' << layout_name(layout_);
+  os << ' ' << device().str();
+  return os.str();
+}
+
+Tensor to_layout(const Tensor& x, Layout to) {
+  SDL_ASSERT(x.ndim() == 4 && x.dtype() == DType::f32, "to_layout needs a 4-D f32 tensor");
+  if (x.layout() == to) return x.clone();
+  const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device(), to);
+  const float* s = x.data<float>();
+  float* d = y.data<float>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t w = 0; w < W; ++w)
+          d[offset4(to, n, c, h, w, C, H, W)] = s[offset4(x.layout(), n, c, h, w, C, H, W)];
+  return y;
+}
+
+}  // namespace scaledl

@@ -1,0 +1,154 @@
+// Dispatch of each op to the backend chosen for its tensors' device.
+#include "ops/ops.h"
+
+#include <algorithm>
+#include <string>
+
+#include "core/error.h"
+
+namespace scaledl {
+
+namespace {
+thread_local Backend t_cpu_backend = Backend::cpu;
+
+constexpr std::string_view kOps[] = {
+    "conv2d_forward", "conv2d_backward_data", "conv2d_backward_weights",
+    "batchnorm_forward_train", "batchnorm_forward_inference", "batchnorm_backward",
+    "relu_forward", "relu_backward", "maxpool2d_forward", "maxpool2d_backward",
+    "avgpool2d_forward", "avgpool2d_backward", "global_avgpool_forward",
+    "global_avgpool_backward", "linear_forward", "linear_backward_data",
+    "linear_backward_weights", "softmax_cross_entropy", "add", "dropout_forward",
+    "dropout_backward", "concat_channels", "split_channels", "reorder", "sgd_update"};
+}  // namespace
+
+std::string_view backend_name(Backend b) {
+  switch (b) {
+    case Backend::reference: return "reference";
+    case Backend::cpu: return "cpu";
+    case Backend::cuda: return "cuda";
+  }
+  return "?";
+}
+
+Backend backend_for(Device device) { return device.is_cpu() ? t_cpu_backend : Backend::cuda; }
+
+// The cuda backend answers for itself (backend/cuda); without it no op is supported there.
+bool cuda_supports(std::string_view op);
+
+bool supports(std::string_view op, Backend backend) {
+  if (std::find(std::begin(kOps), std::end(kOps), op) == std::end(kOps)) return false;
+  return backend == Backend::cuda ? cuda_supports(op) : true;
+}
+
+ScopedBackend::ScopedBackend(Backend b) : saved_(t_cpu_backend) { t_cpu_backend = b; }
+ScopedBackend::~ScopedBackend() { t_cpu_backend = saved_; }
+
+#define SDL_DISPATCH(device, fn, ...)                 \
+  do {                                                \
+    switch (backend_for(device)) {                    \
+      case Backend::reference: return ref::fn(__VA_ARGS__); \
+      case Backend::cpu: return cpu::fn(__VA_ARGS__);       \
+      case Backend::cuda: return cuda::fn(__VA_ARGS__);     \
+    }                                                 \
+  } while (0)
+
+namespace ops {
+
+void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& b,
+                    Tensor& y) {
+  SDL_DISPATCH(y.device(), conv2d_forward, p, x, w, b, y);
+}
+void conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
+  SDL_DISPATCH(dx.device(), conv2d_backward_data, p, dy, w, dx);
+}
+void conv2d_backward_weights(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw,
+                             Tensor& db) {
+  SDL_DISPATCH(dw.device(), conv2d_backward_weights, p, x, dy, dw, db);
+}
+void batchnorm_forward_train(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
+                             const Tensor& beta, Tensor& y, Tensor& save_mean, Tensor& save_var,
+                             Tensor& running_mean, Tensor& running_var) {
+  SDL_DISPATCH(y.device(), batchnorm_forward_train, p, x, gamma, beta, y, save_mean, save_var,
+               running_mean, running_var);
+}
+void batchnorm_forward_inference(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
+                                 const Tensor& beta, const Tensor& running_mean,
+                                 const Tensor& running_var, Tensor& y) {
+  SDL_DISPATCH(y.device(), batchnorm_forward_inference, p, x, gamma, beta, running_mean,
+               running_var, y);
+}
+void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
+                        const Tensor& gamma, const Tensor& save_mean, const Tensor& save_var,
+                        Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
+  SDL_DISPATCH(dx.device(), batchnorm_backward, p, x, dy, gamma, save_mean, save_var, dx, dgamma,
+               dbeta);
+}
+void relu_forward(const Tensor& x, Tensor& y) { SDL_DISPATCH(y.device(), relu_forward, x, y); }
+void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
+  SDL_DISPATCH(dx.device(), relu_backward, y, dy, dx);
+}
+void maxpool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y, Tensor& workspace) {
+  SDL_DISPATCH(y.device(), maxpool2d_forward, p, x, y, workspace);
+}
+void maxpool2d_backward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
+                        const Tensor& workspace, const Tensor& dy, Tensor& dx) {
+  SDL_DISPATCH(dx.device(), maxpool2d_backward, p, x, y, workspace, dy, dx);
+}
+void avgpool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y) {
+  SDL_DISPATCH(y.device(), avgpool2d_forward, p, x, y);
+}
+void avgpool2d_backward(const Pool2dParams& p, const Tensor& dy, Tensor& dx) {
+  SDL_DISPATCH(dx.device(), avgpool2d_backward, p, dy, dx);
+}
+void global_avgpool_forward(const Tensor& x, Tensor& y) {
+  SDL_DISPATCH(y.device(), global_avgpool_forward, x, y);
+}
+void global_avgpool_backward(const Tensor& dy, Tensor& dx) {
+  SDL_DISPATCH(dx.device(), global_avgpool_backward, dy, dx);
+}
+void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
+  SDL_DISPATCH(y.device(), linear_forward, x, w, b, y);
+}
+void linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
+  SDL_DISPATCH(dx.device(), linear_backward_data, dy, w, dx);
+}
+void linear_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db) {
+  SDL_DISPATCH(dw.device(), linear_backward_weights, x, dy, dw, db);
+}
+void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float smoothing,
+                           Tensor& loss, Tensor& dlogits) {
+  SDL_DISPATCH(loss.device(), softmax_cross_entropy, logits, labels, smoothing, loss, dlogits);
+}
+void add(const Tensor& a, const Tensor& b, Tensor& y) { SDL_DISPATCH(y.device(), add, a, b, y); }
+void dropout_forward(float p, uint64_t seed, const Tensor& x, Tensor& y, Tensor& mask) {
+  SDL_DISPATCH(y.device(), dropout_forward, p, seed, x, y, mask);
+}
+void dropout_backward(float p, const Tensor& mask, const Tensor& dy, Tensor& dx) {
+  SDL_DISPATCH(dx.device(), dropout_backward, p, mask, dy, dx);
+}
+void concat_channels(const std::vector<Tensor>& xs, Tensor& y) {
+  SDL_DISPATCH(y.device(), concat_channels, xs, y);
+}
+void split_channels(const Tensor& y, std::vector<Tensor>& xs) {
+  SDL_DISPATCH(y.device(), split_channels, y, xs);
+}
+void reorder(const Tensor& x, Tensor& y) { SDL_DISPATCH(y.device(), reorder, x, y); }
+void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum) {
+  SDL_DISPATCH(param.device(), sgd_update, p, param, grad, momentum);
+}
+
+}  // namespace ops
+
+int64_t conv_out_size(int64_t in, int kernel, int stride, int pad, int dil) {
+  return (in + 2 * pad - dil * (kernel - 1) - 1) / stride + 1;
+}
+
+int64_t pool_out_size(int64_t in, int kernel, int stride, int pad, bool ceil_mode) {
+  int64_t span = in + 2 * pad - kernel;
+  int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+  // PyTorch: the last window must start inside the input or left padding.
+  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  return out;
+}
+
+}  // namespace scaledl

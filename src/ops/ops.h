@@ -1,0 +1,51 @@
+// The ops: one public entry point per kernel, dispatched to the backend that runs it.
+//
+// Backends: `cpu` (oneDNN primitives, the default on cpu tensors), `reference` (plain loops,
+// the ground truth the consistency tests compare every backend against), `cuda`. A backend
+// that lacks an op answers supports() == false and throws "[op] has no <backend> implementation".
+#pragma once
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "core/tensor.h"
+#include "ops/params.h"
+
+namespace scaledl {
+
+enum class Backend { reference, cpu, cuda };
+std::string_view backend_name(Backend b);
+
+// The backend that runs ops on `device` in this thread.
+Backend backend_for(Device device);
+bool supports(std::string_view op, Backend backend);
+
+// While alive, ops on cpu tensors in this thread run on `backend` (tests use `reference`).
+class ScopedBackend {
+ public:
+  explicit ScopedBackend(Backend b);
+  ~ScopedBackend();
+  ScopedBackend(const ScopedBackend&) = delete;
+  ScopedBackend& operator=(const ScopedBackend&) = delete;
+
+ private:
+  Backend saved_;
+};
+
+namespace ops {
+#include "ops/kernels.inc"
+}  // namespace ops
+
+namespace ref {
+#include "ops/kernels.inc"
+}  // namespace ref
+
+namespace cpu {
+#include "ops/kernels.inc"
+}  // namespace cpu
+
+namespace cuda {
+#include "ops/kernels.inc"
+}  // namespace cuda
+
+}  // namespace scaledl
