@@ -1,0 +1,257 @@
+// Net: graph building, flat parameter storage, forward and backward.
+#include "nn/net.h"
+
+#include <chrono>
+#include <cmath>
+#include <string>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "nn/layers.h"
+#include "ops/ops.h"
+
+namespace scaledl {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+void init_tensor(Tensor& t, const ParamSpec& s, Rng& rng) {
+  float* p = t.data<float>();
+  int64_t n = t.numel();
+  switch (s.init) {
+    case Init::zeros: t.fill(0.f); break;
+    case Init::ones: t.fill(1.f); break;
+    case Init::kaiming_normal_fan_out: {
+      float sd = std::sqrt(2.f / static_cast<float>(s.fan_out));
+      for (int64_t i = 0; i < n; ++i) p[i] = rng.normal(0.f, sd);
+      break;
+    }
+    case Init::kaiming_uniform_fan_in: {
+      float bound = 1.f / std::sqrt(static_cast<float>(s.fan_in));
+      for (int64_t i = 0; i < n; ++i) p[i] = rng.uniform(-bound, bound);
+      break;
+    }
+    case Init::normal_001:
+      for (int64_t i = 0; i < n; ++i) p[i] = rng.normal(0.f, 0.01f);
+      break;
+  }
+}
+}  // namespace
+
+Net::Net(std::string name, Shape input_shape) : name_(std::move(name)) {
+  Node in;
+  in.name = "input";
+  in.shape = std::move(input_shape);
+  nodes_.push_back(std::move(in));
+}
+
+std::string Net::auto_name(std::string_view kind) {
+  return std::string(kind) + "_" + std::to_string(nodes_.size());
+}
+
+int Net::add(std::unique_ptr<Layer> layer, std::vector<int> inputs, std::string name) {
+  SDL_ASSERT(flat_params_.defined() == false, "cannot add layers after init()");
+  std::vector<Shape> in_shapes;
+  for (int i : inputs) {
+    SDL_ASSERT(i >= 0 && i < static_cast<int>(nodes_.size()), "input node does not exist");
+    in_shapes.push_back(nodes_[i].shape);
+    ++nodes_[i].consumers;
+  }
+  Node n;
+  n.name = name.empty() ? auto_name(layer->kind()) : std::move(name);
+  n.shape = layer->infer(in_shapes);
+  n.layer = std::move(layer);
+  n.inputs = std::move(inputs);
+  nodes_.push_back(std::move(n));
+  output_ = static_cast<int>(nodes_.size()) - 1;
+  return output_;
+}
+
+int Net::conv(int x, int out, int kernel, int stride, int pad, const std::string& name,
+              int groups, bool bias, Init init) {
+  Conv2dParams p;
+  p.stride_h = p.stride_w = stride;
+  p.pad_h = p.pad_w = pad < 0 ? kernel / 2 : pad;
+  p.groups = groups;
+  return add(std::make_unique<Conv2d>(out, kernel, p, bias, init), {x}, name);
+}
+
+int Net::bn(int x, const std::string& name, bool zero_gamma) {
+  return add(std::make_unique<BatchNorm2d>(zero_gamma), {x}, name);
+}
+
+int Net::relu(int x) { return add(std::make_unique<ReLU>(), {x}); }
+
+int Net::maxpool(int x, int kernel, int stride, int pad, bool ceil_mode) {
+  Pool2dParams p{kernel, kernel, stride, stride, pad, pad, ceil_mode, true};
+  return add(std::make_unique<Pool2d>(Pool2d::Mode::max, p), {x});
+}
+
+int Net::avgpool(int x, int kernel, int stride, int pad, bool ceil_mode, bool count_include_pad) {
+  Pool2dParams p{kernel, kernel, stride, stride, pad, pad, ceil_mode, count_include_pad};
+  return add(std::make_unique<Pool2d>(Pool2d::Mode::avg, p), {x});
+}
+
+int Net::global_avgpool(int x) { return add(std::make_unique<GlobalAvgPool>(), {x}); }
+int Net::flatten(int x) { return add(std::make_unique<Flatten>(), {x}); }
+
+int Net::linear(int x, int out, const std::string& name, bool bias, Init init) {
+  return add(std::make_unique<Linear>(out, bias, init), {x}, name);
+}
+
+int Net::add(int a, int b) { return add(std::make_unique<Add>(), {a, b}); }
+int Net::dropout(int x, float p) { return add(std::make_unique<Dropout>(p), {x}); }
+int Net::concat(const std::vector<int>& xs) { return add(std::make_unique<Concat>(), xs); }
+
+void Net::init(uint64_t seed, bool zero_init_residual) {
+  if (!flat_params_.defined()) {
+    int64_t np = 0, nb = 0;
+    for (Node& n : nodes_) {
+      if (!n.layer) continue;
+      for (const ParamSpec& s : n.layer->param_specs()) np += shape_numel(s.shape);
+      for (const BufferSpec& s : n.layer->buffer_specs()) nb += shape_numel(s.shape);
+    }
+    flat_params_ = Tensor::zeros({np});
+    flat_grads_ = Tensor::zeros({np});
+    flat_buffers_ = Tensor::zeros({nb});
+    int64_t po = 0, bo = 0;
+    for (Node& n : nodes_) {
+      if (!n.layer) continue;
+      std::vector<Tensor> ps, gs, bs;
+      for (const ParamSpec& s : n.layer->param_specs()) {
+        ps.push_back(flat_params_.view(s.shape, po));
+        gs.push_back(flat_grads_.view(s.shape, po));
+        po += shape_numel(s.shape);
+        params_.push_back({n.name + "." + s.name, ps.back(), gs.back(), s.is_norm_or_bias});
+      }
+      for (const BufferSpec& s : n.layer->buffer_specs()) {
+        bs.push_back(flat_buffers_.view(s.shape, bo));
+        bo += shape_numel(s.shape);
+        buffers_.push_back({n.name + "." + s.name, bs.back()});
+      }
+      n.layer->bind(std::move(ps), std::move(gs), std::move(bs));
+    }
+  }
+  size_t pi = 0, bi = 0;
+  for (Node& n : nodes_) {
+    if (!n.layer) continue;
+    for (ParamSpec s : n.layer->param_specs()) {
+      auto* bn = dynamic_cast<BatchNorm2d*>(n.layer.get());
+      if (bn && bn->zero_gamma() && s.name == "weight")
+        s.init = zero_init_residual ? Init::zeros : Init::ones;
+      Rng rng(hash_words(seed, pi));
+      init_tensor(params_[pi++].value, s, rng);
+    }
+    for (const BufferSpec& s : n.layer->buffer_specs()) buffers_[bi++].value.fill(s.init);
+  }
+}
+
+void Net::setup(int64_t batch, Layout layout) {
+  SDL_ASSERT(flat_params_.defined(), "Net::init() must come before setup()");
+  if (batch == batch_ && layout == layout_) return;
+  batch_ = batch;
+  layout_ = layout;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    Node& n = nodes_[i];
+    Shape s{batch};
+    s.insert(s.end(), n.shape.begin(), n.shape.end());
+    n.act = i == 0 ? Tensor() : Tensor::empty(s, DType::f32, Device::cpu(), layout);
+    n.grad = i == 0 ? Tensor() : Tensor::empty(s, DType::f32, Device::cpu(), layout);
+    n.scratch = n.consumers > 1 ? Tensor::empty(s, DType::f32, Device::cpu(), layout) : Tensor();
+  }
+  grad_written_.assign(nodes_.size(), false);
+}
+
+const Tensor& Net::forward(const Tensor& x, const RunContext& ctx) {
+  Shape want{batch_};
+  want.insert(want.end(), nodes_[0].shape.begin(), nodes_[0].shape.end());
+  if (x.shape() != want)
+    throw Error("net", name_ + " expects input " + shape_str(want) + ", got " + x.str());
+  if (x.ndim() == 4 && x.layout() != layout_) {
+    if (!nodes_[0].scratch.defined() || nodes_[0].scratch.shape() != want)
+      nodes_[0].scratch = Tensor::empty(want, DType::f32, x.device(), layout_);
+    ops::reorder(x, nodes_[0].scratch);
+    nodes_[0].act = nodes_[0].scratch;
+  } else {
+    nodes_[0].act = x;
+  }
+  RunContext c = ctx;
+  std::vector<Tensor> in;
+  for (size_t i = 1; i < nodes_.size(); ++i) {
+    Node& n = nodes_[i];
+    in.clear();
+    for (int j : n.inputs) in.push_back(nodes_[j].act);
+    c.node = static_cast<int>(i);
+    auto t0 = Clock::now();
+    n.layer->forward(c, in, n.act);
+    if (profiling_) n.fwd_s += since(t0);
+  }
+  return nodes_[output_].act;
+}
+
+void Net::backward(const Tensor& dout, const RunContext& ctx) {
+  SDL_ASSERT(dout.shape() == nodes_[output_].act.shape(), "backward: gradient shape mismatch");
+  std::fill(grad_written_.begin(), grad_written_.end(), false);
+  nodes_[output_].grad.copy_from(dout);
+  grad_written_[output_] = true;
+  RunContext c = ctx;
+  std::vector<Tensor> in, din;
+  for (int i = output_; i >= 1; --i) {
+    Node& n = nodes_[i];
+    if (!grad_written_[i]) continue;  // nothing downstream reached the loss
+    in.clear();
+    din.clear();
+    for (int j : n.inputs) {
+      in.push_back(nodes_[j].act);
+      if (j == 0)
+        din.emplace_back();
+      else
+        din.push_back(grad_written_[j] ? nodes_[j].scratch : nodes_[j].grad);
+    }
+    c.node = i;
+    auto t0 = Clock::now();
+    n.layer->backward(c, in, n.act, n.grad, din);
+    for (int j : n.inputs) {
+      if (j == 0) continue;
+      if (grad_written_[j])
+        ops::add(nodes_[j].grad, nodes_[j].scratch, nodes_[j].grad);
+      grad_written_[j] = true;
+    }
+    if (profiling_) n.bwd_s += since(t0);
+  }
+}
+
+int64_t Net::num_params() const {
+  int64_t n = 0;
+  for (const Node& node : nodes_)
+    if (node.layer)
+      for (const ParamSpec& s : node.layer->param_specs()) n += shape_numel(s.shape);
+  return n;
+}
+
+int64_t Net::flops() const {
+  int64_t f = 0;
+  for (const Node& n : nodes_) {
+    if (!n.layer) continue;
+    std::vector<Shape> in;
+    for (int j : n.inputs) in.push_back(nodes_[j].shape);
+    f += n.layer->flops(in, n.shape);
+  }
+  return f;
+}
+
+std::vector<NodeTime> Net::node_times() const {
+  std::vector<NodeTime> out;
+  for (const Node& n : nodes_)
+    if (n.layer) out.push_back({n.name, std::string(n.layer->kind()), n.fwd_s, n.bwd_s});
+  return out;
+}
+
+void Net::reset_node_times() {
+  for (Node& n : nodes_) n.fwd_s = n.bwd_s = 0;
+}
+
+}  // namespace scaledl

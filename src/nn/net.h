@@ -1,0 +1,110 @@
+// Net: a static graph of Layers. Model builders add nodes (shapes are inferred as they go);
+// init() places every parameter and gradient in one flat f32 buffer each (views per layer),
+// setup() allocates activations for a batch size and layout, forward()/backward() run it.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/layer.h"
+
+namespace scaledl {
+
+struct NetParam {
+  std::string name;  // PyTorch state_dict name, e.g. "layer1.0.conv1.weight"
+  Tensor value, grad;
+  bool is_norm_or_bias = false;
+};
+
+struct NetBuffer {
+  std::string name;  // e.g. "bn1.running_mean"
+  Tensor value;
+};
+
+// Seconds spent in one node, summed over the calls since the last reset.
+struct NodeTime {
+  std::string name, kind;
+  double forward_s = 0, backward_s = 0;
+};
+
+class Net {
+ public:
+  Net(std::string name, Shape input_shape);
+  Net(const Net&) = delete;
+  Net& operator=(const Net&) = delete;
+
+  // --- building ---
+  int input() const { return 0; }
+  int add(std::unique_ptr<Layer> layer, std::vector<int> inputs, std::string name = "");
+  // pad < 0: kernel / 2 (same size at stride 1).
+  int conv(int x, int out, int kernel, int stride, int pad, const std::string& name,
+           int groups = 1, bool bias = false, Init init = Init::kaiming_normal_fan_out);
+  int bn(int x, const std::string& name, bool zero_gamma = false);
+  int relu(int x);
+  int maxpool(int x, int kernel, int stride, int pad = 0, bool ceil_mode = false);
+  int avgpool(int x, int kernel, int stride, int pad = 0, bool ceil_mode = false,
+              bool count_include_pad = true);
+  int global_avgpool(int x);
+  int flatten(int x);
+  int linear(int x, int out, const std::string& name, bool bias = true,
+             Init init = Init::kaiming_uniform_fan_in);
+  int add(int a, int b);
+  int dropout(int x, float p);
+  int concat(const std::vector<int>& xs);
+  void set_output(int node) { output_ = node; }
+
+  // --- state ---
+  // Allocates the flat parameter/gradient/buffer storage and initializes it from `seed`.
+  // zero_init_residual: the last BN gamma of each residual branch starts at 0 (Goyal et al.).
+  void init(uint64_t seed, bool zero_init_residual = false);
+  // Allocates activations and gradients for `batch` samples in `layout` (4-D tensors).
+  void setup(int64_t batch, Layout layout);
+
+  // --- running ---
+  // x: [batch, input_shape...] in any layout. Returns the output node's activation.
+  const Tensor& forward(const Tensor& x, const RunContext& ctx);
+  // dout: gradient of the loss w.r.t. the output. Fills every parameter gradient.
+  void backward(const Tensor& dout, const RunContext& ctx);
+
+  // --- inspection ---
+  const std::string& name() const { return name_; }
+  const Shape& input_shape() const { return nodes_[0].shape; }
+  const Shape& output_shape() const { return nodes_[output_].shape; }
+  int64_t batch() const { return batch_; }
+  Layout layout() const { return layout_; }
+  const std::vector<NetParam>& params() const { return params_; }
+  const std::vector<NetBuffer>& buffers() const { return buffers_; }
+  const Tensor& flat_params() const { return flat_params_; }
+  const Tensor& flat_grads() const { return flat_grads_; }
+  int64_t num_params() const;
+  int64_t flops() const;  // one sample's forward pass, multiply-adds x 2
+  size_t num_nodes() const { return nodes_.size(); }
+  void set_profiling(bool on) { profiling_ = on; }
+  std::vector<NodeTime> node_times() const;
+  void reset_node_times();
+
+ private:
+  struct Node {
+    std::string name;
+    std::unique_ptr<Layer> layer;  // null for the input
+    std::vector<int> inputs;
+    Shape shape;  // per sample
+    int consumers = 0;
+    Tensor act, grad, scratch;
+    double fwd_s = 0, bwd_s = 0;
+  };
+  std::string auto_name(std::string_view kind);
+
+  std::string name_;
+  std::vector<Node> nodes_;
+  int output_ = 0;
+  std::vector<NetParam> params_;
+  std::vector<NetBuffer> buffers_;
+  Tensor flat_params_, flat_grads_, flat_buffers_;
+  int64_t batch_ = 0;
+  Layout layout_ = Layout::nchw;
+  bool profiling_ = false;
+  std::vector<bool> grad_written_;
+};
+
+}  // namespace scaledl

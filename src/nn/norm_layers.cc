@@ -1,0 +1,82 @@
+// BatchNorm2d and Dropout: layers whose training and inference behaviour differ.
+#include <string>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "nn/layers.h"
+#include "ops/ops.h"
+
+namespace scaledl {
+
+BatchNorm2d::BatchNorm2d(bool zero_gamma, BatchNormParams p) : zero_gamma_(zero_gamma), p_(p) {}
+
+Shape BatchNorm2d::infer(const std::vector<Shape>& in) {
+  if (in.size() != 1 || in[0].size() != 3)
+    throw Error("batchnorm2d", "needs one [C,H,W] input, got " + shape_str(in.at(0)));
+  channels_ = in[0][0];
+  return in[0];
+}
+
+std::vector<ParamSpec> BatchNorm2d::param_specs() const {
+  return {{"weight", {channels_}, zero_gamma_ ? Init::zeros : Init::ones, 1, 1, true},
+          {"bias", {channels_}, Init::zeros, 1, 1, true}};
+}
+
+std::vector<BufferSpec> BatchNorm2d::buffer_specs() const {
+  return {{"running_mean", {channels_}, 0.f}, {"running_var", {channels_}, 1.f}};
+}
+
+int64_t BatchNorm2d::flops(const std::vector<Shape>& in, const Shape&) const {
+  return 2 * shape_numel(in[0]);
+}
+
+void BatchNorm2d::forward(const RunContext& ctx, const std::vector<Tensor>& in, Tensor& out) {
+  if (!ctx.training) {
+    ops::batchnorm_forward_inference(p_, in[0], params_[0], params_[1], buffers_[0], buffers_[1],
+                                     out);
+    return;
+  }
+  if (!save_mean_.defined()) {
+    save_mean_ = Tensor::empty({channels_}, DType::f32, out.device());
+    save_var_ = Tensor::empty({channels_}, DType::f32, out.device());
+  }
+  ops::batchnorm_forward_train(p_, in[0], params_[0], params_[1], out, save_mean_, save_var_,
+                               buffers_[0], buffers_[1]);
+}
+
+void BatchNorm2d::backward(const RunContext&, const std::vector<Tensor>& in, const Tensor&,
+                           const Tensor& dout, std::vector<Tensor>& din) {
+  SDL_ASSERT(din[0].defined(), "batchnorm backward needs an input gradient buffer");
+  ops::batchnorm_backward(p_, in[0], dout, params_[0], save_mean_, save_var_, din[0], grads_[0],
+                          grads_[1]);
+}
+
+Dropout::Dropout(float p) : p_(p) {
+  if (p < 0.f || p >= 1.f)
+    throw Error("dropout", "probability " + std::to_string(p) + " must be in [0, 1)");
+}
+
+Shape Dropout::infer(const std::vector<Shape>& in) { return in.at(0); }
+
+void Dropout::forward(const RunContext& ctx, const std::vector<Tensor>& in, Tensor& out) {
+  masked_ = ctx.training && p_ > 0.f;
+  if (!masked_) {
+    out.copy_from(in[0]);
+    return;
+  }
+  if (!mask_.defined() || mask_.numel() != out.numel())
+    mask_ = Tensor::empty(out.shape(), DType::u8, out.device(), out.layout());
+  uint64_t seed = hash_words(ctx.seed, static_cast<uint64_t>(ctx.step), ctx.node);
+  ops::dropout_forward(p_, seed, in[0], out, mask_);
+}
+
+void Dropout::backward(const RunContext&, const std::vector<Tensor>&, const Tensor&,
+                       const Tensor& dout, std::vector<Tensor>& din) {
+  if (!din[0].defined()) return;
+  if (masked_)
+    ops::dropout_backward(p_, mask_, dout, din[0]);
+  else
+    din[0].copy_from(dout);
+}
+
+}  // namespace scaledl
