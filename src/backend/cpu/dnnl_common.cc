@@ -1,0 +1,102 @@
+// The oneDNN engine and streams, tensor -> memory descriptor mapping, and argument checks
+// shared by the cpu backend's op files.
+#include "backend/cpu/dnnl_common.h"
+
+namespace scaledl::cpu::dnnl_detail {
+
+const dnnl::engine& engine() {
+  static const dnnl::engine e = [] {
+    dnnl::engine made;
+    guarded("engine", [&] { made = dnnl::engine(dnnl::engine::kind::cpu, 0); });
+    return made;
+  }();
+  return e;
+}
+
+dnnl::stream& stream() {
+  thread_local dnnl::stream s = [] {
+    dnnl::stream made;
+    guarded("stream", [&] { made = dnnl::stream(engine()); });
+    return made;
+  }();
+  return s;
+}
+
+dt dnnl_dtype(DType t) {
+  switch (t) {
+    case DType::f32: return dt::f32;
+    case DType::f16: return dt::f16;
+    case DType::bf16: return dt::bf16;
+    case DType::s8: return dt::s8;
+    case DType::u8: return dt::u8;
+    case DType::s32: return dt::s32;
+  }
+  return dt::undef;
+}
+
+tag layout_tag(Layout l) { return l == Layout::nhwc ? tag::nhwc : tag::nchw; }
+
+dnnl::memory::desc md4(const Tensor& t) {
+  return dnnl::memory::desc(t.shape(), dnnl_dtype(t.dtype()), layout_tag(t.layout()));
+}
+
+dnnl::memory::desc md_plain(const Tensor& t) {
+  static constexpr tag kTags[] = {tag::a, tag::ab, tag::abc, tag::abcd, tag::abcde, tag::abcdef};
+  const int n = t.ndim();
+  if (n == 0) return md_flat(t);
+  SDL_ASSERT(n <= 6, "md_plain supports rank 1..6");
+  return dnnl::memory::desc(t.shape(), dnnl_dtype(t.dtype()), kTags[n - 1]);
+}
+
+dnnl::memory::desc md_flat(const Tensor& t) {
+  return dnnl::memory::desc({t.numel()}, dnnl_dtype(t.dtype()), tag::a);
+}
+
+dnnl::memory mem(const dnnl::memory::desc& md, const Tensor& t) {
+  return dnnl::memory(md, engine(), t.raw());
+}
+
+void require(bool ok, const char* op, const std::string& what) {
+  if (!ok) throw Error(op, what);
+}
+
+void require_defined(const char* op, const char* name, const Tensor& t) {
+  require(t.defined(), op, std::string(name) + " is undefined; pass an allocated tensor");
+}
+
+void require_f32(const char* op, const char* name, const Tensor& t) {
+  require_defined(op, name, t);
+  require(t.dtype() == DType::f32, op,
+          std::string(name) + " must be f32, got " + t.str());
+  require(t.device().is_cpu(), op, std::string(name) + " must be on the cpu, got " + t.str());
+}
+
+void require_4d(const char* op, const char* name, const Tensor& t) {
+  require_f32(op, name, t);
+  require(t.ndim() == 4, op, std::string(name) + " must be 4-D [N,C,H,W], got " + t.str());
+}
+
+void require_shape(const char* op, const char* name, const Tensor& t, const Shape& want) {
+  require_defined(op, name, t);
+  require(t.shape() == want, op,
+          std::string(name) + " must have shape " + shape_str(want) + ", got " + t.str());
+}
+
+void require_same_layout(const char* op, const char* name, const Tensor& t, const Tensor& ref) {
+  require(t.ndim() != 4 || t.layout() == ref.layout(), op,
+          std::string(name) + " " + t.str() + " must have the layout of " + ref.str());
+}
+
+void require_same_numel(const char* op, const char* name, const Tensor& t, const Tensor& ref) {
+  require_defined(op, name, t);
+  require(t.numel() == ref.numel(), op,
+          std::string(name) + " " + t.str() + " must have as many elements as " + ref.str());
+}
+
+void require_vec(const char* op, const char* name, const Tensor& t, int64_t c) {
+  require_f32(op, name, t);
+  require(t.ndim() == 1 && t.dim(0) == c, op,
+          std::string(name) + " must be f32[" + std::to_string(c) + "], got " + t.str());
+}
+
+}  // namespace scaledl::cpu::dnnl_detail

@@ -1,0 +1,69 @@
+// Softmax cross-entropy with label smoothing: one OpenMP pass per batch row (log-sum-exp in
+// double, the loss and, when asked, the gradient of the batch-mean loss).
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "backend/cpu/dnnl_common.h"
+#include "ops/ops.h"
+
+namespace scaledl::cpu {
+
+using namespace dnnl_detail;
+
+void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float smoothing,
+                           Tensor& loss, Tensor& dlogits) {
+  constexpr const char* op = "softmax_cross_entropy";
+  require_f32(op, "logits", logits);
+  require(logits.ndim() == 2 && logits.dim(1) > 0, op,
+          "logits must be 2-D [N,K], got " + logits.str());
+  const int64_t N = logits.dim(0), K = logits.dim(1);
+  require_defined(op, "labels", labels);
+  require(labels.dtype() == DType::s32 && labels.ndim() == 1 && labels.dim(0) == N, op,
+          "labels must be s32[" + std::to_string(N) + "], got " + labels.str());
+  require_f32(op, "loss", loss);
+  require(loss.numel() == 1, op, "loss must hold one value, got " + loss.str());
+  require(smoothing >= 0.f && smoothing <= 1.f, op,
+          "smoothing must be in [0, 1], got " + std::to_string(smoothing));
+  const bool grad = dlogits.defined();
+  if (grad) {
+    require_f32(op, "dlogits", dlogits);
+    require_shape(op, "dlogits", dlogits, logits.shape());
+  }
+  const int32_t* lab = labels.data<int32_t>();
+  for (int64_t n = 0; n < N; ++n)
+    require(lab[n] >= 0 && lab[n] < K, op,
+            "label " + std::to_string(lab[n]) + " of row " + std::to_string(n) +
+                " is outside [0, " + std::to_string(K) + ")");
+
+  const float* z = logits.data<float>();
+  float* dz = grad ? dlogits.data<float>() : nullptr;
+  const double on = 1.0 - smoothing, off = static_cast<double>(smoothing) / K;
+  const double inv_n = N > 0 ? 1.0 / static_cast<double>(N) : 0.0;
+  double total = 0.0;
+#pragma omp parallel for reduction(+ : total) schedule(static)
+  for (int64_t n = 0; n < N; ++n) {
+    const float* row = z + n * K;
+    float mx = row[0];
+    for (int64_t k = 1; k < K; ++k) mx = std::max(mx, row[k]);
+    double sum_exp = 0.0, sum_z = 0.0;
+    for (int64_t k = 0; k < K; ++k) {
+      sum_exp += std::exp(static_cast<double>(row[k] - mx));
+      sum_z += row[k];
+    }
+    const double lse = mx + std::log(sum_exp);
+    // -sum_k t_k (z_k - lse) with t = on * onehot + off.
+    total += lse - on * row[lab[n]] - off * sum_z;
+    if (grad) {
+      float* drow = dz + n * K;
+      const double inv_sum = 1.0 / sum_exp;
+      for (int64_t k = 0; k < K; ++k) {
+        const double p = std::exp(static_cast<double>(row[k] - mx)) * inv_sum;
+        drow[k] = static_cast<float>((p - off - (k == lab[n] ? on : 0.0)) * inv_n);
+      }
+    }
+  }
+  loss.data<float>()[0] = static_cast<float>(total * inv_n);
+}
+
+}  // namespace scaledl::cpu

@@ -1,0 +1,56 @@
+// SGD with momentum, weight decay, Nesterov and gradient unscaling: one vectorizable OpenMP
+// loop over the parameter, in place (PyTorch semantics, the formula in ops/kernels.inc).
+#include "backend/cpu/dnnl_common.h"
+#include "ops/ops.h"
+
+namespace scaledl::cpu {
+
+using namespace dnnl_detail;
+
+void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum) {
+  constexpr const char* op = "sgd_update";
+  require_f32(op, "param", param);
+  require_f32(op, "grad", grad);
+  require_same_numel(op, "grad", grad, param);
+  const bool has_m = momentum.defined();
+  if (has_m) {
+    require_f32(op, "momentum", momentum);
+    require_same_numel(op, "momentum", momentum, param);
+  } else {
+    require(p.momentum == 0.f, op, "momentum buffer is undefined but momentum is " +
+                                       std::to_string(p.momentum));
+  }
+  const int64_t n = param.numel();
+  float* w = param.data<float>();
+  const float* g_in = grad.data<float>();
+  const float lr = p.lr, mom = p.momentum, wd = p.weight_decay, gs = p.grad_scale;
+  if (!has_m) {
+    // m = 0 * m + g = g.
+#pragma omp parallel for simd schedule(static) if (n > 16384)
+    for (int64_t i = 0; i < n; ++i) {
+      const float g = g_in[i] * gs + wd * w[i];
+      w[i] -= lr * (p.nesterov ? g + mom * g : g);
+    }
+    return;
+  }
+  float* m = momentum.data<float>();
+  if (p.nesterov) {
+#pragma omp parallel for simd schedule(static) if (n > 16384)
+    for (int64_t i = 0; i < n; ++i) {
+      const float g = g_in[i] * gs + wd * w[i];
+      const float mi = mom * m[i] + g;
+      m[i] = mi;
+      w[i] -= lr * (g + mom * mi);
+    }
+  } else {
+#pragma omp parallel for simd schedule(static) if (n > 16384)
+    for (int64_t i = 0; i < n; ++i) {
+      const float g = g_in[i] * gs + wd * w[i];
+      const float mi = mom * m[i] + g;
+      m[i] = mi;
+      w[i] -= lr * mi;
+    }
+  }
+}
+
+}  // namespace scaledl::cpu
