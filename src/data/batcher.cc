@@ -186,7 +186,7 @@ int64_t Batcher::fill(int64_t epoch, int64_t index, Tensor& x, Tensor& labels) c
   const int64_t row = c_ * h_ * w_;
   float* xd = x.data<float>();
   int32_t* ld = labels.data<int32_t>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (batch_ * row >= 32768)
   for (int64_t r = 0; r < batch_; ++r) {
     if (r >= real) {
       std::memset(xd + r * row, 0, static_cast<size_t>(row) * sizeof(float));
