@@ -56,6 +56,24 @@ dnnl::memory mem(const dnnl::memory::desc& md, const Tensor& t) {
   return dnnl::memory(md, engine(), t.raw());
 }
 
+dnnl::memory scratch(int slot, const dnnl::memory::desc& md) {
+  constexpr int kSlots = 4;
+  struct Slot {
+    AlignedBuffer buf;
+    size_t bytes = 0;
+  };
+  thread_local Slot slots[kSlots];
+  SDL_ASSERT(slot >= 0 && slot < kSlots, "scratch slot out of range");
+  Slot& s = slots[slot];
+  const size_t need = md.get_size();
+  if (need > s.bytes) {
+    s.buf.reset();
+    s.buf = aligned_alloc_bytes(need);
+    s.bytes = need;
+  }
+  return dnnl::memory(md, engine(), s.buf.get());
+}
+
 void require(bool ok, const char* op, const std::string& what) {
   if (!ok) throw Error(op, what);
 }

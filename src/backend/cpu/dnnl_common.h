@@ -39,6 +39,11 @@ dnnl::memory::desc md_flat(const Tensor& t);
 // A memory object over the tensor's own storage.
 dnnl::memory mem(const dnnl::memory::desc& md, const Tensor& t);
 
+// Per-thread scratch memory for primitives' internal copies of activations: slot `slot` of the
+// calling thread, at least `md`'s size, reused (and grown) across calls. Valid until the next
+// call with the same slot on this thread.
+dnnl::memory scratch(int slot, const dnnl::memory::desc& md);
+
 // Builds cache keys: key_of("conv_fwd", x.shape(), 3, true) -> "conv_fwd|[..]|3|1".
 inline void key_part(std::string& k, const Shape& s) { k += shape_str(s); }
 inline void key_part(std::string& k, std::string_view s) { k += s; }

@@ -1,8 +1,7 @@
-// 2-D convolution on oneDNN: forward, backward data and backward weights. Activations stay in
-// the tensor's layout (nchw or nhwc); weights are plain [O, C/groups, KH, KW] for the user and
-// reordered to/from the layout the primitive picks (format any), into buffers kept per shape.
-#include <mutex>
-
+// 2-D convolution on oneDNN: forward, backward data and backward weights. nhwc activations are
+// used in place; nchw ones go through the primitive's own layout (see act_md). Weights are
+// plain [O, C/groups, KH, KW] for the user and reordered to/from the layout the primitive picks
+// (format any) through per-thread scratch memory, so no call allocates.
 #include "backend/cpu/dnnl_common.h"
 #include "ops/ops.h"
 
@@ -67,35 +66,72 @@ std::string conv_key(const char* op, const Conv2dParams& p, const Tensor& x, con
                 p.dil_h, p.dil_w, p.groups, bias);
 }
 
-dnnl::convolution_forward::primitive_desc fwd_pd(const ConvGeom& g, const memory::desc& x_md,
-                                                 const memory::desc& y_md, bool bias) {
+// The activation descriptor a primitive is built with. nhwc runs in place: oneDNN's direct
+// nhwc kernels are as fast as its blocked ones. For nchw oneDNN has only its slow gemm
+// convolution, so the primitive picks its own (blocked) layout and the data is reordered
+// through per-thread scratch memory; the tensors themselves stay nchw.
+memory::desc act_md(const Tensor& t) {
+  if (t.layout() == Layout::nhwc) return md4(t);
+  return memory::desc(t.shape(), dt::f32, tag::any);
+}
+
+// One operand: the user's descriptor, the primitive's, and the reorder between them (user ->
+// primitive for inputs, primitive -> user for outputs) when they differ.
+struct Operand {
+  memory::desc user, prim;
+  bool reorder = false;
+  dnnl::reorder r;
+};
+
+Operand make_operand(const memory::desc& user, const memory::desc& prim, bool input) {
+  Operand o;
+  o.user = user;
+  o.prim = prim;
+  o.reorder = prim != user;
+  if (o.reorder)
+    o.r = dnnl::reorder(input ? dnnl::reorder::primitive_desc(engine(), user, engine(), prim)
+                              : dnnl::reorder::primitive_desc(engine(), prim, engine(), user));
+  return o;
+}
+
+// The memory the primitive reads for input tensor t (a copy in scratch `slot` if reordered).
+memory bind_input(dnnl::stream& s, const Operand& o, const Tensor& t, int slot) {
+  memory u = mem(o.user, t);
+  if (!o.reorder) return u;
+  memory m = scratch(slot, o.prim);
+  o.r.execute(s, u, m);
+  return m;
+}
+
+// The memory the primitive writes for output tensor t; finish_output moves it into t.
+memory bind_output(const Operand& o, const Tensor& t, int slot) {
+  return o.reorder ? scratch(slot, o.prim) : mem(o.user, t);
+}
+void finish_output(dnnl::stream& s, const Operand& o, memory& m, const Tensor& t) {
+  if (!o.reorder) return;
+  memory u = mem(o.user, t);
+  o.r.execute(s, m, u);
+}
+
+// Scratch slots: one per operand of a call.
+constexpr int kSlotX = 0, kSlotW = 1, kSlotY = 2;
+
+dnnl::convolution_forward::primitive_desc fwd_pd(const ConvGeom& g, const Tensor& x,
+                                                 const Tensor& y, bool bias) {
   const memory::desc w_any(g.w_dims, dt::f32, tag::any);
   const memory::desc b_md = bias ? memory::desc({g.out_c}, dt::f32, tag::a) : memory::desc();
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training,
-                                    dnnl::algorithm::convolution_direct, x_md, w_any, b_md, y_md,
-                                    g.strides, g.dilates, g.pad_l, g.pad_r);
+                                    dnnl::algorithm::convolution_direct, act_md(x), w_any, b_md,
+                                    act_md(y), g.strides, g.dilates, g.pad_l, g.pad_r);
   return dnnl::convolution_forward::primitive_desc(d, engine());
 }
 
-// A primitive plus the buffer and reorder that move the weights between the user's plain
-// layout and the primitive's. `mu` guards the buffer while a call uses it.
+// A primitive and its operands: x-side (x or dx), weights (w or dw), y-side (y or dy).
 struct ConvEntry {
   dnnl::primitive prim;
-  memory::desc x_md, y_md, b_md, w_user_md;
-  bool reorder_w = false;
-  memory w_buf;
-  dnnl::reorder w_reorder;
-  std::mutex mu;
+  Operand x, w, y;
+  memory::desc b_md;
 };
-
-void setup_weights(ConvEntry& e, const memory::desc& prim_w_md, bool to_user) {
-  e.reorder_w = prim_w_md != e.w_user_md;
-  if (!e.reorder_w) return;
-  e.w_buf = memory(prim_w_md, engine());
-  e.w_reorder = dnnl::reorder(
-      to_user ? dnnl::reorder::primitive_desc(engine(), prim_w_md, engine(), e.w_user_md)
-              : dnnl::reorder::primitive_desc(engine(), e.w_user_md, engine(), prim_w_md));
-}
 
 PrimitiveCache<ConvEntry>& fwd_cache() {
   static PrimitiveCache<ConvEntry> c;
@@ -110,6 +146,8 @@ PrimitiveCache<ConvEntry>& bwd_weights_cache() {
   return c;
 }
 
+memory::desc user_w_md(const ConvGeom& g) { return memory::desc(g.w_dims, dt::f32, g.w_tag); }
+
 }  // namespace
 
 void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& b,
@@ -119,28 +157,24 @@ void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, con
   const bool bias = b.defined();
   if (bias) require_vec(op, "bias", b, g.out_c);
   guarded(op, [&] {
-    ConvEntry& e = fwd_cache().get(conv_key("fwd", p, x, w, bias), [&] {
+    const ConvEntry& e = fwd_cache().get(conv_key("fwd", p, x, w, bias), [&] {
       auto e = std::make_unique<ConvEntry>();
-      e->x_md = md4(x);
-      e->y_md = md4(y);
-      e->w_user_md = memory::desc(g.w_dims, dt::f32, g.w_tag);
-      auto pd = fwd_pd(g, e->x_md, e->y_md, bias);
+      auto pd = fwd_pd(g, x, y, bias);
+      e->x = make_operand(md4(x), pd.src_desc(), true);
+      e->w = make_operand(user_w_md(g), pd.weights_desc(), true);
+      e->y = make_operand(md4(y), pd.dst_desc(), false);
       e->b_md = pd.bias_desc();
       e->prim = dnnl::convolution_forward(pd);
-      setup_weights(*e, pd.weights_desc(), false);
       return e;
     });
-    std::lock_guard<std::mutex> lock(e.mu);
     dnnl::stream& s = stream();
-    memory wm = mem(e.w_user_md, w);
-    if (e.reorder_w) {
-      e.w_reorder.execute(s, wm, e.w_buf);
-      wm = e.w_buf;
-    }
-    std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, mem(e.x_md, x)}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, mem(e.y_md, y)}};
+    memory ym = bind_output(e.y, y, kSlotY);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, bind_input(s, e.x, x, kSlotX)},
+                                         {DNNL_ARG_WEIGHTS, bind_input(s, e.w, w, kSlotW)},
+                                         {DNNL_ARG_DST, ym}};
     if (bias) args.emplace(DNNL_ARG_BIAS, mem(e.b_md, b));
     e.prim.execute(s, args);
+    finish_output(s, e.y, ym, y);
     s.wait();
   });
 }
@@ -149,31 +183,26 @@ void conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, const Tensor&
   constexpr const char* op = "conv2d_backward_data";
   const ConvGeom g = check_conv(op, p, dx, w, dy);
   guarded(op, [&] {
-    ConvEntry& e = bwd_data_cache().get(conv_key("bwd_data", p, dx, w, false), [&] {
+    const ConvEntry& e = bwd_data_cache().get(conv_key("bwd_data", p, dx, w, false), [&] {
       auto e = std::make_unique<ConvEntry>();
-      e->x_md = md4(dx);
-      e->y_md = md4(dy);
-      e->w_user_md = memory::desc(g.w_dims, dt::f32, g.w_tag);
-      auto hint = fwd_pd(g, e->x_md, e->y_md, false);
+      auto hint = fwd_pd(g, dx, dy, false);
       const memory::desc w_any(g.w_dims, dt::f32, tag::any);
-      dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, e->x_md,
-                                              w_any, e->y_md, g.strides, g.dilates, g.pad_l,
+      dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, act_md(dx),
+                                              w_any, act_md(dy), g.strides, g.dilates, g.pad_l,
                                               g.pad_r);
       dnnl::convolution_backward_data::primitive_desc pd(d, engine(), hint);
+      e->x = make_operand(md4(dx), pd.diff_src_desc(), false);
+      e->w = make_operand(user_w_md(g), pd.weights_desc(), true);
+      e->y = make_operand(md4(dy), pd.diff_dst_desc(), true);
       e->prim = dnnl::convolution_backward_data(pd);
-      setup_weights(*e, pd.weights_desc(), false);
       return e;
     });
-    std::lock_guard<std::mutex> lock(e.mu);
     dnnl::stream& s = stream();
-    memory wm = mem(e.w_user_md, w);
-    if (e.reorder_w) {
-      e.w_reorder.execute(s, wm, e.w_buf);
-      wm = e.w_buf;
-    }
-    e.prim.execute(s, {{DNNL_ARG_DIFF_DST, mem(e.y_md, dy)},
-                       {DNNL_ARG_WEIGHTS, wm},
-                       {DNNL_ARG_DIFF_SRC, mem(e.x_md, dx)}});
+    memory dxm = bind_output(e.x, dx, kSlotX);
+    e.prim.execute(s, {{DNNL_ARG_DIFF_DST, bind_input(s, e.y, dy, kSlotY)},
+                       {DNNL_ARG_WEIGHTS, bind_input(s, e.w, w, kSlotW)},
+                       {DNNL_ARG_DIFF_SRC, dxm}});
+    finish_output(s, e.x, dxm, dx);
     s.wait();
   });
 }
@@ -185,33 +214,31 @@ void conv2d_backward_weights(const Conv2dParams& p, const Tensor& x, const Tenso
   const bool bias = db.defined();
   if (bias) require_vec(op, "db", db, g.out_c);
   guarded(op, [&] {
-    ConvEntry& e = bwd_weights_cache().get(conv_key("bwd_weights", p, x, dw, bias), [&] {
+    const ConvEntry& e = bwd_weights_cache().get(conv_key("bwd_weights", p, x, dw, bias), [&] {
       auto e = std::make_unique<ConvEntry>();
-      e->x_md = md4(x);
-      e->y_md = md4(dy);
-      e->w_user_md = memory::desc(g.w_dims, dt::f32, g.w_tag);
-      auto hint = fwd_pd(g, e->x_md, e->y_md, bias);
+      auto hint = fwd_pd(g, x, dy, bias);
       const memory::desc w_any(g.w_dims, dt::f32, tag::any);
       const memory::desc b_md =
           bias ? memory::desc({g.out_c}, dt::f32, tag::a) : memory::desc();
-      dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, e->x_md,
-                                                 w_any, b_md, e->y_md, g.strides, g.dilates,
+      dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, act_md(x),
+                                                 w_any, b_md, act_md(dy), g.strides, g.dilates,
                                                  g.pad_l, g.pad_r);
       dnnl::convolution_backward_weights::primitive_desc pd(d, engine(), hint);
+      e->x = make_operand(md4(x), pd.src_desc(), true);
+      e->w = make_operand(user_w_md(g), pd.diff_weights_desc(), false);
+      e->y = make_operand(md4(dy), pd.diff_dst_desc(), true);
       e->b_md = pd.diff_bias_desc();
       e->prim = dnnl::convolution_backward_weights(pd);
-      setup_weights(*e, pd.diff_weights_desc(), true);
       return e;
     });
-    std::lock_guard<std::mutex> lock(e.mu);
     dnnl::stream& s = stream();
-    memory dw_user = mem(e.w_user_md, dw);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(e.x_md, x)},
-                                         {DNNL_ARG_DIFF_DST, mem(e.y_md, dy)},
-                                         {DNNL_ARG_DIFF_WEIGHTS, e.reorder_w ? e.w_buf : dw_user}};
+    memory dwm = bind_output(e.w, dw, kSlotW);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, bind_input(s, e.x, x, kSlotX)},
+                                         {DNNL_ARG_DIFF_DST, bind_input(s, e.y, dy, kSlotY)},
+                                         {DNNL_ARG_DIFF_WEIGHTS, dwm}};
     if (bias) args.emplace(DNNL_ARG_DIFF_BIAS, mem(e.b_md, db));
     e.prim.execute(s, args);
-    if (e.reorder_w) e.w_reorder.execute(s, e.w_buf, dw_user);
+    finish_output(s, e.w, dwm, dw);
     s.wait();
   });
 }
