@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "core/error.h"
 #include "core/rng.h"
 #include "ops/ops.h"
 
@@ -13,16 +14,18 @@ namespace scaledl {
 namespace {
 
 // conv-bn-relu, a residual block whose input fans out to both branches, pooling, linear.
-std::unique_ptr<Net> small_net() {
+// smooth: without ReLU and max pooling, so finite differences are exact to rounding.
+std::unique_ptr<Net> small_net(bool smooth = false) {
   auto net = std::make_unique<Net>("small", Shape{3, 9, 7});
+  auto act = [&](int x) { return smooth ? x : net->relu(x); };
   int x = net->conv(net->input(), 8, 3, 1, 1, "conv1");
-  x = net->relu(net->bn(x, "bn1"));
+  x = act(net->bn(x, "bn1"));
   int y = net->conv(x, 8, 3, 1, 1, "block.conv1");
-  y = net->relu(net->bn(y, "block.bn1"));
+  y = act(net->bn(y, "block.bn1"));
   y = net->conv(y, 8, 3, 1, 1, "block.conv2");
   y = net->bn(y, "block.bn2", true);
-  x = net->relu(net->add(y, x));
-  x = net->maxpool(x, 3, 2, 1);
+  x = act(net->add(y, x));
+  x = smooth ? net->avgpool(x, 3, 2, 1) : net->maxpool(x, 3, 2, 1);
   x = net->global_avgpool(x);
   net->linear(x, 5, "fc");
   return net;
@@ -65,12 +68,17 @@ TEST(Net, ParametersAreViewsOfOneFlatBuffer) {
   EXPECT_EQ(net->buffers().size(), 6u);  // 3 BNs x (running_mean, running_var)
 }
 
-class NetGradient : public ::testing::TestWithParam<Layout> {};
+class NetGradient : public ::testing::TestWithParam<std::tuple<Layout, bool>> {};
 
+// Directional derivative along a random direction through every parameter. The smooth net is
+// checked to 0.2%; with ReLU and max pooling, kinks crossed by the perturbation cost a few
+// percent (measured: 1-3%), so that net is held to 5%. Dropping or halving the residual fan-out
+// gradient changes the result by far more than either bound.
 TEST_P(NetGradient, BackwardMatchesDirectionalFiniteDifference) {
-  auto net = small_net();
+  const auto [layout, smooth] = GetParam();
+  auto net = small_net(smooth);
   net->init(11);
-  net->setup(4, GetParam());
+  net->setup(4, layout);
   Tensor x = random_tensor({4, 3, 9, 7}, 5);
   Tensor labels = Tensor::empty({4}, DType::s32);
   for (int i = 0; i < 4; ++i) labels.data<int32_t>()[i] = i % 5;
@@ -91,13 +99,15 @@ TEST_P(NetGradient, BackwardMatchesDirectionalFiniteDifference) {
     return loss_of(*net, x, labels, nullptr);
   };
   double numeric = (at(eps) - at(-eps)) / (2 * eps);
-  EXPECT_NEAR(numeric, analytic, 2e-2 * std::abs(analytic) + 1e-4)
-      << "layout " << layout_name(GetParam());
+  EXPECT_NEAR(numeric, analytic, (smooth ? 2e-3 : 5e-2) * std::abs(analytic) + 1e-4)
+      << "layout " << layout_name(layout) << (smooth ? " smooth" : " relu/maxpool");
   // A wrong accumulation at the fan-out would halve or drop a branch: far outside this bound.
   EXPECT_GT(std::abs(analytic), 1e-2);
 }
 
-INSTANTIATE_TEST_SUITE_P(Layouts, NetGradient, ::testing::Values(Layout::nchw, Layout::nhwc));
+INSTANTIATE_TEST_SUITE_P(LayoutsAndNets, NetGradient,
+                         ::testing::Combine(::testing::Values(Layout::nchw, Layout::nhwc),
+                                            ::testing::Bool()));
 
 TEST(Net, LayoutsAgree) {
   auto a = small_net(), b = small_net();
