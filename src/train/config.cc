@@ -1,0 +1,52 @@
+// TrainConfig validation and serialization.
+#include "train/config.h"
+
+#include <string>
+
+#include "core/error.h"
+
+namespace scaledl {
+
+namespace {
+void need(bool ok, const std::string& flag, const std::string& what) {
+  if (!ok) throw Error("config", flag + " " + what);
+}
+}  // namespace
+
+void TrainConfig::validate() const {
+  need(batch > 0, "--batch", "must be a positive number of samples per rank, got " +
+                                 std::to_string(batch));
+  need(epochs > 0 || steps > 0, "--epochs/--steps", "one of them must be positive");
+  need(steps >= 0, "--steps", "must not be negative");
+  need(stop_after >= 0, "--stop-after", "must not be negative");
+  need(lr > 0, "--lr", "must be positive, got " + std::to_string(lr));
+  need(momentum >= 0 && momentum < 1, "--momentum", "must be in [0, 1)");
+  need(weight_decay >= 0, "--weight-decay", "must not be negative");
+  need(label_smoothing >= 0 && label_smoothing < 1, "--label-smoothing", "must be in [0, 1)");
+  need(warmup_epochs >= 0, "--warmup-epochs", "must not be negative");
+  need(crop_pad >= 0, "--crop-pad", "must not be negative");
+  need(layout == "nchw" || layout == "nhwc", "--layout", "must be nchw or nhwc, got '" + layout + "'");
+  need(threads >= 0, "--threads", "must be 0 (all cores) or positive");
+  need(log_every > 0, "--log-every", "must be positive");
+  need(checkpoint_every >= 0, "--checkpoint-every", "must not be negative");
+  need(image_size >= 0, "--image-size", "must not be negative");
+  need(!run_dir.empty(), "--run-dir", "must name a folder");
+  if (precision != "fp32")
+    throw Error("config", "--precision " + precision +
+                              " is not available on the cpu backend yet; use --precision fp32");
+}
+
+nlohmann::json TrainConfig::to_json() const {
+  return {{"model", model}, {"data", data}, {"batch", batch}, {"epochs", epochs},
+          {"steps", steps}, {"stop_after", stop_after}, {"image_size", image_size}, {"lr", lr}, {"schedule", schedule},
+          {"warmup_epochs", warmup_epochs}, {"milestones", milestones}, {"momentum", momentum},
+          {"nesterov", nesterov}, {"weight_decay", weight_decay},
+          {"no_decay_norm_bias", no_decay_norm_bias}, {"label_smoothing", label_smoothing},
+          {"zero_init_residual", zero_init_residual}, {"crop_pad", crop_pad}, {"flip", flip},
+          {"layout", layout}, {"threads", threads}, {"device", device},
+          {"precision", precision}, {"seed", seed}, {"run_dir", run_dir},
+          {"checkpoint_every", checkpoint_every}, {"log_every", log_every},
+          {"profile", profile}};
+}
+
+}  // namespace scaledl

@@ -1,0 +1,49 @@
+// TrainConfig: every setting of a training run, from flags or a --config JSON file.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace scaledl {
+
+struct TrainConfig {
+  std::string model = "resnet8w";
+  std::string data = "idx:/usr/share/datasets/fashion-mnist";
+  int64_t batch = 128;  // per rank
+  int64_t epochs = 6;
+  int64_t steps = 0;  // > 0: stop after this many steps instead of `epochs`
+  int64_t stop_after = 0;  // > 0: this invocation stops (checkpointed) after this many steps;
+                           // the schedule still spans the whole run (time-sliced jobs)
+  int64_t image_size = 0;  // synthetic data and model input; 0 = the model's or data's own
+  float lr = 0.1f;
+  std::string schedule = "cosine";
+  float warmup_epochs = 0.5f;
+  std::vector<int64_t> milestones;  // step schedule, in epochs
+  float momentum = 0.9f;
+  bool nesterov = true;
+  float weight_decay = 5e-4f;
+  bool no_decay_norm_bias = true;
+  float label_smoothing = 0.1f;
+  bool zero_init_residual = true;
+  int crop_pad = 2;  // random crop after this much zero padding (0 = no crop)
+  bool flip = true;
+  std::string layout = "nhwc";
+  int threads = 0;  // 0 = one per core
+  std::string device = "cpu";
+  std::string precision = "fp32";
+  uint64_t seed = 1;
+  std::string run_dir = "runs/latest";
+  std::string resume;  // "" = fresh; "auto" = RUN_DIR/checkpoint.safetensors; or a path
+  int64_t checkpoint_every = 0;  // steps; 0 = at the end of each epoch only
+  int64_t log_every = 20;  // steps between steps.jsonl records
+  bool profile = false;  // per-layer times in summary.json
+  bool eval = true;  // evaluate after each epoch
+
+  // Throws Error naming the flag for out-of-range values.
+  void validate() const;
+  nlohmann::json to_json() const;
+};
+
+}  // namespace scaledl

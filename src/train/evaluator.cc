@@ -1,0 +1,51 @@
+// Evaluation loop and top-k metrics.
+#include "train/evaluator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+namespace scaledl {
+
+EvalResult evaluate(Net& net, const Batcher& batcher) {
+  auto t0 = std::chrono::steady_clock::now();
+  const Shape& in = net.input_shape();
+  Tensor x = Tensor::empty({net.batch(), in[0], in[1], in[2]}, DType::f32, Device::cpu(),
+                           net.layout());
+  Tensor labels = Tensor::empty({net.batch()}, DType::s32);
+  EvalResult r;
+  int64_t hit1 = 0, hit5 = 0;
+  double loss_sum = 0;
+  RunContext ctx;
+  ctx.training = false;
+  for (int64_t b = 0, nb = batcher.batches_per_epoch(); b < nb; ++b) {
+    int64_t n = batcher.fill(0, b, x, labels);
+    const Tensor& logits = net.forward(x, ctx);
+    const int64_t k = logits.dim(1);
+    for (int64_t i = 0; i < n; ++i) {
+      const float* row = logits.data<float>() + i * k;
+      int32_t y = labels.data<int32_t>()[i];
+      int64_t better = 0;  // classes scored above the true one
+      float mx = row[0];
+      for (int64_t j = 0; j < k; ++j) {
+        if (row[j] > row[y]) ++better;
+        mx = std::max(mx, row[j]);
+      }
+      double z = 0;
+      for (int64_t j = 0; j < k; ++j) z += std::exp(static_cast<double>(row[j] - mx));
+      loss_sum += std::log(z) - (row[y] - mx);
+      hit1 += better < 1;
+      hit5 += better < 5;
+    }
+    r.samples += n;
+  }
+  if (r.samples) {
+    r.top1 = 100.0 * hit1 / r.samples;
+    r.top5 = 100.0 * hit5 / r.samples;
+    r.loss = loss_sum / r.samples;
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+}  // namespace scaledl

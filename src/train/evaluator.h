@@ -1,0 +1,21 @@
+// Evaluation: top-1/top-5 accuracy and mean cross-entropy of a Net over a whole split.
+#pragma once
+#include <cstdint>
+
+#include "data/batcher.h"
+#include "nn/net.h"
+
+namespace scaledl {
+
+struct EvalResult {
+  double top1 = 0, top5 = 0;  // percent
+  double loss = 0;            // mean cross-entropy (no smoothing)
+  int64_t samples = 0;
+  double seconds = 0;
+};
+
+// Runs every batch of `batcher` (epoch 0, no shuffling expected) in inference mode at the
+// Net's current batch size; a partial last batch counts only its real samples.
+EvalResult evaluate(Net& net, const Batcher& batcher);
+
+}  // namespace scaledl

@@ -1,0 +1,217 @@
+// The training loop.
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "core/threads.h"
+#include "data/batcher.h"
+#include "data/source.h"
+#include "models/models.h"
+#include "ops/ops.h"
+#include "optim/schedule.h"
+#include "optim/sgd.h"
+#include "telemetry/jsonl.h"
+#include "train/checkpoint.h"
+#include "train/evaluator.h"
+#include "train/run_setup.h"
+
+namespace scaledl {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double secs(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+std::string eta_str(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  char buf[32];
+  int t = static_cast<int>(s);
+  std::snprintf(buf, sizeof buf, t >= 3600 ? "%dh%02dm" : "%dm%02ds", t >= 3600 ? t / 3600 : t / 60,
+                t >= 3600 ? t / 60 % 60 : t % 60);
+  return buf;
+}
+
+struct Phases {
+  double data = 0, forward = 0, backward = 0, optimizer = 0;
+  double total() const { return data + forward + backward + optimizer; }
+  void add(const Phases& o) {
+    data += o.data, forward += o.forward, backward += o.backward, optimizer += o.optimizer;
+  }
+};
+
+nlohmann::json eval_json(const EvalResult& e, int64_t epoch, int64_t step) {
+  return {{"epoch", epoch}, {"step", step}, {"top1", e.top1}, {"top5", e.top5},
+          {"loss", e.loss}, {"samples", e.samples}, {"seconds", e.seconds}};
+}
+}  // namespace
+
+nlohmann::json run_training(const TrainConfig& cfg) {
+  auto wall0 = Clock::now();
+  RunSetup run = prepare_run(cfg);
+  Net& net = *run.net;
+  const int64_t bpe = run.train_batches->batches_per_epoch();
+  const int64_t total = cfg.steps > 0 ? cfg.steps : cfg.epochs * bpe;
+  const int64_t epochs = (total + bpe - 1) / bpe;
+
+  Schedule sched;
+  sched.kind = parse_schedule_kind(cfg.schedule);
+  sched.base_lr = cfg.lr;
+  sched.warmup_steps = static_cast<int64_t>(cfg.warmup_epochs * bpe);
+  sched.total_steps = total;
+  for (int64_t e : cfg.milestones) sched.milestones.push_back(e * bpe);
+
+  SgdConfig sc;
+  sc.momentum = cfg.momentum;
+  sc.nesterov = cfg.nesterov;
+  sc.weight_decay = cfg.weight_decay;
+  sc.decay_norm_and_bias = !cfg.no_decay_norm_bias;
+  Sgd sgd(net, sc);
+
+  Rng rng(cfg.seed);
+  int64_t start = 0;
+  if (!run.resume_path.empty()) {
+    CheckpointInfo info = load_checkpoint(run.resume_path, net, &sgd);
+    start = info.step;
+    rng.set_state(info.rng_state);
+    if (start > total)
+      throw Error("train", run.resume_path + " is at step " + std::to_string(start) +
+                               ", past this run's " + std::to_string(total) +
+                               " steps; raise --epochs or --steps");
+    log_info("resumed from " + run.resume_path + " at step " + std::to_string(start));
+  }
+
+  const std::string dir = cfg.run_dir;
+  JsonlWriter steps_log(dir + "/steps.jsonl", start > 0);
+  JsonlWriter evals_log(dir + "/evals.jsonl", start > 0);
+  CheckpointInfo ck = run.checkpoint_info;
+  const std::string ck_path = dir + "/checkpoint.safetensors";
+  auto save = [&](int64_t step) {
+    ck.step = step;
+    ck.epoch = step / bpe;
+    ck.rng_state = rng.state();
+    save_checkpoint(ck_path, net, &sgd, ck);
+  };
+
+  const Shape& in = net.input_shape();
+  Tensor x = Tensor::empty({cfg.batch, in[0], in[1], in[2]}, DType::f32, Device::cpu(),
+                           net.layout());
+  Tensor labels = Tensor::empty({cfg.batch}, DType::s32);
+  Tensor loss = Tensor::empty({1});
+  Tensor dlogits = Tensor::empty({cfg.batch, net.output_shape()[0]});
+
+  const int64_t end = cfg.stop_after > 0 ? std::min(total, start + cfg.stop_after) : total;
+  const int64_t warm = std::min<int64_t>(5, (end - start) / 10);  // excluded from images/s
+  Phases all, interval, measured;
+  int64_t measured_steps = 0, interval_steps = 0;
+  double interval_loss = 0, last_loss = 0;
+  auto last_print = Clock::now();
+  EvalResult last_eval;
+  bool have_eval = false;
+  nlohmann::json history = nlohmann::json::array();
+  double eval_seconds = 0;
+  net.set_profiling(cfg.profile);
+
+  for (int64_t step = start; step < end; ++step) {
+    const int64_t epoch = step / bpe, index = step % bpe;
+    Phases ph;
+    auto t0 = Clock::now();
+    run.train_batches->fill(epoch, index, x, labels);
+    auto t1 = Clock::now();
+    RunContext ctx;
+    ctx.training = true;
+    ctx.seed = rng.next_u64();
+    ctx.step = step;
+    const Tensor& logits = net.forward(x, ctx);
+    ops::softmax_cross_entropy(logits, labels, cfg.label_smoothing, loss, dlogits);
+    auto t2 = Clock::now();
+    net.backward(dlogits, ctx);
+    auto t3 = Clock::now();
+    const float lr = lr_at(sched, step);
+    sgd.step(lr);
+    auto t4 = Clock::now();
+    ph.data = secs(t0, t1), ph.forward = secs(t1, t2), ph.backward = secs(t2, t3);
+    ph.optimizer = secs(t3, t4);
+    last_loss = loss.at(0);
+    if (!std::isfinite(last_loss))
+      throw Error("train", "loss is " + std::to_string(last_loss) + " at step " +
+                               std::to_string(step) + " (lr " + std::to_string(lr) +
+                               "); lower --lr or raise --warmup-epochs");
+    all.add(ph);
+    interval.add(ph);
+    interval_loss += last_loss;
+    ++interval_steps;
+    if (step - start >= warm) measured.add(ph), ++measured_steps;
+
+    const bool epoch_end = index == bpe - 1 || step + 1 == total;
+    if ((step + 1) % cfg.log_every == 0 || epoch_end) {
+      const double n = static_cast<double>(interval_steps);
+      steps_log.write({{"step", step + 1}, {"epoch", epoch}, {"loss", interval_loss / n},
+                       {"lr", lr}, {"images_per_sec", n * cfg.batch / interval.total()},
+                       {"data_s", interval.data / n}, {"forward_s", interval.forward / n},
+                       {"backward_s", interval.backward / n},
+                       {"optimizer_s", interval.optimizer / n}});
+      interval = Phases{}, interval_steps = 0, interval_loss = 0;
+    }
+    if (secs(last_print, Clock::now()) >= 1.0 || epoch_end) {
+      last_print = Clock::now();
+      const double rate = (step + 1 - start) * cfg.batch / all.total();
+      char line[256];
+      std::snprintf(line, sizeof line,
+                    "epoch %lld/%lld step %lld/%lld loss %.4f lr %.4g %.0f img/s ETA %s",
+                    static_cast<long long>(epoch + 1), static_cast<long long>(epochs),
+                    static_cast<long long>(step + 1), static_cast<long long>(total), last_loss,
+                    lr, rate, eta_str((total - step - 1) * cfg.batch / rate).c_str());
+      log_progress(line, epoch_end);
+    }
+    if (epoch_end && cfg.eval) {
+      last_eval = evaluate(net, *run.test_batches);
+      have_eval = true;
+      eval_seconds += last_eval.seconds;
+      nlohmann::json e = eval_json(last_eval, epoch + 1, step + 1);
+      evals_log.write(e);
+      history.push_back(e);
+      char line[160];
+      std::snprintf(line, sizeof line, "eval epoch %lld: top-1 %.2f%% top-5 %.2f%% loss %.4f (%lld images, %.1fs)",
+                    static_cast<long long>(epoch + 1), last_eval.top1, last_eval.top5,
+                    last_eval.loss, static_cast<long long>(last_eval.samples), last_eval.seconds);
+      log_info(line);
+    }
+    if (epoch_end || step + 1 == end ||
+        (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0))
+      save(step + 1);
+  }
+  if (!have_eval && cfg.eval) {
+    last_eval = evaluate(net, *run.test_batches);
+    eval_seconds += last_eval.seconds;
+    history.push_back(eval_json(last_eval, (end + bpe - 1) / bpe, end));
+  }
+  if (start == end) save(end);
+
+  const double ips = measured_steps ? measured_steps * cfg.batch / measured.total() : 0.0;
+  nlohmann::json summary = {
+      {"model", cfg.model}, {"data", cfg.data}, {"top1", last_eval.top1},
+      {"top5", last_eval.top5}, {"eval_loss", last_eval.loss}, {"eval_samples", last_eval.samples},
+      {"epochs", static_cast<double>(end) / bpe}, {"steps", end},
+      {"steps_planned", total}, {"steps_this_run", end - start}, {"resumed_from_step", start},
+      {"wall_seconds", secs(wall0, Clock::now())}, {"images_per_sec", ips},
+      {"images_per_sec_steps", measured_steps}, {"final_loss", last_loss},
+      {"world_size", 1}, {"batch", cfg.batch}, {"global_batch", cfg.batch},
+      {"params", net.num_params()}, {"gflops_per_image", net.flops() / 1e9},
+      {"threads", num_threads()}, {"device", cfg.device}, {"precision", cfg.precision},
+      {"layout", cfg.layout}, {"checkpoint", ck_path}, {"history", history},
+      {"seconds", {{"data", all.data}, {"forward", all.forward}, {"backward", all.backward},
+                   {"optimizer", all.optimizer}, {"eval", eval_seconds}}},
+      {"config", cfg.to_json()}};
+  if (cfg.profile) summary["profile"] = profile_json(net, end - start);
+  write_json_atomic(dir + "/summary.json", summary);
+  return summary;
+}
+
+}  // namespace scaledl
