@@ -1,7 +1,49 @@
-// scaledl: the command-line entry point (placeholder until the subcommands land).
+// scaledl: command-line entry point. Errors print one line and exit 2.
 #include <cstdio>
+#include <new>
+#include <string>
+#include <vector>
 
-int main() {
-  std::puts("scaledl");
-  return 0;
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  using namespace scaledl;
+  CLI::App app{"scaledl: train and serve deep neural networks, and measure where the time goes"};
+  app.name("scaledl");
+  app.require_subcommand(1);
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.set_version_flag("--version", SCALEDL_VERSION);
+  cli::Runner train = cli::add_train(app), eval = cli::add_eval(app);
+  cli::Runner models = cli::add_models(app), info = cli::add_info(app);
+  try {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    args = cli::expand_config(app, args);
+    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    app.parse(reversed);
+    if (app.got_subcommand("train")) return train();
+    if (app.got_subcommand("eval")) return eval();
+    if (app.got_subcommand("models")) return models();
+    if (app.got_subcommand("info")) return info();
+    return 0;
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "scaledl: error: [flags] %s; see scaledl --help\n", e.what());
+    return 2;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "scaledl: error: %s\n", e.what());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "scaledl: error: [memory] out of memory; lower --batch or use a smaller "
+                         "model\n");
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "scaledl: error: [internal] %s\n", e.what());
+    return 1;
+  }
 }

@@ -1,0 +1,21 @@
+// The subcommands: each adds itself to the app and runs when chosen.
+#pragma once
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace scaledl::cli {
+
+using Runner = std::function<int()>;
+
+// Each returns the function that runs the subcommand once parsing is done.
+Runner add_train(CLI::App& app);
+Runner add_eval(CLI::App& app);
+Runner add_models(CLI::App& app);
+Runner add_info(CLI::App& app);
+
+// Expands "--config FILE" (JSON object of flag names to values) in args into flags placed
+// before the user's own, so flags given on the command line override the file.
+std::vector<std::string> expand_config(CLI::App& app, const std::vector<std::string>& args);
+
+}  // namespace scaledl::cli

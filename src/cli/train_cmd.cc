@@ -1,0 +1,87 @@
+// scaledl train: flags -> TrainConfig -> run_training; prints the summary's path.
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <memory>
+
+#include "cli/commands.h"
+#include "train/trainer.h"
+
+namespace scaledl::cli {
+
+namespace {
+std::string default_run_dir(const std::string& model) {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::localtime(&t));
+  return "runs/" + model + "-" + buf;
+}
+}  // namespace
+
+Runner add_train(CLI::App& app) {
+  auto cfg = std::make_shared<TrainConfig>();
+  CLI::App* c = app.add_subcommand("train", "Train a model; writes RUN_DIR/summary.json");
+  TrainConfig& t = *cfg;
+  c->add_option("--config", "JSON file of flag: value; flags given here override it");
+  c->add_option("--model", t.model, "Model name (see scaledl models)")->capture_default_str();
+  c->add_option("--data", t.data, "idx:DIR (Fashion-MNIST IDX files) or synthetic[:N]")
+      ->capture_default_str();
+  c->add_option("--batch", t.batch, "Samples per step per rank")->capture_default_str();
+  c->add_option("--epochs", t.epochs, "Epochs to train (ignored when --steps > 0)")
+      ->capture_default_str();
+  c->add_option("--steps", t.steps, "Steps to train (0: use --epochs)")->capture_default_str();
+  c->add_option("--stop-after", t.stop_after,
+                "Stop this invocation after N steps with a checkpoint (the schedule still spans "
+                "the whole run; continue with --resume auto)")
+      ->capture_default_str();
+  c->add_option("--image-size", t.image_size,
+                "Input height = width for synthetic data (0: the model's default)")
+      ->capture_default_str();
+  c->add_option("--lr", t.lr, "Peak learning rate")->capture_default_str();
+  c->add_option("--schedule", t.schedule, "constant, step, cosine or poly")->capture_default_str();
+  c->add_option("--warmup-epochs", t.warmup_epochs, "Linear warmup length")->capture_default_str();
+  c->add_option("--milestones", t.milestones, "Epochs at which the step schedule decays")
+      ->delimiter(',');
+  c->add_option("--momentum", t.momentum, "SGD momentum")->capture_default_str();
+  c->add_flag("--nesterov,!--no-nesterov", t.nesterov, "Nesterov momentum")->capture_default_str();
+  c->add_option("--weight-decay", t.weight_decay, "L2 weight decay")->capture_default_str();
+  c->add_flag("--no-decay-norm-bias,!--decay-norm-bias", t.no_decay_norm_bias,
+              "No weight decay on batch-norm parameters and biases")
+      ->capture_default_str();
+  c->add_option("--label-smoothing", t.label_smoothing, "Label smoothing")->capture_default_str();
+  c->add_flag("--zero-init-residual,!--no-zero-init-residual", t.zero_init_residual,
+              "Start the last BN gamma of each residual branch at 0")
+      ->capture_default_str();
+  c->add_option("--crop-pad", t.crop_pad, "Random crop after zero padding by this many pixels")
+      ->capture_default_str();
+  c->add_flag("--flip,!--no-flip", t.flip, "Random horizontal flips")->capture_default_str();
+  c->add_option("--layout", t.layout, "Activation layout: nhwc or nchw")->capture_default_str();
+  c->add_option("--threads", t.threads, "Compute threads (0: one per core)")
+      ->capture_default_str();
+  c->add_option("--device", t.device, "cpu, or cuda[:N] in CUDA builds")->capture_default_str();
+  c->add_option("--precision", t.precision, "fp32 (fp16, bf16, tf32 come with the CUDA backend)")
+      ->capture_default_str();
+  c->add_option("--seed", t.seed, "Seed of initialization, data order and augmentation")
+      ->capture_default_str();
+  c->add_option("--run-dir", t.run_dir, "Folder for this run's files (default runs/MODEL-TIME)");
+  c->add_option("--resume", t.resume, "auto (RUN_DIR/checkpoint.safetensors) or a checkpoint path");
+  c->add_option("--checkpoint-every", t.checkpoint_every,
+                "Also checkpoint every N steps (0: only at epoch ends)")
+      ->capture_default_str();
+  c->add_option("--log-every", t.log_every, "Steps per steps.jsonl record")->capture_default_str();
+  c->add_flag("--profile", t.profile, "Time every layer; per-layer table in summary.json");
+  c->add_flag("--eval,!--no-eval", t.eval, "Evaluate on the test split after each epoch")
+      ->capture_default_str();
+  t.run_dir.clear();
+  return [cfg, c] {
+    if (cfg->run_dir.empty()) cfg->run_dir = default_run_dir(cfg->model);
+    nlohmann::json s = run_training(*cfg);
+    std::printf("top-1 %.2f%%  top-5 %.2f%%  %.0f images/s  %.1f s\n", s["top1"].get<double>(),
+                s["top5"].get<double>(), s["images_per_sec"].get<double>(),
+                s["wall_seconds"].get<double>());
+    std::printf("summary: %s/summary.json\n", cfg->run_dir.c_str());
+    return 0;
+  };
+}
+
+}  // namespace scaledl::cli

@@ -1,0 +1,98 @@
+// The scaledl binary on bad input: one line naming the problem, exit code 2, nothing lost.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int code;
+  std::string out;
+};
+
+Result run(const std::string& args) {
+  std::string cmd = std::string(SCALEDL_BINARY) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+fs::path temp_dir(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("scaledl_cli_" + name + "_" + std::to_string(getpid()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+// One line, starting "scaledl: error:", containing `needle`, exit code 2.
+void expect_user_error(const std::string& args, const std::string& needle) {
+  Result r = run(args);
+  EXPECT_EQ(r.code, 2) << args << "\n" << r.out;
+  EXPECT_EQ(r.out.rfind("scaledl: error:", 0), 0u) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  EXPECT_NE(r.out.find(needle), std::string::npos) << "want '" << needle << "' in: " << r.out;
+}
+
+TEST(Cli, BadInputGivesOneLineAndExitCode2) {
+  fs::path d = temp_dir("bad");
+  std::string rd = " --run-dir " + (d / "run").string();
+  expect_user_error("train --data idx:/nonexistent/fmnist" + rd, "/nonexistent/fmnist");
+  expect_user_error("train --model resnet9000" + rd, "resnet9000");
+  expect_user_error("train --batch 0" + rd, "--batch");
+  expect_user_error("train --batch abc" + rd, "--batch");
+  expect_user_error("train --lr -1" + rd, "--lr");
+  expect_user_error("train --device cuda" + rd, "cuda");
+  expect_user_error("train --no-such-flag" + rd, "--no-such-flag");
+  std::ofstream(d / "file") << "x";
+  expect_user_error("train --data synthetic:64 --run-dir " + (d / "file" / "run").string(),
+                    (d / "file").string());
+  std::ofstream(d / "cfg.json") << "{\"batch\": 8, \"bogus_key\": 1}";
+  expect_user_error("train --config " + (d / "cfg.json").string() + rd, "bogus_key");
+  fs::remove_all(d);
+}
+
+TEST(Cli, BadCheckpointsAreNamed) {
+  fs::path d = temp_dir("ckpt");
+  std::ofstream(d / "trunc.safetensors") << "\x10\x00\x00\x00";
+  expect_user_error("eval --checkpoint " + (d / "trunc.safetensors").string(), "trunc.safetensors");
+  std::string torch_file = std::string(SCALEDL_SOURCE_DIR) + "/tests/fixtures/torch_small.safetensors";
+  expect_user_error("eval --checkpoint " + torch_file, "not a scaledl checkpoint");
+  expect_user_error("eval --checkpoint " + (d / "missing.safetensors").string(), "missing");
+  fs::remove_all(d);
+}
+
+TEST(Cli, TrainsWritesSummaryAndRefusesToOverwriteARun) {
+  fs::path d = temp_dir("train");
+  std::string rd = (d / "run").string();
+  Result r = run("train --model resnet8 --data synthetic:128 --image-size 16 --batch 16 "
+                 "--steps 4 --threads 2 --run-dir " + rd);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("summary: " + rd + "/summary.json"), std::string::npos) << r.out;
+  ASSERT_TRUE(fs::exists(rd + "/checkpoint.safetensors"));
+  auto before = fs::file_size(rd + "/checkpoint.safetensors");
+  auto mtime = fs::last_write_time(rd + "/checkpoint.safetensors");
+  expect_user_error("train --model resnet8 --data synthetic:128 --image-size 16 --batch 16 "
+                    "--steps 4 --run-dir " + rd, "--resume");
+  EXPECT_EQ(fs::file_size(rd + "/checkpoint.safetensors"), before);
+  EXPECT_EQ(fs::last_write_time(rd + "/checkpoint.safetensors"), mtime);
+  Result e = run("eval --checkpoint " + rd + "/checkpoint.safetensors --data synthetic:128");
+  EXPECT_EQ(e.code, 0) << e.out;
+  EXPECT_NE(e.out.find("top-1"), std::string::npos) << e.out;
+  Result m = run("models");
+  EXPECT_EQ(m.code, 0);
+  EXPECT_NE(m.out.find("25557032"), std::string::npos) << m.out;
+  fs::remove_all(d);
+}
+
+}  // namespace
