@@ -1,0 +1,166 @@
+// Reference batch normalization over [N,C,H,W] per channel: training forward (batch statistics,
+// running-statistics update as PyTorch), inference forward, and backward; double accumulators.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "ops/ops.h"
+
+namespace scaledl::ref {
+
+namespace {
+
+void require(bool ok, const char* op, const std::string& msg) {
+  if (!ok) throw Error(op, msg);
+}
+
+// Checks a 4-D f32 activation `t` against the shape and layout of `x`.
+void require_like(const char* op, const char* name, const Tensor& t, const Tensor& x) {
+  require(
+      t.defined() && t.dtype() == DType::f32 && t.shape() == x.shape() && t.layout() == x.layout(),
+      op,
+      std::string(name) + " must match the input " + x.str() + ", got " +
+          (t.defined() ? t.str() : std::string("undefined")));
+}
+
+// Checks a per-channel [C] f32 tensor.
+void require_channel(const char* op, const char* name, const Tensor& t, int64_t C) {
+  require(t.defined() && t.dtype() == DType::f32 && t.shape() == Shape{C}, op,
+          std::string(name) + " must be f32[" + std::to_string(C) + "], got " +
+              (t.defined() ? t.str() : std::string("undefined")));
+}
+
+void require_input(const char* op, const Tensor& x) {
+  require(x.defined() && x.dtype() == DType::f32 && x.ndim() == 4, op,
+          "input must be a 4-D f32 tensor [N,C,H,W], got " +
+              (x.defined() ? x.str() : std::string("undefined")));
+}
+
+}  // namespace
+
+void batchnorm_forward_train(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
+                             const Tensor& beta, Tensor& y, Tensor& save_mean, Tensor& save_var,
+                             Tensor& running_mean, Tensor& running_var) {
+  const char* op = "batchnorm_forward_train";
+  require_input(op, x);
+  const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  const int64_t count = N * H * W;
+  require(count > 1, op,
+          "training needs more than one value per channel (N*H*W > 1), got " + x.str());
+  require_like(op, "output", y, x);
+  require_channel(op, "gamma", gamma, C);
+  require_channel(op, "beta", beta, C);
+  require_channel(op, "save_mean", save_mean, C);
+  require_channel(op, "save_var", save_var, C);
+  require_channel(op, "running_mean", running_mean, C);
+  require_channel(op, "running_var", running_var, C);
+  const Layout l = x.layout();
+  const float* xp = x.data<float>();
+  float* yp = y.data<float>();
+  for (int64_t c = 0; c < C; ++c) {
+    double sum = 0.0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t w = 0; w < W; ++w) sum += xp[offset4(l, n, c, h, w, C, H, W)];
+    const double mean = sum / static_cast<double>(count);
+    double sq = 0.0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t w = 0; w < W; ++w) {
+          const double dev = xp[offset4(l, n, c, h, w, C, H, W)] - mean;
+          sq += dev * dev;
+        }
+    const double var = sq / static_cast<double>(count);
+    const double invstd = 1.0 / std::sqrt(var + static_cast<double>(p.eps));
+    const double g = gamma.data<float>()[c], b = beta.data<float>()[c];
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t w = 0; w < W; ++w) {
+          const int64_t i = offset4(l, n, c, h, w, C, H, W);
+          yp[i] = static_cast<float>(g * (xp[i] - mean) * invstd + b);
+        }
+    save_mean.data<float>()[c] = static_cast<float>(mean);
+    save_var.data<float>()[c] = static_cast<float>(var);
+    const double m = p.momentum;
+    const double unbiased = var * static_cast<double>(count) / static_cast<double>(count - 1);
+    float& rm = running_mean.data<float>()[c];
+    float& rv = running_var.data<float>()[c];
+    rm = static_cast<float>((1.0 - m) * rm + m * mean);
+    rv = static_cast<float>((1.0 - m) * rv + m * unbiased);
+  }
+}
+
+void batchnorm_forward_inference(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
+                                 const Tensor& beta, const Tensor& running_mean,
+                                 const Tensor& running_var, Tensor& y) {
+  const char* op = "batchnorm_forward_inference";
+  require_input(op, x);
+  const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  require_like(op, "output", y, x);
+  require_channel(op, "gamma", gamma, C);
+  require_channel(op, "beta", beta, C);
+  require_channel(op, "running_mean", running_mean, C);
+  require_channel(op, "running_var", running_var, C);
+  const Layout l = x.layout();
+  const float* xp = x.data<float>();
+  float* yp = y.data<float>();
+  for (int64_t c = 0; c < C; ++c) {
+    const double mean = running_mean.data<float>()[c];
+    const double invstd =
+        1.0 / std::sqrt(static_cast<double>(running_var.data<float>()[c]) + p.eps);
+    const double g = gamma.data<float>()[c], b = beta.data<float>()[c];
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t w = 0; w < W; ++w) {
+          const int64_t i = offset4(l, n, c, h, w, C, H, W);
+          yp[i] = static_cast<float>(g * (xp[i] - mean) * invstd + b);
+        }
+  }
+}
+
+void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
+                        const Tensor& gamma, const Tensor& save_mean, const Tensor& save_var,
+                        Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
+  const char* op = "batchnorm_backward";
+  require_input(op, x);
+  const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  const double count = static_cast<double>(N * H * W);
+  require_like(op, "output gradient", dy, x);
+  require_like(op, "input gradient", dx, x);
+  require_channel(op, "gamma", gamma, C);
+  require_channel(op, "save_mean", save_mean, C);
+  require_channel(op, "save_var", save_var, C);
+  require_channel(op, "dgamma", dgamma, C);
+  require_channel(op, "dbeta", dbeta, C);
+  const Layout l = x.layout();
+  const float* xp = x.data<float>();
+  const float* dyp = dy.data<float>();
+  float* dxp = dx.data<float>();
+  for (int64_t c = 0; c < C; ++c) {
+    const double mean = save_mean.data<float>()[c];
+    const double invstd = 1.0 / std::sqrt(static_cast<double>(save_var.data<float>()[c]) + p.eps);
+    // dbeta = sum dy, dgamma = sum dy * xhat
+    double sum_dy = 0.0, sum_dy_xhat = 0.0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t w = 0; w < W; ++w) {
+          const int64_t i = offset4(l, n, c, h, w, C, H, W);
+          sum_dy += dyp[i];
+          sum_dy_xhat += dyp[i] * (xp[i] - mean) * invstd;
+        }
+    // dx = gamma * invstd / n * (n * dy - sum dy - xhat * sum(dy * xhat))
+    const double k = gamma.data<float>()[c] * invstd / count;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t w = 0; w < W; ++w) {
+          const int64_t i = offset4(l, n, c, h, w, C, H, W);
+          const double xhat = (xp[i] - mean) * invstd;
+          dxp[i] = static_cast<float>(k * (count * dyp[i] - sum_dy - xhat * sum_dy_xhat));
+        }
+    dgamma.data<float>()[c] = static_cast<float>(sum_dy_xhat);
+    dbeta.data<float>()[c] = static_cast<float>(sum_dy);
+  }
+}
+
+}  // namespace scaledl::ref

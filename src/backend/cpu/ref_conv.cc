@@ -1,0 +1,180 @@
+// Reference 2-D convolution (forward, backward data, backward weights): direct loops over the
+// PyTorch definition with stride, zero padding, dilation and groups, double accumulators.
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "ops/ops.h"
+
+namespace scaledl::ref {
+
+namespace {
+
+// The extents of one convolution, checked against the tensors of a call.
+struct ConvDims {
+  int64_t N, C, H, W, O, OH, OW, KH, KW, Cg, Og;
+};
+
+void require(bool ok, const char* op, const std::string& msg) {
+  if (!ok) throw Error(op, msg);
+}
+
+void require_f32_4d(const char* op, const char* name, const Tensor& t) {
+  require(t.defined(), op, std::string(name) + " is undefined");
+  require(t.dtype() == DType::f32 && t.ndim() == 4, op,
+          std::string(name) + " must be a 4-D f32 tensor, got " + t.str());
+}
+
+void require_shape(const char* op, const char* name, const Tensor& t, const Shape& s) {
+  require(t.shape() == s, op,
+          std::string(name) + " must have shape " + shape_str(s) + ", got " + t.str());
+}
+
+// Dims from the input-side tensor `x` (x or dx), the weights, and the output-side `y` (y or dy).
+ConvDims conv_dims(const char* op, const Conv2dParams& p, const Tensor& x, const Tensor& w,
+                   const Tensor& y) {
+  require_f32_4d(op, "input", x);
+  require_f32_4d(op, "weights", w);
+  require_f32_4d(op, "output", y);
+  require(x.layout() == y.layout(), op,
+          "input and output must share a layout, got " + x.str() + " and " + y.str());
+  require(p.stride_h >= 1 && p.stride_w >= 1 && p.dil_h >= 1 && p.dil_w >= 1 && p.pad_h >= 0 &&
+              p.pad_w >= 0 && p.groups >= 1,
+          op, "stride and dilation must be >= 1, padding >= 0, groups >= 1");
+  ConvDims d{};
+  d.N = x.dim(0), d.C = x.dim(1), d.H = x.dim(2), d.W = x.dim(3);
+  d.O = w.dim(0), d.KH = w.dim(2), d.KW = w.dim(3);
+  require(d.C == w.dim(1) * p.groups, op,
+          "input channels " + std::to_string(d.C) + " != weight channels " +
+              std::to_string(w.dim(1)) + " * groups " + std::to_string(p.groups) + "; got input " +
+              x.str() + ", weights " + w.str());
+  require(d.O % p.groups == 0, op,
+          "output channels " + std::to_string(d.O) + " are not divisible by groups " +
+              std::to_string(p.groups) + "; got weights " + w.str());
+  d.Cg = d.C / p.groups;
+  d.Og = d.O / p.groups;
+  d.OH = conv_out_size(d.H, static_cast<int>(d.KH), p.stride_h, p.pad_h, p.dil_h);
+  d.OW = conv_out_size(d.W, static_cast<int>(d.KW), p.stride_w, p.pad_w, p.dil_w);
+  require(
+      d.OH >= 1 && d.OW >= 1, op,
+      "the (dilated) kernel " + shape_str(w.shape()) + " does not fit the padded input " + x.str());
+  require_shape(op, "output", y, {d.N, d.O, d.OH, d.OW});
+  return d;
+}
+
+// Plain [O, C/groups, KH, KW] weight offset (the tag is honoured if someone set nhwc).
+int64_t woff(const Tensor& w, const ConvDims& d, int64_t o, int64_t c, int64_t kh, int64_t kw) {
+  return offset4(w.layout(), o, c, kh, kw, d.Cg, d.KH, d.KW);
+}
+
+}  // namespace
+
+void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& b,
+                    Tensor& y) {
+  const char* op = "conv2d_forward";
+  const ConvDims d = conv_dims(op, p, x, w, y);
+  if (b.defined()) {
+    require(b.dtype() == DType::f32, op, "bias must be f32, got " + b.str());
+    require_shape(op, "bias", b, {d.O});
+  }
+  const float* xp = x.data<float>();
+  const float* wp = w.data<float>();
+  float* yp = y.data<float>();
+  for (int64_t n = 0; n < d.N; ++n)
+    for (int64_t o = 0; o < d.O; ++o) {
+      const int64_t g = o / d.Og;
+      for (int64_t oh = 0; oh < d.OH; ++oh)
+        for (int64_t ow = 0; ow < d.OW; ++ow) {
+          double acc = b.defined() ? b.data<float>()[o] : 0.0;
+          for (int64_t c = 0; c < d.Cg; ++c)
+            for (int64_t kh = 0; kh < d.KH; ++kh) {
+              const int64_t ih = oh * p.stride_h - p.pad_h + kh * p.dil_h;
+              if (ih < 0 || ih >= d.H) continue;
+              for (int64_t kw = 0; kw < d.KW; ++kw) {
+                const int64_t iw = ow * p.stride_w - p.pad_w + kw * p.dil_w;
+                if (iw < 0 || iw >= d.W) continue;
+                acc += static_cast<double>(
+                           xp[offset4(x.layout(), n, g * d.Cg + c, ih, iw, d.C, d.H, d.W)]) *
+                       wp[woff(w, d, o, c, kh, kw)];
+              }
+            }
+          yp[offset4(y.layout(), n, o, oh, ow, d.O, d.OH, d.OW)] = static_cast<float>(acc);
+        }
+    }
+}
+
+void conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
+  const char* op = "conv2d_backward_data";
+  const ConvDims d = conv_dims(op, p, dx, w, dy);
+  // Scatter every output gradient back through the window that produced it.
+  std::vector<double> acc(static_cast<size_t>(dx.numel()), 0.0);
+  const float* dyp = dy.data<float>();
+  const float* wp = w.data<float>();
+  for (int64_t n = 0; n < d.N; ++n)
+    for (int64_t o = 0; o < d.O; ++o) {
+      const int64_t g = o / d.Og;
+      for (int64_t oh = 0; oh < d.OH; ++oh)
+        for (int64_t ow = 0; ow < d.OW; ++ow) {
+          const double go = dyp[offset4(dy.layout(), n, o, oh, ow, d.O, d.OH, d.OW)];
+          for (int64_t c = 0; c < d.Cg; ++c)
+            for (int64_t kh = 0; kh < d.KH; ++kh) {
+              const int64_t ih = oh * p.stride_h - p.pad_h + kh * p.dil_h;
+              if (ih < 0 || ih >= d.H) continue;
+              for (int64_t kw = 0; kw < d.KW; ++kw) {
+                const int64_t iw = ow * p.stride_w - p.pad_w + kw * p.dil_w;
+                if (iw < 0 || iw >= d.W) continue;
+                acc[offset4(dx.layout(), n, g * d.Cg + c, ih, iw, d.C, d.H, d.W)] +=
+                    go * wp[woff(w, d, o, c, kh, kw)];
+              }
+            }
+        }
+    }
+  float* dxp = dx.data<float>();
+  for (size_t i = 0; i < acc.size(); ++i) dxp[i] = static_cast<float>(acc[i]);
+}
+
+void conv2d_backward_weights(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw,
+                             Tensor& db) {
+  const char* op = "conv2d_backward_weights";
+  const ConvDims d = conv_dims(op, p, x, dw, dy);
+  if (db.defined()) {
+    require(db.dtype() == DType::f32, op, "bias gradient must be f32, got " + db.str());
+    require_shape(op, "bias gradient", db, {d.O});
+  }
+  const float* xp = x.data<float>();
+  const float* dyp = dy.data<float>();
+  float* dwp = dw.data<float>();
+  for (int64_t o = 0; o < d.O; ++o) {
+    const int64_t g = o / d.Og;
+    for (int64_t c = 0; c < d.Cg; ++c)
+      for (int64_t kh = 0; kh < d.KH; ++kh)
+        for (int64_t kw = 0; kw < d.KW; ++kw) {
+          double acc = 0.0;
+          for (int64_t n = 0; n < d.N; ++n)
+            for (int64_t oh = 0; oh < d.OH; ++oh) {
+              const int64_t ih = oh * p.stride_h - p.pad_h + kh * p.dil_h;
+              if (ih < 0 || ih >= d.H) continue;
+              for (int64_t ow = 0; ow < d.OW; ++ow) {
+                const int64_t iw = ow * p.stride_w - p.pad_w + kw * p.dil_w;
+                if (iw < 0 || iw >= d.W) continue;
+                acc +=
+                    static_cast<double>(dyp[offset4(dy.layout(), n, o, oh, ow, d.O, d.OH, d.OW)]) *
+                    xp[offset4(x.layout(), n, g * d.Cg + c, ih, iw, d.C, d.H, d.W)];
+              }
+            }
+          dwp[woff(dw, d, o, c, kh, kw)] = static_cast<float>(acc);
+        }
+  }
+  if (!db.defined()) return;
+  float* dbp = db.data<float>();
+  for (int64_t o = 0; o < d.O; ++o) {
+    double acc = 0.0;
+    for (int64_t n = 0; n < d.N; ++n)
+      for (int64_t oh = 0; oh < d.OH; ++oh)
+        for (int64_t ow = 0; ow < d.OW; ++ow)
+          acc += dyp[offset4(dy.layout(), n, o, oh, ow, d.O, d.OH, d.OW)];
+    dbp[o] = static_cast<float>(acc);
+  }
+}
+
+}  // namespace scaledl::ref

@@ -1,0 +1,100 @@
+// Reference fully connected layer: y[N,M] = x[N,K] w[M,K]^T + b[M], and its two backward
+// passes; double accumulators.
+#include <string>
+
+#include "core/error.h"
+#include "ops/ops.h"
+
+namespace scaledl::ref {
+
+namespace {
+
+void require(bool ok, const char* op, const std::string& msg) {
+  if (!ok) throw Error(op, msg);
+}
+
+std::string describe(const Tensor& t) {
+  return t.defined() ? t.str() : "undefined";
+}
+
+void require_f32_2d(const char* op, const char* name, const Tensor& t) {
+  require(t.defined() && t.dtype() == DType::f32 && t.ndim() == 2, op,
+          std::string(name) + " must be a 2-D f32 tensor, got " + describe(t));
+}
+
+void require_shape(const char* op, const char* name, const Tensor& t, const Shape& s) {
+  require(t.defined() && t.dtype() == DType::f32 && t.shape() == s, op,
+          std::string(name) + " must be f32" + shape_str(s) + ", got " + describe(t));
+}
+
+}  // namespace
+
+void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
+  const char* op = "linear_forward";
+  require_f32_2d(op, "input", x);
+  require_f32_2d(op, "weights", w);
+  const int64_t N = x.dim(0), K = x.dim(1), M = w.dim(0);
+  require(w.dim(1) == K, op,
+          "input features " + std::to_string(K) + " != weight columns " + std::to_string(w.dim(1)) +
+              "; got input " + x.str() + ", weights " + w.str());
+  if (b.defined()) require_shape(op, "bias", b, {M});
+  require_shape(op, "output", y, {N, M});
+  const float* xp = x.data<float>();
+  const float* wp = w.data<float>();
+  float* yp = y.data<float>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t m = 0; m < M; ++m) {
+      double acc = b.defined() ? b.data<float>()[m] : 0.0;
+      for (int64_t k = 0; k < K; ++k) acc += static_cast<double>(xp[n * K + k]) * wp[m * K + k];
+      yp[n * M + m] = static_cast<float>(acc);
+    }
+}
+
+void linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
+  const char* op = "linear_backward_data";
+  require_f32_2d(op, "output gradient", dy);
+  require_f32_2d(op, "weights", w);
+  const int64_t N = dy.dim(0), M = w.dim(0), K = w.dim(1);
+  require(dy.dim(1) == M, op,
+          "output gradient columns " + std::to_string(dy.dim(1)) + " != weight rows " +
+              std::to_string(M) + "; got " + dy.str() + ", weights " + w.str());
+  require_shape(op, "input gradient", dx, {N, K});
+  const float* dyp = dy.data<float>();
+  const float* wp = w.data<float>();
+  float* dxp = dx.data<float>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) {
+      double acc = 0.0;
+      for (int64_t m = 0; m < M; ++m) acc += static_cast<double>(dyp[n * M + m]) * wp[m * K + k];
+      dxp[n * K + k] = static_cast<float>(acc);
+    }
+}
+
+void linear_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db) {
+  const char* op = "linear_backward_weights";
+  require_f32_2d(op, "input", x);
+  require_f32_2d(op, "output gradient", dy);
+  const int64_t N = x.dim(0), K = x.dim(1), M = dy.dim(1);
+  require(dy.dim(0) == N, op,
+          "input and output gradient batch differ; got " + x.str() + " and " + dy.str());
+  require_shape(op, "weight gradient", dw, {M, K});
+  if (db.defined()) require_shape(op, "bias gradient", db, {M});
+  const float* xp = x.data<float>();
+  const float* dyp = dy.data<float>();
+  float* dwp = dw.data<float>();
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t k = 0; k < K; ++k) {
+      double acc = 0.0;
+      for (int64_t n = 0; n < N; ++n) acc += static_cast<double>(dyp[n * M + m]) * xp[n * K + k];
+      dwp[m * K + k] = static_cast<float>(acc);
+    }
+  if (!db.defined()) return;
+  float* dbp = db.data<float>();
+  for (int64_t m = 0; m < M; ++m) {
+    double acc = 0.0;
+    for (int64_t n = 0; n < N; ++n) acc += dyp[n * M + m];
+    dbp[m] = static_cast<float>(acc);
+  }
+}
+
+}  // namespace scaledl::ref

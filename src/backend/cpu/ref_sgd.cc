@@ -1,0 +1,33 @@
+// Reference SGD step (PyTorch semantics: momentum, Nesterov, weight decay, gradient unscaling),
+// in place on the parameter and its momentum buffer.
+#include <string>
+
+#include "core/error.h"
+#include "ops/ops.h"
+
+namespace scaledl::ref {
+
+void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum) {
+  const char* op = "sgd_update";
+  auto f32_like = [&](const Tensor& t) {
+    return t.defined() && t.dtype() == DType::f32 && t.numel() == param.numel();
+  };
+  if (!param.defined() || param.dtype() != DType::f32)
+    throw Error(op, "parameter must be an f32 tensor, got " +
+                        (param.defined() ? param.str() : std::string("undefined")));
+  if (!f32_like(grad) || !f32_like(momentum))
+    throw Error(op, "gradient and momentum must be f32 with the parameter's " +
+                        std::to_string(param.numel()) + " elements; got parameter " + param.str() +
+                        ", gradient " + (grad.defined() ? grad.str() : "undefined") +
+                        ", momentum " + (momentum.defined() ? momentum.str() : "undefined"));
+  float* w = param.data<float>();
+  const float* gr = grad.data<float>();
+  float* m = momentum.data<float>();
+  for (int64_t i = 0, n = param.numel(); i < n; ++i) {
+    const float g = gr[i] * p.grad_scale + p.weight_decay * w[i];
+    m[i] = p.momentum * m[i] + g;
+    w[i] -= p.lr * (p.nesterov ? g + p.momentum * m[i] : m[i]);
+  }
+}
+
+}  // namespace scaledl::ref
