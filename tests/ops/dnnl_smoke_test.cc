@@ -20,7 +20,9 @@ class DnnlSmoke : public ::testing::TestWithParam<Layout> {};
 Tensor make4(const Shape& s, const V& nchw, Layout l) {
   return to_layout(Tensor::from(s, nchw), l);
 }
-V nchw_values(const Tensor& t) { return to_layout(t, Layout::nchw).to_vector(); }
+V nchw_values(const Tensor& t) {
+  return to_layout(t, Layout::nchw).to_vector();
+}
 
 void expect_near(const V& got, const V& want, float tol = 1e-5f) {
   ASSERT_EQ(got.size(), want.size());
@@ -67,7 +69,8 @@ TEST_P(DnnlSmoke, ConvGroupedStridedDilated) {
   // x [1,2,5,5]: channel c holds value (c + 1) * (h * 5 + w).
   V xs(50);
   for (int c = 0; c < 2; ++c)
-    for (int i = 0; i < 25; ++i) xs[static_cast<size_t>(c * 25 + i)] = static_cast<float>((c + 1) * i);
+    for (int i = 0; i < 25; ++i)
+      xs[static_cast<size_t>(c * 25 + i)] = static_cast<float>((c + 1) * i);
   Tensor x = make4({1, 2, 5, 5}, xs, l);
   // Group 0 sums its 2x2 dilated taps, group 1 takes the top-left tap.
   Tensor w = Tensor::from({2, 1, 2, 2}, {1, 1, 1, 1, 1, 0, 0, 0});

@@ -23,8 +23,12 @@ int64_t check_bn_data(const char* op, const Tensor& x, const Tensor& y, const ch
   return x.dim(1);
 }
 
-memory::desc data_md(const Tensor& x) { return x.ndim() == 4 ? md4(x) : md_plain(x); }
-memory::desc chan_md(int64_t c) { return memory::desc({c}, dt::f32, tag::a); }
+memory::desc data_md(const Tensor& x) {
+  return x.ndim() == 4 ? md4(x) : md_plain(x);
+}
+memory::desc chan_md(int64_t c) {
+  return memory::desc({c}, dt::f32, tag::a);
+}
 
 std::string bn_key(const char* op, const BatchNormParams& p, const Tensor& x) {
   return key_of(op, x.shape(), x.layout(), p.eps);
@@ -41,8 +45,7 @@ PrimitiveCache<BnEntry>& cache() {
 }
 
 dnnl::batch_normalization_forward::primitive_desc train_pd(const memory::desc& x_md, float eps) {
-  dnnl::batch_normalization_forward::desc d(dnnl::prop_kind::forward_training, x_md, eps,
-                                            kAffine);
+  dnnl::batch_normalization_forward::desc d(dnnl::prop_kind::forward_training, x_md, eps, kAffine);
   return dnnl::batch_normalization_forward::primitive_desc(d, engine());
 }
 
@@ -106,8 +109,7 @@ void batchnorm_forward_inference(const BatchNormParams& p, const Tensor& x, cons
       auto e = std::make_unique<BnEntry>();
       e->x_md = data_md(x);
       e->c_md = chan_md(C);
-      dnnl::batch_normalization_forward::desc d(dnnl::prop_kind::forward_inference, e->x_md,
-                                                p.eps,
+      dnnl::batch_normalization_forward::desc d(dnnl::prop_kind::forward_inference, e->x_md, p.eps,
                                                 kAffine | normalization_flags::use_global_stats);
       e->prim = dnnl::batch_normalization_forward(
           dnnl::batch_normalization_forward::primitive_desc(d, engine()));
@@ -144,8 +146,8 @@ void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor&
       e->x_md = data_md(x);
       e->c_md = chan_md(C);
       auto hint = train_pd(e->x_md, p.eps);
-      dnnl::batch_normalization_backward::desc d(dnnl::prop_kind::backward, e->x_md, e->x_md,
-                                                 p.eps, kAffine);
+      dnnl::batch_normalization_backward::desc d(dnnl::prop_kind::backward, e->x_md, e->x_md, p.eps,
+                                                 kAffine);
       e->prim = dnnl::batch_normalization_backward(
           dnnl::batch_normalization_backward::primitive_desc(d, engine(), hint));
       return e;

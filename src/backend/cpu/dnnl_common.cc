@@ -24,17 +24,25 @@ dnnl::stream& stream() {
 
 dt dnnl_dtype(DType t) {
   switch (t) {
-    case DType::f32: return dt::f32;
-    case DType::f16: return dt::f16;
-    case DType::bf16: return dt::bf16;
-    case DType::s8: return dt::s8;
-    case DType::u8: return dt::u8;
-    case DType::s32: return dt::s32;
+    case DType::f32:
+      return dt::f32;
+    case DType::f16:
+      return dt::f16;
+    case DType::bf16:
+      return dt::bf16;
+    case DType::s8:
+      return dt::s8;
+    case DType::u8:
+      return dt::u8;
+    case DType::s32:
+      return dt::s32;
   }
   return dt::undef;
 }
 
-tag layout_tag(Layout l) { return l == Layout::nhwc ? tag::nhwc : tag::nchw; }
+tag layout_tag(Layout l) {
+  return l == Layout::nhwc ? tag::nhwc : tag::nchw;
+}
 
 dnnl::memory::desc md4(const Tensor& t) {
   return dnnl::memory::desc(t.shape(), dnnl_dtype(t.dtype()), layout_tag(t.layout()));
@@ -84,8 +92,7 @@ void require_defined(const char* op, const char* name, const Tensor& t) {
 
 void require_f32(const char* op, const char* name, const Tensor& t) {
   require_defined(op, name, t);
-  require(t.dtype() == DType::f32, op,
-          std::string(name) + " must be f32, got " + t.str());
+  require(t.dtype() == DType::f32, op, std::string(name) + " must be f32, got " + t.str());
   require(t.device().is_cpu(), op, std::string(name) + " must be on the cpu, got " + t.str());
 }
 

@@ -45,15 +45,29 @@ dnnl::memory mem(const dnnl::memory::desc& md, const Tensor& t);
 dnnl::memory scratch(int slot, const dnnl::memory::desc& md);
 
 // Builds cache keys: key_of("conv_fwd", x.shape(), 3, true) -> "conv_fwd|[..]|3|1".
-inline void key_part(std::string& k, const Shape& s) { k += shape_str(s); }
-inline void key_part(std::string& k, std::string_view s) { k += s; }
-inline void key_part(std::string& k, const char* s) { k += s; }
-inline void key_part(std::string& k, Layout l) { k += layout_name(l); }
-inline void key_part(std::string& k, DType t) { k += dtype_name(t); }
-inline void key_part(std::string& k, bool b) { k += b ? '1' : '0'; }
-inline void key_part(std::string& k, float f) { k += std::to_string(std::bit_cast<uint32_t>(f)); }
+inline void key_part(std::string& k, const Shape& s) {
+  k += shape_str(s);
+}
+inline void key_part(std::string& k, std::string_view s) {
+  k += s;
+}
+inline void key_part(std::string& k, const char* s) {
+  k += s;
+}
+inline void key_part(std::string& k, Layout l) {
+  k += layout_name(l);
+}
+inline void key_part(std::string& k, DType t) {
+  k += dtype_name(t);
+}
+inline void key_part(std::string& k, bool b) {
+  k += b ? '1' : '0';
+}
+inline void key_part(std::string& k, float f) {
+  k += std::to_string(std::bit_cast<uint32_t>(f));
+}
 template <class I>
-  requires std::is_integral_v<I>
+requires std::is_integral_v<I>
 inline void key_part(std::string& k, I i) {
   k += std::to_string(i);
 }

@@ -40,8 +40,7 @@ ConvGeom check_conv(const char* op, const Conv2dParams& p, const Tensor& x, cons
               " input channels for x " + x.str());
   const int64_t OH = conv_out_size(H, static_cast<int>(KH), p.stride_h, p.pad_h, p.dil_h);
   const int64_t OW = conv_out_size(W, static_cast<int>(KW), p.stride_w, p.pad_w, p.dil_w);
-  require(OH > 0 && OW > 0, op,
-          "kernel " + w.str() + " does not fit in padded input " + x.str());
+  require(OH > 0 && OW > 0, op, "kernel " + w.str() + " does not fit in padded input " + x.str());
   require_shape(op, "y", y, {N, O, OH, OW});
 
   ConvGeom g;
@@ -146,7 +145,9 @@ PrimitiveCache<ConvEntry>& bwd_weights_cache() {
   return c;
 }
 
-memory::desc user_w_md(const ConvGeom& g) { return memory::desc(g.w_dims, dt::f32, g.w_tag); }
+memory::desc user_w_md(const ConvGeom& g) {
+  return memory::desc(g.w_dims, dt::f32, g.w_tag);
+}
 
 }  // namespace
 
@@ -218,8 +219,7 @@ void conv2d_backward_weights(const Conv2dParams& p, const Tensor& x, const Tenso
       auto e = std::make_unique<ConvEntry>();
       auto hint = fwd_pd(g, x, dy, bias);
       const memory::desc w_any(g.w_dims, dt::f32, tag::any);
-      const memory::desc b_md =
-          bias ? memory::desc({g.out_c}, dt::f32, tag::a) : memory::desc();
+      const memory::desc b_md = bias ? memory::desc({g.out_c}, dt::f32, tag::a) : memory::desc();
       dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, act_md(x),
                                                  w_any, b_md, act_md(dy), g.strides, g.dilates,
                                                  g.pad_l, g.pad_r);

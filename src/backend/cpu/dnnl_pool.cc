@@ -50,8 +50,8 @@ algorithm avg_alg(const Pool2dParams& p) {
 }
 
 std::string pool_key(const char* op, const Pool2dParams& p, const Tensor& x) {
-  return key_of(op, x.shape(), x.layout(), p.kernel_h, p.kernel_w, p.stride_h, p.stride_w,
-                p.pad_h, p.pad_w, p.ceil_mode, p.count_include_pad);
+  return key_of(op, x.shape(), x.layout(), p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.pad_h,
+                p.pad_w, p.ceil_mode, p.count_include_pad);
 }
 
 struct PoolEntry {

@@ -63,13 +63,13 @@ void reorder(const Tensor& x, Tensor& y) {
           auto e = std::make_unique<MoveEntry>();
           e->src_mds = {permute ? md4(x) : md_flat(x)};
           e->dst_mds = {permute ? md4(y) : md_flat(y)};
-          e->prims.push_back(dnnl::reorder(dnnl::reorder::primitive_desc(
-              engine(), e->src_mds[0], engine(), e->dst_mds[0])));
+          e->prims.push_back(dnnl::reorder(
+              dnnl::reorder::primitive_desc(engine(), e->src_mds[0], engine(), e->dst_mds[0])));
           return e;
         });
     dnnl::stream& s = stream();
-    e.prims[0].execute(s, {{DNNL_ARG_FROM, mem(e.src_mds[0], x)},
-                           {DNNL_ARG_TO, mem(e.dst_mds[0], y)}});
+    e.prims[0].execute(
+        s, {{DNNL_ARG_FROM, mem(e.src_mds[0], x)}, {DNNL_ARG_TO, mem(e.dst_mds[0], y)}});
     s.wait();
   });
 }
@@ -115,8 +115,8 @@ void split_channels(const Tensor& y, std::vector<Tensor>& xs) {
     });
     dnnl::stream& s = stream();
     for (size_t i = 0; i < xs.size(); ++i)
-      e.prims[i].execute(s, {{DNNL_ARG_FROM, mem(e.src_mds[i], y)},
-                             {DNNL_ARG_TO, mem(e.dst_mds[i], xs[i])}});
+      e.prims[i].execute(
+          s, {{DNNL_ARG_FROM, mem(e.src_mds[i], y)}, {DNNL_ARG_TO, mem(e.dst_mds[i], xs[i])}});
     s.wait();
   });
 }

@@ -17,8 +17,8 @@ void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& m
     require_f32(op, "momentum", momentum);
     require_same_numel(op, "momentum", momentum, param);
   } else {
-    require(p.momentum == 0.f, op, "momentum buffer is undefined but momentum is " +
-                                       std::to_string(p.momentum));
+    require(p.momentum == 0.f, op,
+            "momentum buffer is undefined but momentum is " + std::to_string(p.momentum));
   }
   const int64_t n = param.numel();
   float* w = param.data<float>();
