@@ -1,5 +1,9 @@
-// Batch normalization on oneDNN (batch_normalization forward training/inference and backward,
-// with separate scale and shift), plus the PyTorch-style running statistics update.
+// Batch normalization: oneDNN batch_normalization (forward training/inference and backward,
+// with separate scale and shift) for nhwc and [N,C]; per-channel OpenMP loops for 4-D nchw,
+// where oneDNN 2.6 has only its slow reference kernel; the PyTorch-style running statistics
+// update.
+#include <cmath>
+
 #include "backend/cpu/dnnl_common.h"
 #include "ops/ops.h"
 
@@ -49,19 +53,144 @@ dnnl::batch_normalization_forward::primitive_desc train_pd(const memory::desc& x
   return dnnl::batch_normalization_forward::primitive_desc(d, engine());
 }
 
-}  // namespace
+// ---- 4-D nchw: one channel's data is N contiguous H*W planes -------------------------------
 
-void batchnorm_forward_train(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
-                             const Tensor& beta, Tensor& y, Tensor& save_mean, Tensor& save_var,
-                             Tensor& running_mean, Tensor& running_var) {
+bool use_plane_loops(const Tensor& x) {
+  return x.ndim() == 4 && x.layout() == Layout::nchw;
+}
+
+struct Planes {
+  int64_t N, C, HW;
+  const float* plane(const float* base, int64_t n, int64_t c) const {
+    return base + (n * C + c) * HW;
+  }
+  float* plane(float* base, int64_t n, int64_t c) const { return base + (n * C + c) * HW; }
+};
+
+Planes planes_of(const Tensor& x) {
+  return {x.dim(0), x.dim(1), x.dim(2) * x.dim(3)};
+}
+
+// Sums over channel c: s1 = sum(a), s2 = sum(a * (b - shift)); float within a plane, double
+// across planes.
+void channel_sums(const Planes& P, const float* a, const float* b, int64_t c, float shift,
+                  double& s1, double& s2) {
+  s1 = s2 = 0;
+  for (int64_t n = 0; n < P.N; ++n) {
+    const float* pa = P.plane(a, n, c);
+    const float* pb = P.plane(b, n, c);
+    float t1 = 0, t2 = 0;
+#pragma omp simd reduction(+ : t1, t2)
+    for (int64_t i = 0; i < P.HW; ++i) {
+      t1 += pa[i];
+      t2 += pa[i] * (pb[i] - shift);
+    }
+    s1 += t1;
+    s2 += t2;
+  }
+}
+
+// sum((x - mu)^2) over channel c: the variance takes a second pass about the mean (no
+// cancellation).
+double channel_sq_dev(const Planes& P, const float* x, int64_t c, float mu) {
+  double s = 0;
+  for (int64_t n = 0; n < P.N; ++n) {
+    const float* px = P.plane(x, n, c);
+    float t = 0;
+#pragma omp simd reduction(+ : t)
+    for (int64_t i = 0; i < P.HW; ++i) t += (px[i] - mu) * (px[i] - mu);
+    s += t;
+  }
+  return s;
+}
+
+// sum(x) over channel c.
+double channel_sum(const Planes& P, const float* x, int64_t c) {
+  double s = 0;
+  for (int64_t n = 0; n < P.N; ++n) {
+    const float* px = P.plane(x, n, c);
+    float t = 0;
+#pragma omp simd reduction(+ : t)
+    for (int64_t i = 0; i < P.HW; ++i) t += px[i];
+    s += t;
+  }
+  return s;
+}
+
+// y = x * scale[c] + shift[c] over channel c's planes.
+void channel_affine(const Planes& P, const float* x, float* y, int64_t c, float scale,
+                    float shift) {
+  for (int64_t n = 0; n < P.N; ++n) {
+    const float* px = P.plane(x, n, c);
+    float* py = P.plane(y, n, c);
+#pragma omp simd
+    for (int64_t i = 0; i < P.HW; ++i) py[i] = px[i] * scale + shift;
+  }
+}
+
+void nchw_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
+                        Tensor& y, Tensor& save_mean, Tensor& save_var) {
+  const Planes P = planes_of(x);
+  const double inv_m = 1.0 / static_cast<double>(P.N * P.HW);
+  const float *xs = x.data<float>(), *g = gamma.data<float>(), *b = beta.data<float>();
+  float *ys = y.data<float>(), *mean = save_mean.data<float>(), *var = save_var.data<float>();
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < P.C; ++c) {
+    const float mu = static_cast<float>(channel_sum(P, xs, c) * inv_m);
+    const float v = static_cast<float>(channel_sq_dev(P, xs, c, mu) * inv_m);
+    mean[c] = mu;
+    var[c] = v;
+    const float scale = g[c] / std::sqrt(v + eps);
+    channel_affine(P, xs, ys, c, scale, b[c] - mu * scale);
+  }
+}
+
+void nchw_forward_inference(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                            const Tensor& mean, const Tensor& var, float eps, Tensor& y) {
+  const Planes P = planes_of(x);
+  const float *g = gamma.data<float>(), *b = beta.data<float>();
+  const float *m = mean.data<float>(), *v = var.data<float>();
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < P.C; ++c) {
+    const float scale = g[c] / std::sqrt(v[c] + eps);
+    channel_affine(P, x.data<float>(), y.data<float>(), c, scale, b[c] - m[c] * scale);
+  }
+}
+
+// dbeta = sum dy, dgamma = sum dy * xhat, dx = g / sd * (dy - dbeta / M - xhat * dgamma / M).
+void nchw_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
+                   const Tensor& var, float eps, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
+  const Planes P = planes_of(x);
+  const double inv_m = 1.0 / static_cast<double>(P.N * P.HW);
+  const float *xs = x.data<float>(), *d = dy.data<float>(), *g = gamma.data<float>();
+  const float *m = mean.data<float>(), *v = var.data<float>();
+  float *dxs = dx.data<float>(), *dg = dgamma.data<float>(), *db = dbeta.data<float>();
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < P.C; ++c) {
+    double sum_dy, sum_dy_xmu;
+    channel_sums(P, d, xs, c, m[c], sum_dy, sum_dy_xmu);
+    const float inv_sd = 1.f / std::sqrt(v[c] + eps);
+    db[c] = static_cast<float>(sum_dy);
+    dg[c] = static_cast<float>(sum_dy_xmu * inv_sd);
+    const float k = g[c] * inv_sd;
+    const float k_xmu = static_cast<float>(-k * inv_sd * inv_sd * sum_dy_xmu * inv_m);
+    const float k0 = static_cast<float>(-k * sum_dy * inv_m);
+    const float mu = m[c];
+    for (int64_t n = 0; n < P.N; ++n) {
+      const float* px = P.plane(xs, n, c);
+      const float* pd = P.plane(d, n, c);
+      float* pdx = P.plane(dxs, n, c);
+#pragma omp simd
+      for (int64_t i = 0; i < P.HW; ++i) pdx[i] = k * pd[i] + k_xmu * (px[i] - mu) + k0;
+    }
+  }
+}
+
+// oneDNN's training forward (nhwc, [N,C]).
+void run_forward_train(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
+                       const Tensor& beta, Tensor& y, Tensor& save_mean, Tensor& save_var) {
   constexpr const char* op = "batchnorm_forward_train";
-  const int64_t C = check_bn_data(op, x, y, "y");
-  require_vec(op, "gamma", gamma, C);
-  require_vec(op, "beta", beta, C);
-  require_vec(op, "save_mean", save_mean, C);
-  require_vec(op, "save_var", save_var, C);
-  const int64_t n = x.numel() / C;
-  require(n > 1, op, "needs more than one value per channel in training, got x " + x.str());
+  const int64_t C = x.dim(1);
   guarded(op, [&] {
     BnEntry& e = cache().get(bn_key("train", p, x), [&] {
       auto e = std::make_unique<BnEntry>();
@@ -79,6 +208,26 @@ void batchnorm_forward_train(const BatchNormParams& p, const Tensor& x, const Te
                        {DNNL_ARG_VARIANCE, mem(e.c_md, save_var)}});
     s.wait();
   });
+}
+
+}  // namespace
+
+void batchnorm_forward_train(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
+                             const Tensor& beta, Tensor& y, Tensor& save_mean, Tensor& save_var,
+                             Tensor& running_mean, Tensor& running_var) {
+  constexpr const char* op = "batchnorm_forward_train";
+  const int64_t C = check_bn_data(op, x, y, "y");
+  require_vec(op, "gamma", gamma, C);
+  require_vec(op, "beta", beta, C);
+  require_vec(op, "save_mean", save_mean, C);
+  require_vec(op, "save_var", save_var, C);
+  const int64_t n = x.numel() / C;
+  require(n > 1, op, "needs more than one value per channel in training, got x " + x.str());
+  if (use_plane_loops(x)) {
+    nchw_forward_train(x, gamma, beta, p.eps, y, save_mean, save_var);
+  } else {
+    run_forward_train(p, x, gamma, beta, y, save_mean, save_var);
+  }
   if (running_mean.defined() || running_var.defined()) {
     require_vec(op, "running_mean", running_mean, C);
     require_vec(op, "running_var", running_var, C);
@@ -104,6 +253,10 @@ void batchnorm_forward_inference(const BatchNormParams& p, const Tensor& x, cons
   require_vec(op, "beta", beta, C);
   require_vec(op, "running_mean", running_mean, C);
   require_vec(op, "running_var", running_var, C);
+  if (use_plane_loops(x)) {
+    nchw_forward_inference(x, gamma, beta, running_mean, running_var, p.eps, y);
+    return;
+  }
   guarded(op, [&] {
     BnEntry& e = cache().get(bn_key("infer", p, x), [&] {
       auto e = std::make_unique<BnEntry>();
@@ -140,6 +293,10 @@ void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor&
   Tensor db = dbeta.defined() ? dbeta : Tensor::empty({C});
   require_vec(op, "dgamma", dg, C);
   require_vec(op, "dbeta", db, C);
+  if (use_plane_loops(x)) {
+    nchw_backward(x, dy, gamma, save_mean, save_var, p.eps, dx, dg, db);
+    return;
+  }
   guarded(op, [&] {
     BnEntry& e = cache().get(bn_key("bwd", p, x), [&] {
       auto e = std::make_unique<BnEntry>();
