@@ -6,7 +6,6 @@
 
 #include <bit>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <source_location>
@@ -39,8 +38,8 @@ dnnl::memory::desc md_flat(const Tensor& t);
 // A memory object over the tensor's own storage.
 dnnl::memory mem(const dnnl::memory::desc& md, const Tensor& t);
 
-// Per-thread scratch memory for primitives' internal copies of activations: slot `slot` of the
-// calling thread, at least `md`'s size, reused (and grown) across calls. Valid until the next
+// Per-thread scratch memory for primitives' own copies of weights and activations: slot `slot` of
+// the calling thread, at least `md`'s size, reused (and grown) across calls. Valid until the next
 // call with the same slot on this thread.
 dnnl::memory scratch(int slot, const dnnl::memory::desc& md);
 
@@ -84,7 +83,9 @@ std::string key_of(const A&... a) {
 template <class Entry>
 class PrimitiveCache {
  public:
-  Entry& get(const std::string& key, const std::function<std::unique_ptr<Entry>()>& make) {
+  // The entry for `key`, made by make() (returning std::unique_ptr<Entry>) on first use.
+  template <class Make>
+  Entry& get(const std::string& key, Make&& make) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = map_.find(key);
     if (it != map_.end()) return *it->second;
