@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "core/error.h"
 #include "models/models.h"
 
 namespace scaledl::cli {
@@ -27,7 +28,14 @@ Runner add_models(CLI::App& app) {
                 "description");
     for (const ModelInfo& m : model_list()) {
       int64_t size = a->image_size > 0 ? a->image_size : m.default_image_size;
-      std::unique_ptr<Net> net = build_model(m.name, a->channels, size, a->classes);
+      std::unique_ptr<Net> net;
+      try {
+        net = build_model(m.name, a->channels, size, a->classes);
+      } catch (const Error&) {
+        std::printf("%-14s %14s %10s %6lld  %s (does not fit this input size)\n", m.name.c_str(),
+                    "-", "-", static_cast<long long>(size), m.description.c_str());
+        continue;
+      }
       std::printf("%-14s %14lld %10.3f %6lld  %s\n", m.name.c_str(),
                   static_cast<long long>(net->num_params()), net->flops() / 1e9,
                   static_cast<long long>(size), m.description.c_str());

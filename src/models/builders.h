@@ -12,6 +12,7 @@ std::unique_ptr<Net> resnet(int depth, int in_channels, int64_t image_size, int 
 // depth = 6n + 2: 8, 14, 20, 32, 44, 56, 110.
 std::unique_ptr<Net> resnet_cifar(int depth, int in_channels, int64_t image_size, int classes);
 // depth: 11, 16, 19.
+std::unique_ptr<Net> resnet_small(int in_channels, int64_t image_size, int classes);
 std::unique_ptr<Net> vgg(int depth, int in_channels, int64_t image_size, int classes);
 std::unique_ptr<Net> alexnet(int in_channels, int64_t image_size, int classes);
 std::unique_ptr<Net> googlenet(int in_channels, int64_t image_size, int classes);

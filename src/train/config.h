@@ -9,7 +9,7 @@
 namespace scaledl {
 
 struct TrainConfig {
-  std::string model = "resnet8w";
+  std::string model = "resnet_small";
   std::string data = "idx:/usr/share/datasets/fashion-mnist";
   int64_t batch = 128;  // per rank
   int64_t epochs = 6;
