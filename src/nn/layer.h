@@ -54,6 +54,9 @@ class Layer {
   // Called by the Net after allocation: views in spec order.
   void bind(std::vector<Tensor> params, std::vector<Tensor> grads, std::vector<Tensor> buffers);
   virtual void forward(const RunContext& ctx, const std::vector<Tensor>& in, Tensor& out) = 0;
+  // True when input i's gradient is exactly the output's (a residual add): the Net may then hand
+  // backward din[i] sharing dout's storage, and backward leaves it as it is.
+  virtual bool passes_gradient(int /*input*/) const { return false; }
   // Writes (not accumulates) din[i] for each defined din[i] and the parameter gradients.
   virtual void backward(const RunContext& ctx, const std::vector<Tensor>& in, const Tensor& out,
                         const Tensor& dout, std::vector<Tensor>& din) = 0;

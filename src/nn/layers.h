@@ -119,6 +119,7 @@ class Add : public Layer {
  public:
   std::string_view kind() const override { return "add"; }
   Shape infer(const std::vector<Shape>& in) override;
+  bool passes_gradient(int input) const override { return input == 0; }
   int64_t flops(const std::vector<Shape>& in, const Shape& out) const override;
   void forward(const RunContext&, const std::vector<Tensor>& in, Tensor& out) override;
   void backward(const RunContext&, const std::vector<Tensor>& in, const Tensor& out,

@@ -55,8 +55,10 @@ std::string Net::auto_name(std::string_view kind) {
 int Net::add(std::unique_ptr<Layer> layer, std::vector<int> inputs, std::string name) {
   SDL_ASSERT(flat_params_.defined() == false, "cannot add layers after init()");
   std::vector<Shape> in_shapes;
-  for (int i : inputs) {
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const int i = inputs[k];
     SDL_ASSERT(i >= 0 && i < static_cast<int>(nodes_.size()), "input node does not exist");
+    for (size_t m = 0; m < k; ++m) SDL_ASSERT(inputs[m] != i, "a node may not take one input twice");
     in_shapes.push_back(nodes_[i].shape);
     ++nodes_[i].consumers;
   }
@@ -159,7 +161,8 @@ void Net::setup(int64_t batch, Layout layout) {
     Shape s{batch};
     s.insert(s.end(), n.shape.begin(), n.shape.end());
     n.act = i == 0 ? Tensor() : Tensor::empty(s, DType::f32, Device::cpu(), layout);
-    n.grad = i == 0 ? Tensor() : Tensor::empty(s, DType::f32, Device::cpu(), layout);
+    n.own_grad = i == 0 ? Tensor() : Tensor::empty(s, DType::f32, Device::cpu(), layout);
+    n.grad = n.own_grad;
     n.scratch = n.consumers > 1 ? Tensor::empty(s, DType::f32, Device::cpu(), layout) : Tensor();
   }
   grad_written_.assign(nodes_.size(), false);
@@ -195,6 +198,7 @@ const Tensor& Net::forward(const Tensor& x, const RunContext& ctx) {
 void Net::backward(const Tensor& dout, const RunContext& ctx) {
   SDL_ASSERT(dout.shape() == nodes_[output_].act.shape(), "backward: gradient shape mismatch");
   std::fill(grad_written_.begin(), grad_written_.end(), false);
+  for (Node& n : nodes_) n.grad = n.own_grad;
   nodes_[output_].grad.copy_from(dout);
   grad_written_[output_] = true;
   RunContext c = ctx;
@@ -204,12 +208,19 @@ void Net::backward(const Tensor& dout, const RunContext& ctx) {
     if (!grad_written_[i]) continue;  // nothing downstream reached the loss
     in.clear();
     din.clear();
-    for (int j : n.inputs) {
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      const int j = n.inputs[k];
       in.push_back(nodes_[j].act);
-      if (j == 0)
+      if (j == 0) {
         din.emplace_back();
-      else
-        din.push_back(grad_written_[j] ? nodes_[j].scratch : nodes_[j].grad);
+      } else if (grad_written_[j]) {
+        din.push_back(nodes_[j].scratch);
+      } else {
+        // A pass-through input takes this node's gradient as its own (no copy); this node's
+        // gradient is final and never read again in this pass.
+        if (n.layer->passes_gradient(static_cast<int>(k))) nodes_[j].grad = n.grad;
+        din.push_back(nodes_[j].grad);
+      }
     }
     c.node = i;
     auto t0 = Clock::now();

@@ -91,6 +91,7 @@ class Net {
     Shape shape;  // per sample
     int consumers = 0;
     Tensor act, grad, scratch;
+    Tensor own_grad;  // grad's own storage; grad may alias a consumer's for one backward pass
     double fwd_s = 0, bwd_s = 0;
   };
   std::string auto_name(std::string_view kind);

@@ -108,7 +108,7 @@ void Add::forward(const RunContext&, const std::vector<Tensor>& in, Tensor& out)
 void Add::backward(const RunContext&, const std::vector<Tensor>&, const Tensor&,
                    const Tensor& dout, std::vector<Tensor>& din) {
   for (Tensor& d : din)
-    if (d.defined()) d.copy_from(dout);
+    if (d.defined() && d.raw() != dout.raw()) ops::reorder(dout, d);
 }
 
 Shape Concat::infer(const std::vector<Shape>& in) {

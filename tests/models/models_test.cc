@@ -76,7 +76,7 @@ TEST(Models, OutputShapeAtDefaultSize) {
     EXPECT_EQ(net->input_shape(), (Shape{3, m.default_image_size, m.default_image_size}));
     EXPECT_FALSE(m.description.empty());
   }
-  EXPECT_EQ(model_list().size(), 18u);
+  EXPECT_EQ(model_list().size(), 19u);
   EXPECT_EQ(build_model("resnet20", 1, 28, 10)->output_shape(), (Shape{10}));
   EXPECT_EQ(build_model("resnet18", 1, 28, 10)->output_shape(), (Shape{10}));
   EXPECT_EQ(build_model("googlenet", 3, 64, 10)->output_shape(), (Shape{10}));
