@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# ResNet-50 training throughput, scaledl against PyTorch on the CPU: batch 16, 224x224, FP32,
+# synthetic data, 2 compute threads each. Runs scaledl and the peers alternately for ROUNDS
+# rounds in one run (so drifting machine load hits every row alike), prints each round's
+# figures, then the medians as
+#   resnet50_train_b16_fp32: ours X img/s, peer NAME Y img/s, ratio ours/peer Z
+# and names the fastest peer (the target).
+#
+# Peers: the newest torch + torchvision from PyPI in a virtual environment this script makes
+# at .venv-bench (reused when present), NCHW and channels_last; Debian's python3-torch 1.13
+# (/usr/bin/python3) when it imports with torchvision.
+#
+# Usage: bench/resnet50_train.sh            (from anywhere; builds build/scaledl if missing)
+# Environment: ROUNDS (3), STEPS (scaledl steps per run, 10; the first is warmup),
+#   TORCH_STEPS (4 timed steps per torch run), TORCH_WARMUP (1), THREADS (2), BATCH (16),
+#   SIZE (224), PYTHON (python3, for the venv), SCALEDL (build/scaledl).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+ROUNDS="${ROUNDS:-3}"
+STEPS="${STEPS:-10}"
+TORCH_STEPS="${TORCH_STEPS:-4}"
+TORCH_WARMUP="${TORCH_WARMUP:-1}"
+THREADS="${THREADS:-2}"
+BATCH="${BATCH:-16}"
+SIZE="${SIZE:-224}"
+PYTHON="${PYTHON:-python3}"
+SCALEDL="${SCALEDL:-build/scaledl}"
+VENV="$ROOT/.venv-bench"
+LR=0.01     # both sides: low enough that random labels never blow the loss up
+CLASSES=10  # scaledl's synthetic data has 10 classes; torch's fc gets the same
+
+export OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS"
+
+log() { echo "[bench] $*" >&2; }
+
+# --- scaledl ---
+if [[ ! -x "$SCALEDL" ]]; then
+  log "building scaledl (Release) into build/"
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build -j2 --target scaledl
+  SCALEDL=build/scaledl
+fi
+
+# --- newest PyTorch from PyPI ---
+if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c "import torch, torchvision" 2>/dev/null; then
+  log "making $VENV with the newest torch and torchvision from PyPI (a few GB, once)"
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --upgrade pip
+  "$VENV/bin/pip" install --quiet torch torchvision
+fi
+
+# Peers: name|python|extra flags.
+PEERS=()
+NEW_VER="$("$VENV/bin/python" -c 'import torch; print(torch.__version__)')"
+PEERS+=("torch-$NEW_VER|$VENV/bin/python|")
+PEERS+=("torch-$NEW_VER-channels_last|$VENV/bin/python|--channels-last")
+if /usr/bin/python3 -c "import torch, torchvision" 2>/dev/null; then
+  DEB_VER="$(/usr/bin/python3 -c 'import torch; print(torch.__version__)')"
+  PEERS+=("debian-torch-$DEB_VER|/usr/bin/python3|")
+else
+  log "Debian torch/torchvision not importable by /usr/bin/python3; skipping that row"
+  log "  (apt-get install python3-torch python3-torchvision)"
+fi
+
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+
+run_ours() {  # prints images/s
+  local dir="$TMP/run-$1"
+  "$SCALEDL" train --model resnet50 --data synthetic:64 --image-size "$SIZE" --batch "$BATCH" \
+    --steps "$STEPS" --threads "$THREADS" --no-eval --lr "$LR" --schedule constant \
+    --warmup-epochs 0 --run-dir "$dir" >"$TMP/ours-$1.log" 2>&1 ||
+    { cat "$TMP/ours-$1.log" >&2; return 1; }
+  "$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["images_per_sec"])' \
+    "$dir/summary.json"
+  rm -rf "$dir"  # the checkpoint is 200 MB
+}
+
+run_peer() {  # python flags... ; prints images/s
+  local py="$1"; shift
+  "$py" bench/torch_train_step.py --model resnet50 --batch "$BATCH" --size "$SIZE" \
+    --classes "$CLASSES" --threads "$THREADS" --steps "$TORCH_STEPS" --warmup "$TORCH_WARMUP" \
+    --lr "$LR" "$@" |
+    tail -n 1 | "$PYTHON" -c 'import json,sys; print(json.loads(sys.stdin.read())["images_per_sec"])'
+}
+
+log "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $ROUNDS rounds;" \
+  "scaledl $STEPS steps (first excluded), torch $TORCH_WARMUP+$TORCH_STEPS steps"
+declare -A RESULTS
+START=$SECONDS
+for ((r = 1; r <= ROUNDS; r++)); do
+  v="$(run_ours "$r")"
+  RESULTS[ours]+="$v "
+  printf 'round %d: %-36s %8.3f img/s\n' "$r" "scaledl" "$v"
+  for p in "${PEERS[@]}"; do
+    IFS='|' read -r name py flags <<<"$p"
+    # shellcheck disable=SC2086
+    v="$(run_peer "$py" $flags)"
+    RESULTS[$name]+="$v "
+    printf 'round %d: %-36s %8.3f img/s\n' "$r" "$name" "$v"
+  done
+  log "round $r done at $((SECONDS - START)) s, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo
+echo "medians over $ROUNDS rounds (batch $BATCH, ${SIZE}x$SIZE, fp32, $THREADS threads, synthetic data):"
+OURS="$(echo "${RESULTS[ours]}" | median)"
+BEST_NAME="" BEST=0
+for p in "${PEERS[@]}"; do
+  IFS='|' read -r name _ _ <<<"$p"
+  y="$(echo "${RESULTS[$name]}" | median)"
+  awk -v o="$OURS" -v y="$y" -v n="$name" \
+    'BEGIN {printf "resnet50_train_b16_fp32: ours %.3f img/s, peer %s %.3f img/s, ratio ours/peer %.3f\n", o, n, y, o / y}'
+  if awk -v y="$y" -v b="$BEST" 'BEGIN {exit !(y > b)}'; then BEST="$y" BEST_NAME="$name"; fi
+done
+awk -v o="$OURS" -v y="$BEST" -v n="$BEST_NAME" \
+  'BEGIN {printf "fastest peer (the target): %s %.3f img/s; ours/target %.3f\n", n, y, o / y}'
+log "total $((SECONDS - START)) s"
