@@ -35,7 +35,7 @@ const std::vector<Entry>& entries() {
             "CIFAR ResNet-" + std::to_string(d) + " (He et al. 2016, option A shortcuts)", 32},
            with_depth(models::resnet_cifar, d)});
     e.push_back({{"resnet_small",
-                  "Small wide ResNet (stem 32, blocks 64/128): the Fashion-MNIST default", 28},
+                  "Small wide ResNet (stem 32, blocks 64/128, flatten head): Fashion-MNIST default", 28},
                  models::resnet_small});
     for (int d : {11, 16, 19})
       e.push_back({{"vgg" + std::to_string(d),
