@@ -148,6 +148,7 @@ nlohmann::json run_training(const TrainConfig& cfg) {
     interval_loss += last_loss;
     ++interval_steps;
     if (step - start >= warm) measured.add(ph), ++measured_steps;
+    if (step - start + 1 == warm) net.reset_node_times();  // profile the measured steps only
 
     const bool epoch_end = index == bpe - 1 || step + 1 == total;
     if ((step + 1) % cfg.log_every == 0 || epoch_end) {
@@ -209,7 +210,7 @@ nlohmann::json run_training(const TrainConfig& cfg) {
       {"seconds", {{"data", all.data}, {"forward", all.forward}, {"backward", all.backward},
                    {"optimizer", all.optimizer}, {"eval", eval_seconds}}},
       {"config", cfg.to_json()}};
-  if (cfg.profile) summary["profile"] = profile_json(net, end - start);
+  if (cfg.profile) summary["profile"] = profile_json(net, measured_steps);
   write_json_atomic(dir + "/summary.json", summary);
   return summary;
 }
