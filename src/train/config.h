@@ -27,7 +27,8 @@ struct TrainConfig {
   bool no_decay_norm_bias = true;
   float label_smoothing = 0.1f;
   bool zero_init_residual = true;
-  int crop_pad = 2;  // random crop after this much zero padding (0 = no crop)
+  int crop_pad = 0;  // random crop after this much zero padding (0 = no crop: Fashion-MNIST
+                     // items are centred; pad 2 cost 0.9 points over 8 epochs, 92.20 vs 93.13)
   bool flip = true;
   std::string layout = "nhwc";
   int threads = 0;  // 0 = one per core
