@@ -12,7 +12,7 @@ struct TrainConfig {
   std::string model = "resnet_small";
   std::string data = "idx:/usr/share/datasets/fashion-mnist";
   int64_t batch = 128;  // per rank
-  int64_t epochs = 6;
+  int64_t epochs = 8;
   int64_t steps = 0;  // > 0: stop after this many steps instead of `epochs`
   int64_t stop_after = 0;  // > 0: this invocation stops (checkpointed) after this many steps;
                            // the schedule still spans the whole run (time-sliced jobs)
