@@ -82,46 +82,4 @@ dnnl::memory scratch(int slot, const dnnl::memory::desc& md) {
   return dnnl::memory(md, engine(), s.buf.get());
 }
 
-void require(bool ok, const char* op, const std::string& what) {
-  if (!ok) throw Error(op, what);
-}
-
-void require_defined(const char* op, const char* name, const Tensor& t) {
-  require(t.defined(), op, std::string(name) + " is undefined; pass an allocated tensor");
-}
-
-void require_f32(const char* op, const char* name, const Tensor& t) {
-  require_defined(op, name, t);
-  require(t.dtype() == DType::f32, op, std::string(name) + " must be f32, got " + t.str());
-  require(t.device().is_cpu(), op, std::string(name) + " must be on the cpu, got " + t.str());
-}
-
-void require_4d(const char* op, const char* name, const Tensor& t) {
-  require_f32(op, name, t);
-  require(t.ndim() == 4, op, std::string(name) + " must be 4-D [N,C,H,W], got " + t.str());
-}
-
-void require_shape(const char* op, const char* name, const Tensor& t, const Shape& want) {
-  require_defined(op, name, t);
-  require(t.shape() == want, op,
-          std::string(name) + " must have shape " + shape_str(want) + ", got " + t.str());
-}
-
-void require_same_layout(const char* op, const char* name, const Tensor& t, const Tensor& ref) {
-  require(t.ndim() != 4 || t.layout() == ref.layout(), op,
-          std::string(name) + " " + t.str() + " must have the layout of " + ref.str());
-}
-
-void require_same_numel(const char* op, const char* name, const Tensor& t, const Tensor& ref) {
-  require_defined(op, name, t);
-  require(t.numel() == ref.numel(), op,
-          std::string(name) + " " + t.str() + " must have as many elements as " + ref.str());
-}
-
-void require_vec(const char* op, const char* name, const Tensor& t, int64_t c) {
-  require_f32(op, name, t);
-  require(t.ndim() == 1 && t.dim(0) == c, op,
-          std::string(name) + " must be f32[" + std::to_string(c) + "], got " + t.str());
-}
-
 }  // namespace scaledl::cpu::dnnl_detail

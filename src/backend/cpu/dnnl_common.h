@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "core/tensor.h"
+#include "ops/checks.h"
 
 namespace scaledl::cpu::dnnl_detail {
 
@@ -110,15 +111,5 @@ void guarded(const char* op, F&& f, std::source_location loc = std::source_locat
   }
 }
 
-// Argument checks: each throws Error(op, ...) naming the tensor and its Tensor::str().
-void require(bool ok, const char* op, const std::string& what);
-void require_defined(const char* op, const char* name, const Tensor& t);
-void require_f32(const char* op, const char* name, const Tensor& t);
-void require_4d(const char* op, const char* name, const Tensor& t);
-void require_shape(const char* op, const char* name, const Tensor& t, const Shape& want);
-void require_same_layout(const char* op, const char* name, const Tensor& t, const Tensor& ref);
-void require_same_numel(const char* op, const char* name, const Tensor& t, const Tensor& ref);
-// t must be f32 [C] (channel statistics, affine parameters).
-void require_vec(const char* op, const char* name, const Tensor& t, int64_t c);
 
 }  // namespace scaledl::cpu::dnnl_detail

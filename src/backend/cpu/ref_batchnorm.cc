@@ -5,15 +5,12 @@
 #include <vector>
 
 #include "core/error.h"
+#include "ops/checks.h"
 #include "ops/ops.h"
 
 namespace scaledl::ref {
 
 namespace {
-
-void require(bool ok, const char* op, const std::string& msg) {
-  if (!ok) throw Error(op, msg);
-}
 
 // Checks a 4-D f32 activation `t` against the shape and layout of `x`.
 void require_like(const char* op, const char* name, const Tensor& t, const Tensor& x) {
@@ -21,14 +18,14 @@ void require_like(const char* op, const char* name, const Tensor& t, const Tenso
       t.defined() && t.dtype() == DType::f32 && t.shape() == x.shape() && t.layout() == x.layout(),
       op,
       std::string(name) + " must match the input " + x.str() + ", got " +
-          (t.defined() ? t.str() : std::string("undefined")));
+          describe(t));
 }
 
 // Checks a per-channel [C] f32 tensor.
 void require_channel(const char* op, const char* name, const Tensor& t, int64_t C) {
   require(t.defined() && t.dtype() == DType::f32 && t.shape() == Shape{C}, op,
           std::string(name) + " must be f32[" + std::to_string(C) + "], got " +
-              (t.defined() ? t.str() : std::string("undefined")));
+              describe(t));
 }
 
 void require_input(const char* op, const Tensor& x) {

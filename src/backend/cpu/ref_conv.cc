@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "ops/checks.h"
 #include "ops/ops.h"
 
 namespace scaledl::ref {
@@ -15,27 +16,12 @@ struct ConvDims {
   int64_t N, C, H, W, O, OH, OW, KH, KW, Cg, Og;
 };
 
-void require(bool ok, const char* op, const std::string& msg) {
-  if (!ok) throw Error(op, msg);
-}
-
-void require_f32_4d(const char* op, const char* name, const Tensor& t) {
-  require(t.defined(), op, std::string(name) + " is undefined");
-  require(t.dtype() == DType::f32 && t.ndim() == 4, op,
-          std::string(name) + " must be a 4-D f32 tensor, got " + t.str());
-}
-
-void require_shape(const char* op, const char* name, const Tensor& t, const Shape& s) {
-  require(t.shape() == s, op,
-          std::string(name) + " must have shape " + shape_str(s) + ", got " + t.str());
-}
-
 // Dims from the input-side tensor `x` (x or dx), the weights, and the output-side `y` (y or dy).
 ConvDims conv_dims(const char* op, const Conv2dParams& p, const Tensor& x, const Tensor& w,
                    const Tensor& y) {
-  require_f32_4d(op, "input", x);
-  require_f32_4d(op, "weights", w);
-  require_f32_4d(op, "output", y);
+  require_4d(op, "input", x);
+  require_4d(op, "weights", w);
+  require_4d(op, "output", y);
   require(x.layout() == y.layout(), op,
           "input and output must share a layout, got " + x.str() + " and " + y.str());
   require(p.stride_h >= 1 && p.stride_w >= 1 && p.dil_h >= 1 && p.dil_w >= 1 && p.pad_h >= 0 &&

@@ -6,19 +6,12 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "ops/checks.h"
 #include "ops/ops.h"
 
 namespace scaledl::ref {
 
 namespace {
-
-void require(bool ok, const char* op, const std::string& msg) {
-  if (!ok) throw Error(op, msg);
-}
-
-std::string describe(const Tensor& t) {
-  return t.defined() ? t.str() : "undefined";
-}
 
 // `t` must be an f32 tensor with the shape and layout of `ref` (elementwise in memory order).
 void require_like(const char* op, const char* name, const Tensor& t, const Tensor& like,
@@ -28,11 +21,6 @@ void require_like(const char* op, const char* name, const Tensor& t, const Tenso
       op,
       std::string(name) + " must be " + std::string(dtype_name(dtype)) + shape_str(like.shape()) +
           " in the layout of " + like.str() + ", got " + describe(t));
-}
-
-void require_f32(const char* op, const char* name, const Tensor& t) {
-  require(t.defined() && t.dtype() == DType::f32, op,
-          std::string(name) + " must be an f32 tensor, got " + describe(t));
 }
 
 void require_dropout_p(const char* op, float p) {

@@ -3,26 +3,14 @@
 #include <string>
 
 #include "core/error.h"
+#include "ops/checks.h"
 #include "ops/ops.h"
 
 namespace scaledl::ref {
 
 namespace {
 
-void require(bool ok, const char* op, const std::string& msg) {
-  if (!ok) throw Error(op, msg);
-}
-
-std::string describe(const Tensor& t) {
-  return t.defined() ? t.str() : "undefined";
-}
-
-void require_f32_2d(const char* op, const char* name, const Tensor& t) {
-  require(t.defined() && t.dtype() == DType::f32 && t.ndim() == 2, op,
-          std::string(name) + " must be a 2-D f32 tensor, got " + describe(t));
-}
-
-void require_shape(const char* op, const char* name, const Tensor& t, const Shape& s) {
+void require_f32_shape(const char* op, const char* name, const Tensor& t, const Shape& s) {
   require(t.defined() && t.dtype() == DType::f32 && t.shape() == s, op,
           std::string(name) + " must be f32" + shape_str(s) + ", got " + describe(t));
 }
@@ -31,14 +19,14 @@ void require_shape(const char* op, const char* name, const Tensor& t, const Shap
 
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
   const char* op = "linear_forward";
-  require_f32_2d(op, "input", x);
-  require_f32_2d(op, "weights", w);
+  require_2d(op, "input", x);
+  require_2d(op, "weights", w);
   const int64_t N = x.dim(0), K = x.dim(1), M = w.dim(0);
   require(w.dim(1) == K, op,
           "input features " + std::to_string(K) + " != weight columns " + std::to_string(w.dim(1)) +
               "; got input " + x.str() + ", weights " + w.str());
-  if (b.defined()) require_shape(op, "bias", b, {M});
-  require_shape(op, "output", y, {N, M});
+  if (b.defined()) require_f32_shape(op, "bias", b, {M});
+  require_f32_shape(op, "output", y, {N, M});
   const float* xp = x.data<float>();
   const float* wp = w.data<float>();
   float* yp = y.data<float>();
@@ -52,13 +40,13 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y
 
 void linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
   const char* op = "linear_backward_data";
-  require_f32_2d(op, "output gradient", dy);
-  require_f32_2d(op, "weights", w);
+  require_2d(op, "output gradient", dy);
+  require_2d(op, "weights", w);
   const int64_t N = dy.dim(0), M = w.dim(0), K = w.dim(1);
   require(dy.dim(1) == M, op,
           "output gradient columns " + std::to_string(dy.dim(1)) + " != weight rows " +
               std::to_string(M) + "; got " + dy.str() + ", weights " + w.str());
-  require_shape(op, "input gradient", dx, {N, K});
+  require_f32_shape(op, "input gradient", dx, {N, K});
   const float* dyp = dy.data<float>();
   const float* wp = w.data<float>();
   float* dxp = dx.data<float>();
@@ -72,13 +60,13 @@ void linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
 
 void linear_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db) {
   const char* op = "linear_backward_weights";
-  require_f32_2d(op, "input", x);
-  require_f32_2d(op, "output gradient", dy);
+  require_2d(op, "input", x);
+  require_2d(op, "output gradient", dy);
   const int64_t N = x.dim(0), K = x.dim(1), M = dy.dim(1);
   require(dy.dim(0) == N, op,
           "input and output gradient batch differ; got " + x.str() + " and " + dy.str());
-  require_shape(op, "weight gradient", dw, {M, K});
-  if (db.defined()) require_shape(op, "bias gradient", db, {M});
+  require_f32_shape(op, "weight gradient", dw, {M, K});
+  if (db.defined()) require_f32_shape(op, "bias gradient", db, {M});
   const float* xp = x.data<float>();
   const float* dyp = dy.data<float>();
   float* dwp = dw.data<float>();

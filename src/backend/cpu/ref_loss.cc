@@ -6,21 +6,10 @@
 #include <vector>
 
 #include "core/error.h"
+#include "ops/checks.h"
 #include "ops/ops.h"
 
 namespace scaledl::ref {
-
-namespace {
-
-void require(bool ok, const char* op, const std::string& msg) {
-  if (!ok) throw Error(op, msg);
-}
-
-std::string describe(const Tensor& t) {
-  return t.defined() ? t.str() : "undefined";
-}
-
-}  // namespace
 
 void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float smoothing,
                            Tensor& loss, Tensor& dlogits) {

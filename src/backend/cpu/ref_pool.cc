@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "ops/checks.h"
 #include "ops/ops.h"
 
 namespace scaledl::ref {
@@ -15,23 +16,10 @@ struct PoolDims {
   int64_t N, C, H, W, OH, OW;
 };
 
-void require(bool ok, const char* op, const std::string& msg) {
-  if (!ok) throw Error(op, msg);
-}
-
-std::string describe(const Tensor& t) {
-  return t.defined() ? t.str() : "undefined";
-}
-
-void require_f32_4d(const char* op, const char* name, const Tensor& t) {
-  require(t.defined() && t.dtype() == DType::f32 && t.ndim() == 4, op,
-          std::string(name) + " must be a 4-D f32 tensor, got " + describe(t));
-}
-
 // Dims from the input-side tensor `x` (x or dx) and the output-side `y` (y or dy).
 PoolDims pool_dims(const char* op, const Pool2dParams& p, const Tensor& x, const Tensor& y) {
-  require_f32_4d(op, "input", x);
-  require_f32_4d(op, "output", y);
+  require_4d(op, "input", x);
+  require_4d(op, "output", y);
   require(x.layout() == y.layout(), op,
           "input and output must share a layout, got " + x.str() + " and " + y.str());
   require(p.kernel_h >= 1 && p.kernel_w >= 1 && p.stride_h >= 1 && p.stride_w >= 1, op,
@@ -170,7 +158,7 @@ void avgpool2d_backward(const Pool2dParams& p, const Tensor& dy, Tensor& dx) {
 
 void global_avgpool_forward(const Tensor& x, Tensor& y) {
   const char* op = "global_avgpool_forward";
-  require_f32_4d(op, "input", x);
+  require_4d(op, "input", x);
   const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
   require(
       y.defined() && y.dtype() == DType::f32 && y.shape() == Shape{N, C}, op,
@@ -188,7 +176,7 @@ void global_avgpool_forward(const Tensor& x, Tensor& y) {
 
 void global_avgpool_backward(const Tensor& dy, Tensor& dx) {
   const char* op = "global_avgpool_backward";
-  require_f32_4d(op, "input gradient", dx);
+  require_4d(op, "input gradient", dx);
   const int64_t N = dx.dim(0), C = dx.dim(1), H = dx.dim(2), W = dx.dim(3);
   require(dy.defined() && dy.dtype() == DType::f32 && dy.shape() == Shape{N, C}, op,
           "output gradient must be f32" + shape_str({N, C}) + " for input gradient " + dx.str() +

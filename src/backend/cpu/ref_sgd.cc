@@ -3,6 +3,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "ops/checks.h"
 #include "ops/ops.h"
 
 namespace scaledl::ref {

@@ -1,0 +1,57 @@
+// Argument checks shared by every backend's kernels.
+#include "ops/checks.h"
+
+#include "core/error.h"
+
+namespace scaledl {
+
+void require(bool ok, const char* op, const std::string& what) {
+  if (!ok) throw Error(op, what);
+}
+
+std::string describe(const Tensor& t) { return t.defined() ? t.str() : "undefined"; }
+
+void require_defined(const char* op, const char* name, const Tensor& t) {
+  require(t.defined(), op, std::string(name) + " is undefined; pass an allocated tensor");
+}
+
+void require_f32(const char* op, const char* name, const Tensor& t) {
+  require_defined(op, name, t);
+  require(t.dtype() == DType::f32, op, std::string(name) + " must be f32, got " + t.str());
+  require(t.device().is_cpu(), op, std::string(name) + " must be on the cpu, got " + t.str());
+}
+
+void require_4d(const char* op, const char* name, const Tensor& t) {
+  require_f32(op, name, t);
+  require(t.ndim() == 4, op, std::string(name) + " must be 4-D [N,C,H,W], got " + t.str());
+}
+
+void require_2d(const char* op, const char* name, const Tensor& t) {
+  require_f32(op, name, t);
+  require(t.ndim() == 2, op, std::string(name) + " must be 2-D, got " + t.str());
+}
+
+void require_shape(const char* op, const char* name, const Tensor& t, const Shape& want) {
+  require_defined(op, name, t);
+  require(t.shape() == want, op,
+          std::string(name) + " must have shape " + shape_str(want) + ", got " + t.str());
+}
+
+void require_same_layout(const char* op, const char* name, const Tensor& t, const Tensor& ref) {
+  require(t.ndim() != 4 || t.layout() == ref.layout(), op,
+          std::string(name) + " " + t.str() + " must have the layout of " + ref.str());
+}
+
+void require_same_numel(const char* op, const char* name, const Tensor& t, const Tensor& ref) {
+  require_defined(op, name, t);
+  require(t.numel() == ref.numel(), op,
+          std::string(name) + " " + t.str() + " must have as many elements as " + ref.str());
+}
+
+void require_vec(const char* op, const char* name, const Tensor& t, int64_t c) {
+  require_f32(op, name, t);
+  require(t.ndim() == 1 && t.dim(0) == c, op,
+          std::string(name) + " must be f32[" + std::to_string(c) + "], got " + t.str());
+}
+
+}  // namespace scaledl

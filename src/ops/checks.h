@@ -1,0 +1,26 @@
+// Argument checks shared by every backend's kernels. Each throws Error(op, ...) naming the tensor
+// and its Tensor::str(), so a shape or dtype mistake reads the same whichever backend caught it.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "core/tensor.h"
+
+namespace scaledl {
+
+void require(bool ok, const char* op, const std::string& what);
+// t.str(), or "undefined".
+std::string describe(const Tensor& t);
+void require_defined(const char* op, const char* name, const Tensor& t);
+// Defined, f32, on the cpu.
+void require_f32(const char* op, const char* name, const Tensor& t);
+// f32 and 4-D [N,C,H,W] / 2-D.
+void require_4d(const char* op, const char* name, const Tensor& t);
+void require_2d(const char* op, const char* name, const Tensor& t);
+void require_shape(const char* op, const char* name, const Tensor& t, const Shape& want);
+void require_same_layout(const char* op, const char* name, const Tensor& t, const Tensor& ref);
+void require_same_numel(const char* op, const char* name, const Tensor& t, const Tensor& ref);
+// f32 [C] (channel statistics, affine parameters).
+void require_vec(const char* op, const char* name, const Tensor& t, int64_t c);
+
+}  // namespace scaledl
