@@ -76,9 +76,13 @@ Runner add_train(CLI::App& app) {
   return [cfg, c] {
     if (cfg->run_dir.empty()) cfg->run_dir = default_run_dir(cfg->model);
     nlohmann::json s = run_training(*cfg);
-    std::printf("top-1 %.2f%%  top-5 %.2f%%  %.0f images/s  %.1f s\n", s["top1"].get<double>(),
-                s["top5"].get<double>(), s["images_per_sec"].get<double>(),
-                s["wall_seconds"].get<double>());
+    if (s["top1"].is_null())
+      std::printf("no evaluation (--no-eval)  %.0f images/s  %.1f s\n",
+                  s["images_per_sec"].get<double>(), s["wall_seconds"].get<double>());
+    else
+      std::printf("top-1 %.2f%%  top-5 %.2f%%  %.0f images/s  %.1f s\n", s["top1"].get<double>(),
+                  s["top5"].get<double>(), s["images_per_sec"].get<double>(),
+                  s["wall_seconds"].get<double>());
     std::printf("summary: %s/summary.json\n", cfg->run_dir.c_str());
     return 0;
   };

@@ -213,6 +213,8 @@ nlohmann::json run_training(const TrainConfig& cfg) {
       {"seconds", {{"data", all.data}, {"forward", all.forward}, {"backward", all.backward},
                    {"optimizer", all.optimizer}, {"eval", eval_seconds}}},
       {"config", cfg.to_json()}};
+  if (!cfg.eval)  // no evaluation ran: no accuracy to report
+    for (const char* k : {"top1", "top5", "eval_loss"}) summary[k] = nullptr;
   if (cfg.profile) summary["profile"] = profile_json(net, measured_steps);
   write_json_atomic(dir + "/summary.json", summary);
   return summary;
