@@ -25,6 +25,7 @@ struct ParamSpec {
   Init init;
   int64_t fan_in = 1, fan_out = 1;
   bool is_norm_or_bias = false;  // excluded from weight decay when asked
+  bool zero_for_residual_init = false;  // starts at 0 under zero-init-residual (last BN gamma)
 };
 
 struct BufferSpec {

@@ -55,7 +55,6 @@ class BatchNorm2d : public Layer {
   void forward(const RunContext&, const std::vector<Tensor>& in, Tensor& out) override;
   void backward(const RunContext&, const std::vector<Tensor>& in, const Tensor& out,
                 const Tensor& dout, std::vector<Tensor>& din) override;
-  bool zero_gamma() const { return zero_gamma_; }
 
  private:
   bool zero_gamma_;

@@ -141,9 +141,7 @@ void Net::init(uint64_t seed, bool zero_init_residual) {
   for (Node& n : nodes_) {
     if (!n.layer) continue;
     for (ParamSpec s : n.layer->param_specs()) {
-      auto* bn = dynamic_cast<BatchNorm2d*>(n.layer.get());
-      if (bn && bn->zero_gamma() && s.name == "weight")
-        s.init = zero_init_residual ? Init::zeros : Init::ones;
+      if (zero_init_residual && s.zero_for_residual_init) s.init = Init::zeros;
       Rng rng(hash_words(seed, pi));
       init_tensor(params_[pi++].value, s, rng);
     }

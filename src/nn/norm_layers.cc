@@ -18,7 +18,7 @@ Shape BatchNorm2d::infer(const std::vector<Shape>& in) {
 }
 
 std::vector<ParamSpec> BatchNorm2d::param_specs() const {
-  return {{"weight", {channels_}, zero_gamma_ ? Init::zeros : Init::ones, 1, 1, true},
+  return {{"weight", {channels_}, Init::ones, 1, 1, true, zero_gamma_},
           {"bias", {channels_}, Init::zeros, 1, 1, true}};
 }
 
