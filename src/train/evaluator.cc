@@ -1,9 +1,9 @@
 // Evaluation loop and top-k metrics.
 #include "train/evaluator.h"
 
-#include <algorithm>
 #include <chrono>
-#include <cmath>
+
+#include "ops/ops.h"
 
 namespace scaledl {
 
@@ -16,24 +16,21 @@ EvalResult evaluate(Net& net, const Batcher& batcher) {
   EvalResult r;
   int64_t hit1 = 0, hit5 = 0;
   double loss_sum = 0;
+  Tensor loss = Tensor::empty({1}), no_grad;
   RunContext ctx;
   ctx.training = false;
   for (int64_t b = 0, nb = batcher.batches_per_epoch(); b < nb; ++b) {
-    int64_t n = batcher.fill(0, b, x, labels);
+    const int64_t n = batcher.fill(0, b, x, labels);
     const Tensor& logits = net.forward(x, ctx);
     const int64_t k = logits.dim(1);
+    // Mean cross-entropy of the real rows (a partial last batch pads the rest).
+    ops::softmax_cross_entropy(logits.view({n, k}, 0), labels.view({n}, 0), 0.f, loss, no_grad);
+    loss_sum += static_cast<double>(loss.at(0)) * n;
     for (int64_t i = 0; i < n; ++i) {
       const float* row = logits.data<float>() + i * k;
-      int32_t y = labels.data<int32_t>()[i];
+      const float truth = row[labels.data<int32_t>()[i]];
       int64_t better = 0;  // classes scored above the true one
-      float mx = row[0];
-      for (int64_t j = 0; j < k; ++j) {
-        if (row[j] > row[y]) ++better;
-        mx = std::max(mx, row[j]);
-      }
-      double z = 0;
-      for (int64_t j = 0; j < k; ++j) z += std::exp(static_cast<double>(row[j] - mx));
-      loss_sum += std::log(z) - (row[y] - mx);
+      for (int64_t j = 0; j < k; ++j) better += row[j] > truth;
       hit1 += better < 1;
       hit5 += better < 5;
     }
