@@ -9,6 +9,8 @@
 #include <fstream>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -59,6 +61,24 @@ TEST(Cli, BadInputGivesOneLineAndExitCode2) {
                     (d / "file").string());
   std::ofstream(d / "cfg.json") << "{\"batch\": 8, \"bogus_key\": 1}";
   expect_user_error("train --config " + (d / "cfg.json").string() + rd, "bogus_key");
+  fs::remove_all(d);
+}
+
+TEST(Cli, ConfigFileSetsFlagsAndCommandLineFlagsOverrideIt) {
+  fs::path d = temp_dir("config");
+  std::ofstream(d / "run.json") << R"({"model": "resnet8", "data": "synthetic:64", "image_size": 16,
+    "batch": 8, "steps": 2, "flip": false, "eval": false, "lr": 0.05})";
+  std::string rd = (d / "run").string();
+  Result r = run("train --config " + (d / "run.json").string() + " --batch 16 --run-dir " + rd);
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ifstream in(rd + "/summary.json");
+  nlohmann::json s = nlohmann::json::parse(in);
+  EXPECT_EQ(s["config"]["model"], "resnet8");  // from the file
+  EXPECT_EQ(s["config"]["steps"], 2);
+  EXPECT_EQ(s["config"]["flip"], false);
+  EXPECT_FLOAT_EQ(s["config"]["lr"].get<float>(), 0.05f);
+  EXPECT_EQ(s["config"]["batch"], 16);  // the flag wins over the file's 8
+  EXPECT_TRUE(s["top1"].is_null());     // --no-eval via "eval": false
   fs::remove_all(d);
 }
 
