@@ -35,7 +35,7 @@ struct TransformSpec {
   Layout layout = Layout::nhwc;
   DType dtype = DType::f32;  // f32 (normalized) or u8 (pixels as decoded)
   bool roi_decode = true;    // JPEG: decode only the crop, at the smallest DCT scale that still
-                             // gives at least out_size pixels each way
+                             // gives at least out_size pixels each way (see dct_scale_for)
   int channels = 3;          // output channels (1 or 3); JPEGs are converted to it
 };
 
@@ -82,7 +82,9 @@ class Transformer {
 };
 
 // The DCT scale (scale_num of 8) at which a w x h region still decodes to at least out_w x out_h
-// pixels: the smallest s in 1..8 with ceil(w * s / 8) >= out_w and ceil(h * s / 8) >= out_h.
+// pixels: the smallest s in {1, 2, 4, 8} with ceil(w * s / 8) >= out_w and ceil(h * s / 8) >=
+// out_h. The scales in between decode no faster than the next power of two (no SIMD IDCT in
+// libjpeg-turbo; 5/8..7/8 are slower than 8/8), so they are never chosen.
 int dct_scale_for(int w, int h, int out_w, int out_h);
 
 // Bilinear resize of u8 HWC pixels (half-pixel centres, as PyTorch's interpolate with
