@@ -36,6 +36,12 @@ JpegInfo jpeg_info(const uint8_t* data, size_t n, const std::string& where);
 // height, and out.channels = `channels` (1 or 3; 3 converts grayscale to RGB, 1 converts colour
 // to grayscale). Throws DataCorrupt naming `where` on corrupt data, including data libjpeg only
 // warns about (a truncated file).
+// Coordinates: a full-size column x maps to the continuous scaled column x * s / 8, so out's
+// column 0 is scaled column floor(roi.x * s / 8) and the roi itself spans
+// [roi.x * s / 8 - floor(roi.x * s / 8), that + roi.w * s / 8) of out (a resize that wants the
+// exact crop samples that window). At s = 8 the result is pixel-identical to the same rect of a
+// full decode. Rows below the region are not decoded at all, so damage there goes unnoticed.
+// A roi outside the image throws Error (a caller's bug, not corrupt data).
 void decode_jpeg(const uint8_t* data, size_t n, const Rect* roi, int scale_num, int channels,
                  DecodedImage& out, const std::string& where);
 

@@ -25,17 +25,17 @@ enum class CropMode {
 struct TransformSpec {
   CropMode mode = CropMode::none;
   int out_size = 224;  // output height = width (random_resized_crop, center_crop)
-  float scale_min = 0.08f, scale_max = 1.f;       // crop area / image area
+  float scale_min = 0.08f, scale_max = 1.f;            // crop area / image area
   float ratio_min = 3.f / 4.f, ratio_max = 4.f / 3.f;  // crop width / height
-  float crop_fraction = 0.875f;                    // center_crop: 224 of 256
-  int pad = 0;                                     // none: random crop after zero padding
-  bool flip = false;                               // random horizontal flip (p = 0.5)
+  float crop_fraction = 0.875f;                        // center_crop: 224 of 256
+  int pad = 0;                                         // none: random crop after zero padding
+  bool flip = false;                                   // random horizontal flip (p = 0.5)
   std::vector<float> mean, stddev;  // per channel, applied to pixel/255 (f32 output only);
                                     // empty: mean 0, std 1
   Layout layout = Layout::nhwc;
   DType dtype = DType::f32;  // f32 (normalized) or u8 (pixels as decoded)
   bool roi_decode = true;    // JPEG: decode only the crop, at the smallest DCT scale that still
-                             // gives at least out_size pixels each way
+                             // gives at least out_size pixels each way (see dct_scale_for)
   int channels = 3;          // output channels (1 or 3); JPEGs are converted to it
 };
 
@@ -43,6 +43,7 @@ struct TransformSpec {
 struct TransformScratch {
   DecodedImage decoded;
   std::vector<float> row;
+  std::vector<int32_t> index;  // the resize's column table
 };
 
 class Transformer {
@@ -69,11 +70,22 @@ class Transformer {
   // The crop random_resized_crop picks for a width x height image (for tests and ROI checks).
   Rect random_crop(int width, int height, uint64_t rand) const;
 
+  // random_resized_crop with the crop and flip given instead of drawn (apply uses it; tests fix
+  // the crop through it). `crop` is in the image's full-size pixels and must lie inside it.
+  void apply_with_crop(const Record& sample, Rect crop, bool flip, void* dst,
+                       TransformScratch& scratch, const std::string& where) const;
+
  private:
   TransformSpec spec_;
   int fixed_h_ = 0, fixed_w_ = 0;
   std::vector<float> scale_, shift_;  // per channel: x = pixel * scale + shift
 };
+
+// The DCT scale (scale_num of 8) at which a w x h region still decodes to at least out_w x out_h
+// pixels: the smallest s in {1, 2, 4, 8} with ceil(w * s / 8) >= out_w and ceil(h * s / 8) >=
+// out_h. The scales in between decode no faster than the next power of two (no SIMD IDCT in
+// libjpeg-turbo; 5/8..7/8 are slower than 8/8), so they are never chosen.
+int dct_scale_for(int w, int h, int out_w, int out_h);
 
 // Bilinear resize of u8 HWC pixels (half-pixel centres, as PyTorch's interpolate with
 // align_corners=False and no antialias) of the region `src_roi` of src into dst (dw x dh).
