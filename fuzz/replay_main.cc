@@ -30,8 +30,10 @@ int main(int argc, char** argv) {
   }
   for (const fs::path& p : inputs) {
     std::ifstream in(p, std::ios::binary);
-    std::vector<uint8_t> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    // A nullptr for empty input, as libFuzzer passes, would be legal too; data() is fine either way.
+    std::vector<uint8_t> bytes{std::istreambuf_iterator<char>(in),
+                               std::istreambuf_iterator<char>()};
+    // A nullptr for empty input, as libFuzzer passes, would be legal too; data() is fine either
+    // way.
     LLVMFuzzerTestOneInput(bytes.data(), bytes.size());
   }
   std::printf("replay: %zu inputs ran\n", inputs.size());

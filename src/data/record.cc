@@ -50,8 +50,10 @@ void check_shard_header(const uint8_t* p, size_t n, const std::string& name) {
   if (version > kRecordFormatVersion)
     throw Error("data", newer_version_message(name, "record", version));
   if (version == 0)
-    throw Error("data", name + ": record format version 0 at byte 8 does not exist; the shard "
-                               "header is corrupt; " + std::string(kRepackHint));
+    throw Error("data", name +
+                            ": record format version 0 at byte 8 does not exist; the shard "
+                            "header is corrupt; " +
+                            std::string(kRepackHint));
 }
 
 uint64_t check_frame_head(const uint8_t* p, uint64_t avail, uint64_t offset, uint64_t file_end,
@@ -68,8 +70,8 @@ uint64_t check_frame_head(const uint8_t* p, uint64_t avail, uint64_t offset, uin
                       kCorruptHint);
   // Compare without forming offset + 16 + len, which a hostile length (2^64 - 1) would overflow.
   if (avail >= kFrameOverhead && len <= avail - kFrameOverhead) return len + kFrameOverhead;
-  const bool past_end = offset > file_end || len > file_end - offset ||
-                        file_end - offset - len < kFrameOverhead;
+  const bool past_end =
+      offset > file_end || len > file_end - offset || file_end - offset - len < kFrameOverhead;
   const std::string needs = len > std::numeric_limits<uint64_t>::max() - kFrameOverhead
                                 ? "more than 2^64"
                                 : std::to_string(len + kFrameOverhead);
@@ -102,7 +104,8 @@ void encode_payload(const Record& r, std::vector<uint8_t>& out) {
   };
   if (r.labels.empty()) throw bad("has no labels (want at least 1)");
   if (r.labels.size() > 255) throw bad(std::to_string(r.labels.size()) + " labels (at most 255)");
-  if (r.key.size() > 65535) throw bad("key of " + std::to_string(r.key.size()) + " bytes (at most 65535)");
+  if (r.key.size() > 65535)
+    throw bad("key of " + std::to_string(r.key.size()) + " bytes (at most 65535)");
   if (r.encoding == ImageEncoding::raw_u8) {
     if (r.height <= 0 || r.width <= 0 || r.channels <= 0 ||
         uint64_t(r.height) * uint64_t(r.width) * uint64_t(r.channels) != r.image.size())
@@ -149,8 +152,8 @@ void decode_payload(const uint8_t* p, size_t n, Record& out, const std::string& 
   const uint64_t image_len = load<uint64_t>(p + image_at - 8);
   if (image_len != n - image_at)
     throw bad("image length " + std::to_string(image_len) + " at payload byte " +
-              std::to_string(image_at - 8) + " does not match the " +
-              std::to_string(n - image_at) + " bytes left");
+              std::to_string(image_at - 8) + " does not match the " + std::to_string(n - image_at) +
+              " bytes left");
   const auto encoding = static_cast<ImageEncoding>(enc);
   if (encoding == ImageEncoding::raw_u8) {
     // h * w < 2^62 cannot overflow; comparing image_len / c avoids multiplying by c.
@@ -168,7 +171,8 @@ void decode_payload(const uint8_t* p, size_t n, Record& out, const std::string& 
   out.width = w;
   out.channels = c;
   out.labels.resize(nlabels);
-  for (size_t i = 0; i < nlabels; ++i) out.labels[i] = load<int32_t>(p + kPayloadFixedBytes + 4 * i);
+  for (size_t i = 0; i < nlabels; ++i)
+    out.labels[i] = load<int32_t>(p + kPayloadFixedBytes + 4 * i);
   out.key.assign(reinterpret_cast<const char*>(p) + kPayloadFixedBytes + 4 * nlabels, key_len);
   out.image.assign(p + image_at, p + n);
 }

@@ -13,14 +13,15 @@
 namespace scaledl::record_detail {
 
 // The formats are little-endian on disk; plain memcpy loads are only right on such a host.
-static_assert(std::endian::native == std::endian::little, "record I/O assumes a little-endian host");
+static_assert(std::endian::native == std::endian::little,
+              "record I/O assumes a little-endian host");
 
 inline constexpr char kShardMagic[8] = {'S', 'D', 'L', 'R', 'E', 'C', '\0', '\0'};
 inline constexpr char kIndexMagic[8] = {'S', 'D', 'L', 'I', 'D', 'X', '\0', '\0'};
-inline constexpr size_t kShardHeaderBytes = 16;  // magic, u32 version, u32 reserved
-inline constexpr size_t kFrameHeadBytes = 12;    // u64 payload length, u32 CRC32C of it
-inline constexpr size_t kFrameOverhead = 16;     // head + u32 CRC32C of the payload
-inline constexpr size_t kPayloadFixedBytes = 16; // encoding, label count, key length, h, w, c
+inline constexpr size_t kShardHeaderBytes = 16;   // magic, u32 version, u32 reserved
+inline constexpr size_t kFrameHeadBytes = 12;     // u64 payload length, u32 CRC32C of it
+inline constexpr size_t kFrameOverhead = 16;      // head + u32 CRC32C of the payload
+inline constexpr size_t kPayloadFixedBytes = 16;  // encoding, label count, key length, h, w, c
 inline constexpr const char* kCorruptHint =
     "re-pack the data set with `scaledl data pack`, or pass --skip-corrupt N to skip bad records";
 inline constexpr const char* kRepackHint = "re-pack the data set with `scaledl data pack`";

@@ -55,7 +55,8 @@ std::string with_commas(uint64_t v) {
 }
 
 // Contiguous [begin, end) ranges, each cut once its samples' stored bytes reach `shard_bytes`.
-std::vector<std::pair<int64_t, int64_t>> plan_shards(const SampleSource& src, uint64_t shard_bytes) {
+std::vector<std::pair<int64_t, int64_t>> plan_shards(const SampleSource& src,
+                                                     uint64_t shard_bytes) {
   std::vector<std::pair<int64_t, int64_t>> out;
   int64_t begin = 0;
   uint64_t sum = 0;
@@ -77,8 +78,9 @@ void require_empty_dir(const std::string& dir) {
     if (!fs::is_directory(dir, ec))
       throw Error("data", dir + " exists and is not a folder; choose an empty folder to pack into");
     if (!fs::is_empty(dir, ec))
-      throw Error("data", dir + " is not empty; choose an empty folder to pack into (packing "
-                                "never overwrites a data set)");
+      throw Error("data", dir +
+                              " is not empty; choose an empty folder to pack into (packing "
+                              "never overwrites a data set)");
   }
   fs::create_directories(dir, ec);
   if (ec) throw Error("io", dir + ": cannot create: " + ec.message() + "; check the path");
@@ -87,8 +89,13 @@ void require_empty_dir(const std::string& dir) {
 // Shared state of one pack_records call.
 struct Packing {
   Packing(const SampleSource& s, std::string d, std::string p, uint64_t shard_bytes)
-      : src(s), dir(std::move(d)), prefix(std::move(p)), ranges(plan_shards(s, shard_bytes)),
-        classes(s.classes()), infos(ranges.size()), class_counts(ranges.size()) {}
+      : src(s),
+        dir(std::move(d)),
+        prefix(std::move(p)),
+        ranges(plan_shards(s, shard_bytes)),
+        classes(s.classes()),
+        infos(ranges.size()),
+        class_counts(ranges.size()) {}
 
   const SampleSource& src;
   std::string dir, prefix;
@@ -121,7 +128,8 @@ struct Packing {
         throw Error("data", src.describe() + ": sample " + std::to_string(i) + " ('" + rec.key +
                                 "') has label " + std::to_string(label) + ", outside 0.." +
                                 std::to_string(classes - 1) + "; fix the data source");
-      if (static_cast<size_t>(label) >= counts.size()) counts.resize(static_cast<size_t>(label) + 1);
+      if (static_cast<size_t>(label) >= counts.size())
+        counts.resize(static_cast<size_t>(label) + 1);
       ++counts[static_cast<size_t>(label)];
       writer.add(rec);
       ++samples_done;
@@ -150,8 +158,8 @@ struct Packing {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.1f MB/s, ", mbps);
     return "pack: " + std::to_string(done) + "/" + std::to_string(total) + " samples, " +
-           std::to_string(shards_done.load()) + "/" + std::to_string(ranges.size()) +
-           " shards, " + buf + with_commas(static_cast<uint64_t>(rate)) + " samples/s, ETA " +
+           std::to_string(shards_done.load()) + "/" + std::to_string(ranges.size()) + " shards, " +
+           buf + with_commas(static_cast<uint64_t>(rate)) + " samples/s, ETA " +
            std::to_string(eta / 60) + "m" + std::to_string(eta % 60) + "s";
   }
 };
@@ -166,18 +174,24 @@ nlohmann::json pack_records(const SampleSource& src, const std::string& dst_dir,
   require_empty_dir(dst_dir);
   Packing p(src, dst_dir, options.prefix, options.shard_bytes);
 
-  int threads = options.threads > 0 ? options.threads
-                                    : static_cast<int>(std::thread::hardware_concurrency());
+  int threads =
+      options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = static_cast<int>(std::clamp<size_t>(static_cast<size_t>(std::max(threads, 1)), 1,
                                                 std::max<size_t>(p.ranges.size(), 1)));
   const auto start = Clock::now();
   std::atomic<int> running{threads};
   std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back([&p, &running] {
-      p.worker();
-      --running;
-    });
+  try {
+    for (int t = 0; t < threads; ++t)
+      pool.emplace_back([&p, &running] {
+        p.worker();
+        --running;
+      });
+  } catch (...) {  // no thread to be had: stop the ones started before rethrowing
+    p.stop = true;
+    for (std::thread& t : pool) t.join();
+    throw;
+  }
   auto last = start;
   while (running > 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -190,7 +204,8 @@ nlohmann::json pack_records(const SampleSource& src, const std::string& dst_dir,
   for (std::thread& t : pool) t.join();
   if (p.error) std::rethrow_exception(p.error);
   if (options.progress)
-    log_progress(p.progress_line(std::chrono::duration<double>(Clock::now() - start).count()), true);
+    log_progress(p.progress_line(std::chrono::duration<double>(Clock::now() - start).count()),
+                 true);
 
   std::vector<std::string> names = src.class_names();
   std::vector<int64_t> counts(static_cast<size_t>(std::max(p.classes, 0)), 0);
@@ -202,8 +217,11 @@ nlohmann::json pack_records(const SampleSource& src, const std::string& dst_dir,
   nlohmann::json shards = nlohmann::json::array();
   uint64_t total = 0;
   for (const ShardInfo& s : p.infos) {
-    shards.push_back({{"file", s.file}, {"index", s.index_file}, {"records", s.records},
-                      {"bytes", s.bytes}, {"crc32c", hex32(s.crc32c)}});
+    shards.push_back({{"file", s.file},
+                      {"index", s.index_file},
+                      {"records", s.records},
+                      {"bytes", s.bytes},
+                      {"crc32c", hex32(s.crc32c)}});
     total += s.bytes;
   }
   nlohmann::json manifest = {{"format", "scaledl-records"}, {"version", kRecordSetVersion},
@@ -221,7 +239,8 @@ nlohmann::json read_manifest(const std::string& dir) {
   if (!in) {
     std::error_code ec;
     if (!fs::exists(path, ec))
-      throw Error("data", dir + " has no manifest.json; is it a folder made by `scaledl data pack`?");
+      throw Error("data",
+                  dir + " has no manifest.json; is it a folder made by `scaledl data pack`?");
     throw Error("data", path + ": cannot read it; check its permissions");
   }
   std::stringstream text;
@@ -231,14 +250,16 @@ nlohmann::json read_manifest(const std::string& dir) {
     m = nlohmann::json::parse(text.str());
     const auto format = m.at("format").get<std::string>();
     if (format != "scaledl-records")
-      throw Error("data", path + ": format '" + format + "' is not scaledl-records; point at a "
-                                 "folder made by `scaledl data pack`");
+      throw Error("data", path + ": format '" + format +
+                              "' is not scaledl-records; point at a "
+                              "folder made by `scaledl data pack`");
     const int version = m.at("version").get<int>();
     if (version > kRecordSetVersion)
       throw Error("data", path + ": written by a newer scaledl (record set version " +
                               std::to_string(version) + "; this build reads up to " +
                               std::to_string(kRecordSetVersion) + "); upgrade scaledl");
-    if (version < 1) throw Error("data", path + ": version " + std::to_string(version) + " does not exist");
+    if (version < 1)
+      throw Error("data", path + ": version " + std::to_string(version) + " does not exist");
     m.at("classes").get<std::vector<std::string>>();
     m.at("samples").get<int64_t>();
     for (const auto& s : m.at("shards")) {
@@ -266,7 +287,12 @@ class RecordSource : public SampleSource {
     names_ = m.at("classes").get<std::vector<std::string>>();
     starts_.push_back(0);
     for (const auto& s : m.at("shards")) {
-      auto r = std::make_unique<ShardReader>((fs::path(dir) / s.at("file").get<std::string>()).string());
+      const auto file = s.at("file").get<std::string>();
+      // The reader finds the index by the shard's stem; a manifest naming another one is damaged.
+      if (s.contains("index") && s["index"] != file.substr(0, file.size() - 4) + ".idx")
+        throw Error("data", manifest + ": shard " + file + " lists index " + s["index"].dump() +
+                                ", not its own; re-pack the data set with `scaledl data pack`");
+      auto r = std::make_unique<ShardReader>((fs::path(dir) / file).string());
       const auto want = s.at("records").get<int64_t>();
       if (r->size() != want)
         throw Error("data", r->path() + " holds " + std::to_string(r->size()) + " records but " +
@@ -324,7 +350,9 @@ class RecordSource : public SampleSource {
 
 }  // namespace
 
-SourcePtr open_records(const std::string& dir) { return std::make_shared<RecordSource>(dir); }
+SourcePtr open_records(const std::string& dir) {
+  return std::make_shared<RecordSource>(dir);
+}
 
 int64_t verify_records(const std::string& dir, bool deep) {
   const nlohmann::json m = read_manifest(dir);
@@ -339,16 +367,19 @@ int64_t verify_records(const std::string& dir, bool deep) {
     const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
     const std::string crc = hex32(crc32c(p, bytes.size()));
     if (bytes.size() != s.at("bytes").get<uint64_t>() || crc != s.at("crc32c").get<std::string>())
-      throw Error("data", path + ": " + std::to_string(bytes.size()) + " bytes with CRC32C " + crc +
-                              ", but the manifest says " +
-                              std::to_string(s.at("bytes").get<uint64_t>()) + " bytes with " +
-                              s.at("crc32c").get<std::string>() +
-                              "; the shard is damaged; re-pack the data set with `scaledl data pack`");
+      throw Error("data",
+                  path + ": " + std::to_string(bytes.size()) + " bytes with CRC32C " + crc +
+                      ", but the manifest says " + std::to_string(s.at("bytes").get<uint64_t>()) +
+                      " bytes with " + s.at("crc32c").get<std::string>() +
+                      "; the shard is damaged; re-pack the data set with `scaledl data pack`");
     if (deep) {
-      const int64_t n = for_each_record(p, bytes.size(), path, [](int64_t, uint64_t, const Record&) {});
+      const int64_t n =
+          for_each_record(p, bytes.size(), path, [](int64_t, uint64_t, const Record&) {});
       if (n != s.at("records").get<int64_t>())
-        throw Error("data", path + ": holds " + std::to_string(n) + " records but the manifest "
-                                   "says " + std::to_string(s.at("records").get<int64_t>()));
+        throw Error("data", path + ": holds " + std::to_string(n) +
+                                " records but the manifest "
+                                "says " +
+                                std::to_string(s.at("records").get<int64_t>()));
     }
     ++checked;
   }

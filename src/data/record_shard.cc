@@ -69,7 +69,8 @@ struct ShardWriter::Impl {
   uint32_t crc = 0;  // CRC32C of everything written to the shard so far
   bool finished = false;
 
-  Impl(std::string p, std::string ip) : path(std::move(p)), index_path(std::move(ip)), shard(path) {}
+  Impl(std::string p, std::string ip)
+      : path(std::move(p)), index_path(std::move(ip)), shard(path) {}
 
   void put(const std::vector<uint8_t>& b) {
     shard.write(b.data(), b.size());
@@ -86,7 +87,9 @@ ShardWriter::ShardWriter(std::string path) {
   impl_->put(header);
 }
 
-ShardWriter::~ShardWriter() { delete impl_; }  // an uncommitted AtomicFile removes its temporary
+ShardWriter::~ShardWriter() {
+  delete impl_;
+}  // an uncommitted AtomicFile removes its temporary
 
 void ShardWriter::add(const Record& r) {
   Impl& m = *impl_;
@@ -106,8 +109,12 @@ void ShardWriter::add(const Record& r) {
   m.put(m.frame);
 }
 
-int64_t ShardWriter::records() const { return static_cast<int64_t>(impl_->offsets.size()); }
-uint64_t ShardWriter::bytes() const { return impl_->bytes; }
+int64_t ShardWriter::records() const {
+  return static_cast<int64_t>(impl_->offsets.size());
+}
+uint64_t ShardWriter::bytes() const {
+  return impl_->bytes;
+}
 
 ShardInfo ShardWriter::finish() {
   Impl& m = *impl_;
@@ -166,8 +173,8 @@ void ShardReader::Impl::load_index() {
     if (err == ENOENT)
       throw Error("data", index_path + " is missing (the index of shard " + path +
                               "); re-pack the data set with `scaledl data pack`");
-    throw Error("data", index_path + ": cannot open: " + std::strerror(err) +
-                            "; check its permissions");
+    throw Error("data",
+                index_path + ": cannot open: " + std::strerror(err) + "; check its permissions");
   }
   struct stat st {};
   std::vector<uint8_t> b;
@@ -214,13 +221,16 @@ void ShardReader::Impl::load_index() {
     const uint64_t min = i ? offsets[i - 1] + kFrameOverhead : kShardHeaderBytes;
     if (i == 0 ? o != kShardHeaderBytes : o < min)
       bad_index("record " + std::to_string(i) + " offset " + std::to_string(o) +
-                (i == 0 ? " is not 16" : " does not follow record " + std::to_string(i - 1) +
-                                             " at " + std::to_string(offsets[i - 1])));
+                (i == 0 ? " is not 16"
+                        : " does not follow record " + std::to_string(i - 1) + " at " +
+                              std::to_string(offsets[i - 1])));
     if (o >= file_bytes)
       throw Error("data", index_path + ": record " + std::to_string(i) + " at byte offset " +
                               std::to_string(o) + " lies past the end of " + path + " (" +
-                              std::to_string(file_bytes) + " bytes): the shard is truncated or "
-                              "the index belongs to another shard; " + kRepackHint);
+                              std::to_string(file_bytes) +
+                              " bytes): the shard is truncated or "
+                              "the index belongs to another shard; " +
+                              kRepackHint);
     offsets[i] = o;
     labels[i] = load<int32_t>(p_lab + 4 * i);
   }
@@ -262,16 +272,28 @@ ShardReader::ShardReader(std::string path) : impl_(new Impl) {
   }
 }
 
-ShardReader::~ShardReader() { delete impl_; }
+ShardReader::~ShardReader() {
+  delete impl_;
+}
 
-int64_t ShardReader::size() const { return static_cast<int64_t>(impl_->offsets.size()); }
-uint64_t ShardReader::offset(int64_t i) const { return impl_->offsets.at(static_cast<size_t>(i)); }
-int32_t ShardReader::label(int64_t i) const { return impl_->labels.at(static_cast<size_t>(i)); }
+int64_t ShardReader::size() const {
+  return static_cast<int64_t>(impl_->offsets.size());
+}
+uint64_t ShardReader::offset(int64_t i) const {
+  return impl_->offsets.at(static_cast<size_t>(i));
+}
+int32_t ShardReader::label(int64_t i) const {
+  return impl_->labels.at(static_cast<size_t>(i));
+}
 const std::string& ShardReader::key(int64_t i) const {
   return impl_->keys.at(static_cast<size_t>(i));
 }
-uint64_t ShardReader::file_bytes() const { return impl_->file_bytes; }
-const std::string& ShardReader::path() const { return impl_->path; }
+uint64_t ShardReader::file_bytes() const {
+  return impl_->file_bytes;
+}
+const std::string& ShardReader::path() const {
+  return impl_->path;
+}
 
 uint64_t ShardReader::read(int64_t i, Record& out, std::vector<uint8_t>& scratch) const {
   const Impl& m = *impl_;
@@ -290,8 +312,8 @@ uint64_t ShardReader::read(int64_t i, Record& out, std::vector<uint8_t>& scratch
   const uint64_t frame = decode_frame(scratch.data(), got, off, file_end, i, m.path, out);
   if (!last && frame != extent)
     throw DataCorrupt(record_where(m.path, i, off) + ": frame of " + std::to_string(frame) +
-                      " bytes ends before the next record at byte " +
-                      std::to_string(off + extent) + "; " + kCorruptHint);
+                      " bytes ends before the next record at byte " + std::to_string(off + extent) +
+                      "; " + kCorruptHint);
   return got;
 }
 

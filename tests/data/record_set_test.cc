@@ -48,7 +48,8 @@ class TinySource : public SampleSource {
       r.height = 4, r.width = static_cast<int32_t>(2 + i % 5), r.channels = 3;
       r.image.resize(static_cast<size_t>(r.height * r.width * r.channels));
     }
-    for (size_t k = 0; k < r.image.size(); ++k) r.image[k] = static_cast<uint8_t>(mix64(i * 131 + k));
+    for (size_t k = 0; k < r.image.size(); ++k)
+      r.image[k] = static_cast<uint8_t>(mix64(i * 131 + k));
     return r;
   }
 
@@ -103,7 +104,8 @@ TEST_F(RecordSet, PackThenOpenReadsEverySampleBack) {
     std::snprintf(name, sizeof name, "tiny-%05zu", s);
     EXPECT_EQ(m["shards"][s]["file"], std::string(name) + ".rec");
     EXPECT_EQ(m["shards"][s]["index"], std::string(name) + ".idx");
-    EXPECT_EQ(m["shards"][s]["bytes"].get<uint64_t>(), fs::file_size(fs::path(dir_) / (std::string(name) + ".rec")));
+    EXPECT_EQ(m["shards"][s]["bytes"].get<uint64_t>(),
+              fs::file_size(fs::path(dir_) / (std::string(name) + ".rec")));
     EXPECT_EQ(m["shards"][s]["crc32c"].get<std::string>().size(), 8u);
   }
   EXPECT_EQ(m["format"], "scaledl-records");
@@ -150,7 +152,8 @@ TEST_F(RecordSet, PackIntoANonEmptyFolderFails) {
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(dir_ + " is not empty; choose an empty folder"),
-              std::string::npos) << e.what();
+              std::string::npos)
+        << e.what();
   }
   EXPECT_FALSE(fs::exists(fs::path(dir_) / "manifest.json"));
 }
@@ -171,14 +174,17 @@ TEST_F(RecordSet, OpenWithoutManifestOrWithADamagedOne) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(dir_ + " has no manifest.json; is it a folder made by "
                                                 "`scaledl data pack`?"),
-              std::string::npos) << e.what();
+              std::string::npos)
+        << e.what();
   }
-  std::ofstream(fs::path(dir_) / "manifest.json") << "{\"format\": \"scaledl-records\", \"version\": 9}";
+  std::ofstream(fs::path(dir_) / "manifest.json")
+      << "{\"format\": \"scaledl-records\", \"version\": 9}";
   try {
     open_records(dir_);
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("written by a newer scaledl"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("written by a newer scaledl"), std::string::npos)
+        << e.what();
   }
   std::ofstream(fs::path(dir_) / "manifest.json") << "{not json";
   EXPECT_THROW(open_records(dir_), Error);

@@ -30,7 +30,8 @@ Record make_record(int i) {
   if (i % 2 == 0) {
     r.encoding = ImageEncoding::jpeg;
     r.image = {0xFF, 0xD8, 0xFF};
-    for (int k = 0; k < 40 + 13 * i; ++k) r.image.push_back(static_cast<uint8_t>(mix64(i * 1000 + k)));
+    for (int k = 0; k < 40 + 13 * i; ++k)
+      r.image.push_back(static_cast<uint8_t>(mix64(i * 1000 + k)));
   } else {
     r.encoding = ImageEncoding::raw_u8;
     r.height = 3 + i % 4;
@@ -207,7 +208,9 @@ TEST_F(RecordShard, FlippedPayloadByteNamesShardRecordAndOffset) {
   Record got;
   std::vector<uint8_t> scratch;
   std::string msg = error_of<DataCorrupt>([&] { r.read(3, got, scratch); });
-  EXPECT_NE(msg.find(shard_ + ": record 3 at byte offset " + std::to_string(off)), std::string::npos) << msg;
+  EXPECT_NE(msg.find(shard_ + ": record 3 at byte offset " + std::to_string(off)),
+            std::string::npos)
+      << msg;
   EXPECT_NE(msg.find("payload fails its CRC32C"), std::string::npos) << msg;
   EXPECT_NE(msg.find("--skip-corrupt N"), std::string::npos) << msg;
   r.read(2, got, scratch);  // the neighbours are intact
@@ -224,8 +227,10 @@ TEST_F(RecordShard, FlippedLengthByte) {
   Record got;
   std::vector<uint8_t> scratch;
   std::string msg = error_of<DataCorrupt>([&] { r.read(5, got, scratch); });
-  EXPECT_NE(msg.find("record 5 at byte offset " + std::to_string(off) + ": length field fails its CRC32C"),
-            std::string::npos) << msg;
+  EXPECT_NE(msg.find("record 5 at byte offset " + std::to_string(off) +
+                     ": length field fails its CRC32C"),
+            std::string::npos)
+      << msg;
 }
 
 TEST_F(RecordShard, TruncatedLastRecord) {
@@ -243,11 +248,15 @@ TEST_F(RecordShard, TruncatedLastRecord) {
   EXPECT_NE(msg.find(shard_ + ": record 11 at byte offset " + std::to_string(off) +
                      ": truncated (frame needs " + std::to_string(info.bytes - off) +
                      " bytes, file ends at " + std::to_string(off + 30) + ")"),
-            std::string::npos) << msg;
+            std::string::npos)
+      << msg;
   // The in-memory parser says the same.
   std::vector<uint64_t> offsets;
-  std::string scan = error_of<DataCorrupt>([&] { scan_shard(b.data(), b.size(), shard_, offsets); });
-  EXPECT_NE(scan.find("record 11 at byte offset " + std::to_string(off) + ": truncated"), std::string::npos) << scan;
+  std::string scan =
+      error_of<DataCorrupt>([&] { scan_shard(b.data(), b.size(), shard_, offsets); });
+  EXPECT_NE(scan.find("record 11 at byte offset " + std::to_string(off) + ": truncated"),
+            std::string::npos)
+      << scan;
 }
 
 TEST_F(RecordShard, ShardCutBeforeARecordIsAnIndexError) {
@@ -257,8 +266,10 @@ TEST_F(RecordShard, ShardCutBeforeARecordIsAnIndexError) {
   b.resize(off);
   spit(shard_, b);
   std::string msg = error_of<Error>([&] { ShardReader r(shard_); });
-  EXPECT_NE(msg.find(index_ + ": record 11 at byte offset " + std::to_string(off) + " lies past the end"),
-            std::string::npos) << msg;
+  EXPECT_NE(
+      msg.find(index_ + ": record 11 at byte offset " + std::to_string(off) + " lies past the end"),
+      std::string::npos)
+      << msg;
 }
 
 TEST_F(RecordShard, MissingIndexIsAnErrorNamingIt) {
@@ -282,8 +293,9 @@ TEST_F(RecordShard, NewerVersionIsRefused) {
   b[8] = 2;
   spit(shard_, b);
   std::string msg = error_of<Error>([&] { ShardReader r(shard_); });
-  EXPECT_EQ(msg, "[data] " + shard_ + ": written by a newer scaledl (record format version 2; "
-                 "this build reads up to 1); upgrade scaledl");
+  EXPECT_EQ(msg, "[data] " + shard_ +
+                     ": written by a newer scaledl (record format version 2; "
+                     "this build reads up to 1); upgrade scaledl");
 }
 
 TEST_F(RecordShard, WrongMagic) {
@@ -313,7 +325,8 @@ TEST(RecordPayload, RoundTripAndHostileFields) {
 
   std::vector<uint8_t> bad = p;
   bad[2] = 0xFF, bad[3] = 0xFF;  // key length 65535 runs past the payload
-  std::string msg = error_of<DataCorrupt>([&] { decode_payload(bad.data(), bad.size(), got, "here"); });
+  std::string msg =
+      error_of<DataCorrupt>([&] { decode_payload(bad.data(), bad.size(), got, "here"); });
   EXPECT_NE(msg.find("here: malformed payload"), std::string::npos) << msg;
   bad = p;
   const size_t image_len_at = 16 + 4 * r.labels.size() + r.key.size();
@@ -342,9 +355,11 @@ TEST(RecordFrame, HostileLengthIsAnErrorNotAnAllocation) {
   Record got;
   std::string msg = error_of<DataCorrupt>(
       [&] { parse_frame(shard.data(), shard.size(), 16, 0, "mem.rec", got); });
-  EXPECT_NE(msg.find("mem.rec: record 0 at byte offset 16: truncated (frame needs 1152921504606846992 "
-                     "bytes, file ends at 92)"),
-            std::string::npos) << msg;
+  EXPECT_NE(
+      msg.find("mem.rec: record 0 at byte offset 16: truncated (frame needs 1152921504606846992 "
+               "bytes, file ends at 92)"),
+      std::string::npos)
+      << msg;
   std::vector<uint64_t> offsets;
   error_of<DataCorrupt>([&] { scan_shard(shard.data(), shard.size(), "mem.rec", offsets); });
   // An offset past the end of the buffer is reported, not read.
