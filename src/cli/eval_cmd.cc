@@ -3,8 +3,10 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "core/error.h"
 #include "core/threads.h"
-#include "data/batcher.h"
+#include "data/loader.h"
+#include "data/pipeline.h"
 #include "data/source.h"
 #include "models/models.h"
 #include "telemetry/jsonl.h"
@@ -17,7 +19,7 @@ namespace {
 struct EvalArgs {
   std::string checkpoint, data = std::string("idx:") + kFashionMnistDir, layout = "nhwc", json;
   int64_t batch = 256;
-  int threads = 0;
+  int threads = 0, loader_threads = 0;
 };
 }  // namespace
 
@@ -27,8 +29,10 @@ Runner add_eval(CLI::App& app) {
   c->add_option("--config", "JSON file of flag: value; flags given here override it");
   c->add_option("--checkpoint", a->checkpoint, "checkpoint.safetensors written by scaledl train")
       ->required();
-  c->add_option("--data", a->data, "idx:DIR or synthetic[:N] (its test split is used)")
+  c->add_option("--data", a->data,
+                "records:DIR, folder:DIR, idx:DIR or synthetic[:N] (its test split is used)")
       ->capture_default_str();
+  c->add_option("--loader-threads", a->loader_threads, "Decode threads (0: one per core)");
   c->add_option("--batch", a->batch, "Samples per forward pass")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -40,19 +44,35 @@ Runner add_eval(CLI::App& app) {
   return [a] {
     set_num_threads(a->threads);
     CheckpointInfo info = read_checkpoint_info(a->checkpoint);
-    Datasets d = load_datasets(parse_data_spec(a->data), info.image_size, info.in_channels,
-                               info.classes, 1);
+    SourcePtr test = open_split(parse_data_spec(a->data), "test", info.image_size, 1);
     std::unique_ptr<Net> net =
         build_model(info.model, info.in_channels, info.image_size, info.classes);
     net->init(0);
     load_checkpoint(a->checkpoint, *net, nullptr);
     const Layout layout = a->layout == "nchw" ? Layout::nchw : Layout::nhwc;
     net->setup(a->batch, layout);
-    Augment aug;
-    aug.mean = info.mean;
-    aug.stddev = info.stddev;
-    Batcher batches(d.test, a->batch, false, false, aug, layout, 1);
-    EvalResult r = evaluate(*net, batches);
+    PipelineOptions po;
+    po.image_size = info.image_size;
+    po.layout = layout;
+    po.mean = info.mean;
+    po.stddev = info.stddev;
+    Transformer tf = make_transform(*test, false, po);
+    if (tf.channels() != info.in_channels || tf.out_height() != info.image_size)
+      throw Error("eval", test->describe() + " gives " + std::to_string(tf.channels()) + "x" +
+                              std::to_string(tf.out_height()) + "x" + std::to_string(tf.out_width()) +
+                              " images; " + a->checkpoint + " wants " +
+                              std::to_string(info.in_channels) + "x" +
+                              std::to_string(info.image_size) + "x" + std::to_string(info.image_size));
+    if (test->classes() > info.classes)
+      throw Error("eval", test->describe() + " has " + std::to_string(test->classes()) +
+                              " classes; " + a->checkpoint + " knows " + std::to_string(info.classes));
+    LoaderOptions lo;
+    lo.batch = a->batch;
+    lo.shuffle.mode = ShuffleMode::none;
+    lo.last = LastBatch::pad;
+    lo.threads = a->loader_threads;
+    Loader loader(test, std::move(tf), lo);
+    EvalResult r = evaluate(*net, loader);
     std::printf("%s on %s: top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (%lld images, %.1f s)\n",
                 info.model.c_str(), a->data.c_str(), r.top1, r.top5, r.loss,
                 static_cast<long long>(r.samples), r.seconds);

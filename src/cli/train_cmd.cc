@@ -24,7 +24,20 @@ Runner add_train(CLI::App& app) {
   TrainConfig& t = *cfg;
   c->add_option("--config", "JSON file of flag: value; flags given here override it");
   c->add_option("--model", t.model, "Model name (see scaledl models)")->capture_default_str();
-  c->add_option("--data", t.data, "idx:DIR (Fashion-MNIST IDX files) or synthetic[:N]")
+  c->add_option("--data", t.data,
+                "records:DIR, folder:DIR, csv:FILE, idx:DIR (Fashion-MNIST IDX) or synthetic[:N]")
+      ->capture_default_str();
+  c->add_option("--eval-data", t.eval_data, "Source of the test split (default: that of --data)");
+  c->add_option("--loader-threads", t.loader_threads, "Decode threads (0: one per core)")
+      ->capture_default_str();
+  c->add_option("--prefetch", t.prefetch, "Batches decoded ahead of the step")
+      ->capture_default_str();
+  c->add_option("--shuffle", t.shuffle, "full, none or buffer:K")->capture_default_str();
+  c->add_option("--skip-corrupt", t.skip_corrupt,
+                "Skip up to N corrupt samples (counted in summary.json), then fail")
+      ->capture_default_str();
+  c->add_flag("--roi-decode,!--no-roi-decode", t.roi_decode,
+              "JPEG: decode only the random crop, at a reduced DCT scale")
       ->capture_default_str();
   c->add_option("--batch", t.batch, "Samples per step per rank")->capture_default_str();
   c->add_option("--epochs", t.epochs, "Epochs to train (ignored when --steps > 0)")

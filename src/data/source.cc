@@ -1,20 +1,38 @@
-// --data spec parsing and loading.
+// --data spec parsing and opening.
 #include "data/source.h"
 
+#include <filesystem>
 #include <string>
 
 #include "core/error.h"
+#include "data/file_source.h"
 #include "data/idx.h"
+#include "data/memory_source.h"
+#include "data/record_set.h"
 #include "data/synthetic.h"
 
 namespace scaledl {
 
-DataSpec parse_data_spec(const std::string& s) {
+namespace fs = std::filesystem;
+
+namespace {
+constexpr const char* kKinds[] = {"records", "folder", "csv", "idx"};
+}
+
+std::string DataSpec::str() const {
+  if (kind == "synthetic") return "synthetic:" + std::to_string(synthetic_train);
+  return kind + ":" + path;
+}
+
+DataSpec parse_data_spec(const std::string& s, const std::string& flag) {
   DataSpec d;
-  if (s.rfind("idx:", 0) == 0 && s.size() > 4) {
-    d.kind = "idx";
-    d.path = s.substr(4);
-    return d;
+  for (const char* k : kKinds) {
+    const std::string prefix = std::string(k) + ":";
+    if (s.rfind(prefix, 0) == 0 && s.size() > prefix.size()) {
+      d.kind = k;
+      d.path = s.substr(prefix.size());
+      return d;
+    }
   }
   if (s == "synthetic" || s.rfind("synthetic:", 0) == 0) {
     d.kind = "synthetic";
@@ -25,41 +43,79 @@ DataSpec parse_data_spec(const std::string& s) {
         d.synthetic_train = std::stoll(s.substr(10), &used);
         if (used != s.size() - 10 || d.synthetic_train <= 0) throw std::invalid_argument(s);
       } catch (const std::exception&) {
-        throw Error("data", "--data '" + s + "': synthetic:N needs a positive sample count N");
+        throw Error("data", flag + " '" + s + "': synthetic:N needs a positive sample count N");
       }
     }
     d.synthetic_test = std::max<int64_t>(1, d.synthetic_train / 4);
     return d;
   }
-  throw Error("data", "--data '" + s +
-                          "' is not a known source; use idx:DIR (Fashion-MNIST IDX "
-                          "files, default idx:" +
+  throw Error("data", flag + " '" + s +
+                          "' is not a known source; use records:DIR (made by scaledl data pack), "
+                          "folder:DIR (DIR/<class>/<image>.jpg), csv:FILE (path,label lines), "
+                          "idx:DIR (Fashion-MNIST IDX files, default idx:" +
                           std::string(kFashionMnistDir) + ") or synthetic[:N]");
 }
 
-Datasets load_datasets(const DataSpec& spec, int64_t image_size, int in_channels, int classes,
-                       uint64_t seed) {
-  Datasets d;
-  if (spec.kind == "idx") {
-    d.train = load_idx(spec.path, true);
-    d.test = load_idx(spec.path, false);
-    return d;
-  }
-  int c = in_channels > 0 ? in_channels : 3;
-  int k = classes > 0 ? classes : 10;
+namespace {
+
+// DIR/train plus DIR/val or DIR/test when DIR/train exists; else DIR alone.
+std::string split_dir(const std::string& dir, const std::string& split) {
+  std::error_code ec;
+  if (!fs::is_directory(fs::path(dir) / "train", ec)) return split == "train" ? dir : "";
+  if (split == "train") return (fs::path(dir) / "train").string();
+  for (const char* name : {"val", "test"})
+    if (fs::is_directory(fs::path(dir) / name, ec)) return (fs::path(dir) / name).string();
+  return "";
+}
+
+SourcePtr synthetic_split(const DataSpec& spec, const std::string& split, int64_t image_size,
+                          uint64_t seed) {
   // One draw split in two, so both splits share the class patterns.
-  int64_t n = spec.synthetic_train + spec.synthetic_test, hw = image_size;
-  ImageSet all = make_synthetic(n, c, static_cast<int>(hw), static_cast<int>(hw), k, seed);
-  int64_t per = hw * hw * c;
-  for (ImageSet* part : {&d.train, &d.test}) {
-    bool train = part == &d.train;
-    int64_t begin = train ? 0 : spec.synthetic_train;
-    int64_t count = train ? spec.synthetic_train : spec.synthetic_test;
-    part->images = all.images.view({count, hw, hw, c}, begin * per);
-    part->labels.assign(all.labels.begin() + begin, all.labels.begin() + begin + count);
-    part->classes = all.classes;
-    part->class_names = all.class_names;
+  const int64_t n = spec.synthetic_train + spec.synthetic_test, hw = image_size;
+  const bool train = split == "train";
+  ImageSet all = make_synthetic(n, 3, static_cast<int>(hw), static_cast<int>(hw), 10, seed);
+  const int64_t per = hw * hw * 3;
+  const int64_t begin = train ? 0 : spec.synthetic_train;
+  const int64_t count = train ? spec.synthetic_train : spec.synthetic_test;
+  ImageSet part;
+  part.images = all.images.view({count, hw, hw, 3}, begin * per);
+  part.labels.assign(all.labels.begin() + begin, all.labels.begin() + begin + count);
+  part.classes = all.classes;
+  part.class_names = all.class_names;
+  return memory_source(std::move(part), split, spec.str() + " " + split);
+}
+
+}  // namespace
+
+SourcePtr open_split(const DataSpec& spec, const std::string& split, int64_t image_size,
+                     uint64_t seed) {
+  if (split != "train" && split != "test")
+    throw Error("data", "split '" + split + "' is not train or test");
+  if (spec.kind == "synthetic") return synthetic_split(spec, split, image_size, seed);
+  if (spec.kind == "idx")
+    return memory_source(load_idx(spec.path, split == "train"), split,
+                         "idx:" + spec.path + " " + split);
+  if (spec.kind == "csv") {
+    if (split != "train")
+      throw Error("data", "csv:" + spec.path + " is one list (a training split); give a test "
+                                               "set with --eval-data or pass --no-eval");
+    return csv_source(spec.path);
   }
+  const std::string dir = split_dir(spec.path, split);
+  if (dir.empty())
+    throw Error("data", spec.str() + " has no " + split +
+                            " split (no DIR/train with DIR/val or DIR/test beside it); give one "
+                            "with --eval-data or pass --no-eval");
+  return spec.kind == "records" ? open_records(dir) : folder_source(dir);
+}
+
+DataSplits open_data(const DataSpec& spec, int64_t image_size, uint64_t seed) {
+  DataSplits d;
+  d.train = open_split(spec, "train", image_size, seed);
+  const bool has_test =
+      spec.kind == "synthetic" || spec.kind == "idx" ||
+      ((spec.kind == "records" || spec.kind == "folder") && !split_dir(spec.path, "test").empty());
+  if (has_test) d.test = open_split(spec, "test", image_size, seed);
   return d;
 }
 

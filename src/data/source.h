@@ -1,29 +1,35 @@
-// Data source specs (--data idx:DIR | synthetic[:N]) resolved into train and test image sets.
+// Data source specs (--data records:DIR | folder:DIR | csv:FILE | idx:DIR | synthetic[:N])
+// resolved into a training and (when there is one) a test SampleSource.
 #pragma once
 #include <string>
 
-#include "data/image_set.h"
+#include "data/sample_source.h"
 
 namespace scaledl {
 
 inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
 struct DataSpec {
-  std::string kind;  // "idx" or "synthetic"
-  std::string path;  // idx: the folder
+  std::string kind;  // "records", "folder", "csv", "idx" or "synthetic"
+  std::string path;  // the folder or file
   int64_t synthetic_train = 0, synthetic_test = 0;
+  std::string str() const;  // back to the spec string
 };
 
-// Parses a --data value; throws Error naming the flag on anything else.
-DataSpec parse_data_spec(const std::string& s);
+// Parses a --data value; throws Error naming `flag` on anything else.
+DataSpec parse_data_spec(const std::string& s, const std::string& flag = "--data");
 
-struct Datasets {
-  ImageSet train, test;
+struct DataSplits {
+  SourcePtr train, test;  // test is null when the source has no held-out split
 };
 
-// Loads both splits. Synthetic sets are [image_size x image_size x 3] with 10 classes, unless
-// in_channels/classes are given (> 0).
-Datasets load_datasets(const DataSpec& spec, int64_t image_size, int in_channels, int classes,
-                       uint64_t seed);
+// Opens both splits. records:DIR and folder:DIR take DIR/train and DIR/val (or DIR/test) when
+// DIR/train exists, else DIR as the training split alone; csv:FILE is a training split; idx:DIR
+// has both. Synthetic sets are image_size x image_size x 3 with 10 classes.
+DataSplits open_data(const DataSpec& spec, int64_t image_size, uint64_t seed);
+
+// One split by name ("train" or "test"); throws Error when the source has no such split.
+SourcePtr open_split(const DataSpec& spec, const std::string& split, int64_t image_size,
+                     uint64_t seed);
 
 }  // namespace scaledl

@@ -31,13 +31,19 @@ void TrainConfig::validate() const {
   need(checkpoint_every >= 0, "--checkpoint-every", "must not be negative");
   need(image_size >= 0, "--image-size", "must not be negative");
   need(!run_dir.empty(), "--run-dir", "must name a folder");
+  need(loader_threads >= 0, "--loader-threads", "must be 0 (one per core) or positive");
+  need(prefetch >= 1, "--prefetch", "must be at least 1 batch");
+  need(skip_corrupt >= 0, "--skip-corrupt", "must not be negative");
   if (precision != "fp32")
     throw Error("config", "--precision " + precision +
                               " is not available on the cpu backend yet; use --precision fp32");
 }
 
 nlohmann::json TrainConfig::to_json() const {
-  return {{"model", model}, {"data", data}, {"batch", batch}, {"epochs", epochs},
+  return {{"model", model}, {"data", data}, {"eval_data", eval_data},
+          {"loader_threads", loader_threads}, {"prefetch", prefetch}, {"shuffle", shuffle},
+          {"skip_corrupt", skip_corrupt}, {"roi_decode", roi_decode},
+          {"batch", batch}, {"epochs", epochs},
           {"steps", steps}, {"stop_after", stop_after}, {"image_size", image_size}, {"lr", lr}, {"schedule", schedule},
           {"warmup_epochs", warmup_epochs}, {"milestones", milestones}, {"momentum", momentum},
           {"nesterov", nesterov}, {"weight_decay", weight_decay},

@@ -11,6 +11,12 @@ namespace scaledl {
 struct TrainConfig {
   std::string model = "resnet_small";
   std::string data = "idx:/usr/share/datasets/fashion-mnist";
+  std::string eval_data;  // "" = the test split of `data`
+  int loader_threads = 0;  // decode threads; 0 = one per core
+  int prefetch = 2;        // batches decoded ahead of the step
+  std::string shuffle = "full";  // full, none or buffer:K
+  int64_t skip_corrupt = 0;      // corrupt samples skipped (and counted) before failing
+  bool roi_decode = true;        // JPEG: decode only the random crop, DCT-scaled
   int64_t batch = 128;  // per rank
   int64_t epochs = 8;
   int64_t steps = 0;  // > 0: stop after this many steps instead of `epochs`

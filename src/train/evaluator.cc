@@ -7,21 +7,21 @@
 
 namespace scaledl {
 
-EvalResult evaluate(Net& net, const Batcher& batcher) {
+EvalResult evaluate(Net& net, Loader& loader) {
   auto t0 = std::chrono::steady_clock::now();
-  const Shape& in = net.input_shape();
-  Tensor x = Tensor::empty({net.batch(), in[0], in[1], in[2]}, DType::f32, Device::cpu(),
-                           net.layout());
-  Tensor labels = Tensor::empty({net.batch()}, DType::s32);
   EvalResult r;
   int64_t hit1 = 0, hit5 = 0;
   double loss_sum = 0;
   Tensor loss = Tensor::empty({1}), no_grad;
   RunContext ctx;
   ctx.training = false;
-  for (int64_t b = 0, nb = batcher.batches_per_epoch(); b < nb; ++b) {
-    const int64_t n = batcher.fill(0, b, x, labels);
-    const Tensor& logits = net.forward(x, ctx);
+  loader.seek(0);
+  for (int64_t b = 0, nb = loader.batches_per_epoch(); b < nb; ++b) {
+    const Batch& batch = loader.next();
+    const int64_t n = batch.real;
+    const Tensor& labels = batch.labels;
+    if (n == 0) continue;
+    const Tensor& logits = net.forward(batch.x, ctx);
     const int64_t k = logits.dim(1);
     // Mean cross-entropy of the real rows (a partial last batch pads the rest).
     ops::softmax_cross_entropy(logits.view({n, k}, 0), labels.view({n}, 0), 0.f, loss, no_grad);

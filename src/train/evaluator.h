@@ -2,7 +2,7 @@
 #pragma once
 #include <cstdint>
 
-#include "data/batcher.h"
+#include "data/loader.h"
 #include "nn/net.h"
 
 namespace scaledl {
@@ -14,8 +14,8 @@ struct EvalResult {
   double seconds = 0;
 };
 
-// Runs every batch of `batcher` (epoch 0, no shuffling expected) in inference mode at the
-// Net's current batch size; a partial last batch counts only its real samples.
-EvalResult evaluate(Net& net, const Batcher& batcher);
+// Runs every batch of epoch 0 of `loader` (made with shuffle none and LastBatch::pad, at the
+// Net's batch size) in inference mode; a padded last batch counts only its real samples.
+EvalResult evaluate(Net& net, Loader& loader);
 
 }  // namespace scaledl

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/threads.h"
+#include "data/pipeline.h"
 #include "models/models.h"
 
 namespace scaledl {
@@ -29,26 +30,6 @@ void ensure_run_dir(const std::string& dir) {
   if (access(dir.c_str(), W_OK) != 0)
     throw Error("run-dir", dir + ": not writable (" + std::strerror(errno) +
                                "); choose a writable --run-dir");
-}
-
-void channel_stats(const ImageSet& set, std::vector<float>& mean, std::vector<float>& stddev) {
-  const int64_t n = std::min<int64_t>(set.size(), 10000);
-  const int64_t c = set.images.dim(3), per = set.images.dim(1) * set.images.dim(2) * c;
-  std::vector<double> s(c, 0), s2(c, 0);
-  const uint8_t* p = set.images.data<uint8_t>();
-  for (int64_t i = 0; i < n * per; ++i) {
-    double v = p[i] / 255.0;
-    s[i % c] += v;
-    s2[i % c] += v * v;
-  }
-  const double count = static_cast<double>(n * per / c);
-  mean.assign(c, 0.f);
-  stddev.assign(c, 1.f);
-  for (int64_t k = 0; k < c && count > 0; ++k) {
-    double m = s[k] / count;
-    mean[k] = static_cast<float>(m);
-    stddev[k] = static_cast<float>(std::sqrt(std::max(1e-12, s2[k] / count - m * m)));
-  }
 }
 
 RunSetup prepare_run(const TrainConfig& cfg) {
@@ -73,55 +54,81 @@ RunSetup prepare_run(const TrainConfig& cfg) {
       throw Error("resume", run.resume_path + ": no such checkpoint; check --resume and --run-dir");
   }
 
-  DataSpec spec = parse_data_spec(cfg.data);
+  const DataSpec spec = parse_data_spec(cfg.data);
   int64_t image_size = cfg.image_size;
   if (spec.kind == "synthetic" && image_size == 0) {
     for (const ModelInfo& m : model_list())
       if (m.name == cfg.model) image_size = m.default_image_size;
     if (image_size == 0) image_size = 224;
   }
-  run.data = std::make_unique<Datasets>(load_datasets(spec, image_size, 0, 0, cfg.seed));
-  const ImageSet& train = run.data->train;
-  const int in_channels = static_cast<int>(train.images.dim(3));
-  image_size = train.images.dim(1);
-  run.net = build_model(cfg.model, in_channels, image_size, train.classes);
-  run.net->init(cfg.seed, cfg.zero_init_residual);
+  DataSplits data = open_data(spec, image_size, cfg.seed);
+  if (!cfg.eval_data.empty())
+    data.test = open_split(parse_data_spec(cfg.eval_data, "--eval-data"), "test", image_size,
+                           cfg.seed);
+  if (cfg.eval && !data.test)
+    throw Error("data", cfg.data + " has no test split (DIR/val or DIR/test); give one with "
+                                   "--eval-data or pass --no-eval");
   const Layout layout = cfg.layout == "nchw" ? Layout::nchw : Layout::nhwc;
+  PipelineOptions po;
+  po.image_size = image_size;
+  po.pad = cfg.crop_pad;
+  po.flip = cfg.flip;
+  po.roi_decode = cfg.roi_decode;
+  po.layout = layout;
+  Transformer train_tf = make_transform(*data.train, true, po);
+  po.mean = train_tf.spec().mean;  // evaluation normalizes with the training statistics
+  po.stddev = train_tf.spec().stddev;
+  LoaderOptions lo;
+  lo.batch = cfg.batch;
+  lo.seed = cfg.seed;
+  lo.shuffle = parse_shuffle(cfg.shuffle);
+  lo.last = LastBatch::drop;
+  lo.threads = cfg.loader_threads;
+  lo.prefetch = cfg.prefetch;
+  lo.skip_corrupt = cfg.skip_corrupt;
+  const int in_channels = train_tf.channels();
+  image_size = train_tf.out_height();
+  const int classes = data.train->classes();
+  if (data.test) {
+    if (data.test->classes() != classes)
+      throw Error("data", data.test->describe() + " has " + std::to_string(data.test->classes()) +
+                              " classes but " + data.train->describe() + " has " +
+                              std::to_string(classes) + "; use splits of one data set");
+    Transformer test_tf = make_transform(*data.test, false, po);
+    if (test_tf.channels() != in_channels || test_tf.out_height() != image_size)
+      throw Error("data", data.test->describe() + " gives " + shape_str({test_tf.channels(), test_tf.out_height(), test_tf.out_width()}) +
+                              " images but training uses " + shape_str({in_channels, image_size, image_size}));
+    LoaderOptions to = lo;
+    to.shuffle.mode = ShuffleMode::none;
+    to.last = LastBatch::pad;
+    to.skip_corrupt = cfg.skip_corrupt;
+    run.test_loader = std::make_unique<Loader>(data.test, std::move(test_tf), to);
+  }
+  const int64_t train_samples = data.train->size();
+  const std::string train_desc = data.train->describe();
+  run.train_loader = std::make_unique<Loader>(data.train, std::move(train_tf), lo);
+  run.net = build_model(cfg.model, in_channels, image_size, classes);
+  run.net->init(cfg.seed, cfg.zero_init_residual);
   run.net->setup(cfg.batch, layout);
-
-  Augment train_aug, test_aug;
-  channel_stats(train, train_aug.mean, train_aug.stddev);
-  test_aug.mean = train_aug.mean;
-  test_aug.stddev = train_aug.stddev;
-  train_aug.pad = cfg.crop_pad;
-  train_aug.flip = cfg.flip;
-  run.train_batches = std::make_unique<Batcher>(train, cfg.batch, true, true, train_aug, layout,
-                                                cfg.seed);
-  run.test_batches = std::make_unique<Batcher>(run.data->test, cfg.batch, false, false, test_aug,
-                                               layout, cfg.seed);
-  if (run.train_batches->batches_per_epoch() == 0)
-    throw Error("data", cfg.data + " has " + std::to_string(train.size()) +
-                            " training samples, fewer than --batch " + std::to_string(cfg.batch) +
-                            "; lower --batch");
 
   CheckpointInfo& info = run.checkpoint_info;
   info.model = cfg.model;
   info.image_size = image_size;
   info.in_channels = in_channels;
-  info.classes = train.classes;
-  info.mean = train_aug.mean;
-  info.stddev = train_aug.stddev;
+  info.classes = classes;
+  info.mean = po.mean;
+  info.stddev = po.stddev;
   info.config_json = cfg.to_json().dump();
 
   char line[256];
   std::snprintf(line, sizeof line,
-                "%s: %lld parameters, %.3f GFLOPs/image at %lldx%lld; %lld train / %lld test "
-                "images; batch %lld; %d threads",
+                "%s: %lld parameters, %.3f GFLOPs/image at %lldx%lld; %s (%lld samples); "
+                "batch %lld; %d compute threads, %d loader threads",
                 cfg.model.c_str(), static_cast<long long>(run.net->num_params()),
                 run.net->flops() / 1e9, static_cast<long long>(image_size),
-                static_cast<long long>(image_size), static_cast<long long>(train.size()),
-                static_cast<long long>(run.data->test.size()), static_cast<long long>(cfg.batch),
-                num_threads());
+                static_cast<long long>(image_size), train_desc.c_str(),
+                static_cast<long long>(train_samples), static_cast<long long>(cfg.batch),
+                num_threads(), run.train_loader->options().threads);
   log_info(line);
   return run;
 }

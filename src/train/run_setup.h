@@ -1,12 +1,12 @@
 // Everything a run needs before its first step: the run folder checked, data loaded, the model
-// built and initialized, batchers made, a checkpoint to resume from found.
+// built and initialized, loaders made, a checkpoint to resume from found.
 #pragma once
 #include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
-#include "data/batcher.h"
+#include "data/loader.h"
 #include "data/source.h"
 #include "nn/net.h"
 #include "train/checkpoint.h"
@@ -15,9 +15,8 @@
 namespace scaledl {
 
 struct RunSetup {
-  std::unique_ptr<Datasets> data;
   std::unique_ptr<Net> net;
-  std::unique_ptr<Batcher> train_batches, test_batches;
+  std::unique_ptr<Loader> train_loader, test_loader;  // test_loader null: no test split
   std::string resume_path;          // empty: a fresh run
   CheckpointInfo checkpoint_info;   // what checkpoints of this run record
 };
@@ -25,8 +24,6 @@ struct RunSetup {
 RunSetup prepare_run(const TrainConfig& cfg);
 // Makes (or checks) a writable run folder; throws Error naming it.
 void ensure_run_dir(const std::string& dir);
-// Per-channel mean and standard deviation of pixel/255 over (up to 10,000 of) a set's images.
-void channel_stats(const ImageSet& set, std::vector<float>& mean, std::vector<float>& stddev);
 // Per-layer-kind and top per-layer times (from Net profiling) per step.
 nlohmann::json profile_json(const Net& net, int64_t steps);
 

@@ -11,7 +11,7 @@
 #include "core/log.h"
 #include "core/rng.h"
 #include "core/threads.h"
-#include "data/batcher.h"
+#include "data/loader.h"
 #include "data/source.h"
 #include "models/models.h"
 #include "ops/ops.h"
@@ -57,7 +57,7 @@ nlohmann::json run_training(const TrainConfig& cfg) {
   auto wall0 = Clock::now();
   RunSetup run = prepare_run(cfg);
   Net& net = *run.net;
-  const int64_t bpe = run.train_batches->batches_per_epoch();
+  const int64_t bpe = run.train_loader->batches_per_epoch();
   const int64_t total = cfg.steps > 0 ? cfg.steps : cfg.epochs * bpe;
   const int64_t epochs = (total + bpe - 1) / bpe;
 
@@ -100,10 +100,8 @@ nlohmann::json run_training(const TrainConfig& cfg) {
     save_checkpoint(ck_path, net, &sgd, ck);
   };
 
-  const Shape& in = net.input_shape();
-  Tensor x = Tensor::empty({cfg.batch, in[0], in[1], in[2]}, DType::f32, Device::cpu(),
-                           net.layout());
-  Tensor labels = Tensor::empty({cfg.batch}, DType::s32);
+  Loader& loader = *run.train_loader;
+  loader.seek(start);
   Tensor loss = Tensor::empty({1});
   Tensor dlogits = Tensor::empty({cfg.batch, net.output_shape()[0]});
 
@@ -125,7 +123,8 @@ nlohmann::json run_training(const TrainConfig& cfg) {
     const int64_t epoch = step / bpe, index = step % bpe;
     Phases ph;
     auto t0 = Clock::now();
-    run.train_batches->fill(epoch, index, x, labels);
+    const Batch& batch = loader.next();
+    const Tensor &x = batch.x, &labels = batch.labels;
     auto t1 = Clock::now();
     RunContext ctx;
     ctx.training = true;
@@ -156,11 +155,15 @@ nlohmann::json run_training(const TrainConfig& cfg) {
     const bool epoch_end = index == bpe - 1 || step + 1 == total;
     if ((step + 1) % cfg.log_every == 0 || epoch_end) {
       const double n = static_cast<double>(interval_steps);
+      const LoaderStats ls = loader.stats();
       steps_log.write({{"step", step + 1}, {"epoch", epoch}, {"loss", interval_loss / n},
                        {"lr", lr}, {"images_per_sec", n * cfg.batch / interval.total()},
                        {"data_s", interval.data / n}, {"forward_s", interval.forward / n},
                        {"backward_s", interval.backward / n},
-                       {"optimizer_s", interval.optimizer / n}});
+                       {"optimizer_s", interval.optimizer / n},
+                       {"data_bytes_read", ls.bytes_read}, {"data_samples", ls.samples},
+                       {"prefetch_depth", ls.mean_queue_depth()},
+                       {"corrupt_skipped", ls.corrupt_skipped}});
       interval = Phases{}, interval_steps = 0, interval_loss = 0;
     }
     if (secs(last_print, Clock::now()) >= 1.0 || epoch_end) {
@@ -175,7 +178,7 @@ nlohmann::json run_training(const TrainConfig& cfg) {
       log_progress(line, epoch_end);
     }
     if (epoch_end && cfg.eval) {
-      last_eval = evaluate(net, *run.test_batches);
+      last_eval = evaluate(net, *run.test_loader);
       have_eval = true;
       eval_seconds += last_eval.seconds;
       nlohmann::json e = eval_json(last_eval, epoch + 1, step + 1);
@@ -192,12 +195,19 @@ nlohmann::json run_training(const TrainConfig& cfg) {
       save(step + 1);
   }
   if (!have_eval && cfg.eval) {
-    last_eval = evaluate(net, *run.test_batches);
+    last_eval = evaluate(net, *run.test_loader);
     eval_seconds += last_eval.seconds;
     history.push_back(eval_json(last_eval, (end + bpe - 1) / bpe, end));
   }
   if (start == end) save(end);
 
+  const LoaderStats ls = loader.stats();
+  nlohmann::json data_json = {
+      {"source", loader.source().describe()}, {"loader_threads", loader.options().threads},
+      {"prefetch", loader.options().prefetch}, {"shuffle", shuffle_str(loader.options().shuffle)},
+      {"bytes_read", ls.bytes_read}, {"samples_decoded", ls.samples},
+      {"wait_seconds", ls.wait_seconds}, {"mean_prefetch_depth", ls.mean_queue_depth()},
+      {"corrupt_skipped", ls.corrupt_skipped}, {"corrupt", ls.corrupt}};
   const double ips = measured_steps ? measured_steps * cfg.batch / measured.total() : 0.0;
   nlohmann::json summary = {
       {"model", cfg.model}, {"data", cfg.data}, {"top1", last_eval.top1},
@@ -209,7 +219,7 @@ nlohmann::json run_training(const TrainConfig& cfg) {
       {"world_size", 1}, {"batch", cfg.batch}, {"global_batch", cfg.batch},
       {"params", net.num_params()}, {"gflops_per_image", net.flops() / 1e9},
       {"threads", num_threads()}, {"device", cfg.device}, {"precision", cfg.precision},
-      {"layout", cfg.layout}, {"checkpoint", ck_path}, {"history", history},
+      {"layout", cfg.layout}, {"checkpoint", ck_path}, {"data_pipeline", data_json}, {"history", history},
       {"seconds", {{"data", all.data}, {"forward", all.forward}, {"backward", all.backward},
                    {"optimizer", all.optimizer}, {"eval", eval_seconds}}},
       {"config", cfg.to_json()}};

@@ -14,7 +14,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
-#include "data/batcher.h"
+#include "reference/batcher.h"
 #include "data/corrupt.h"
 
 namespace scaledl {

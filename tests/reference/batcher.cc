@@ -1,6 +1,6 @@
 // Batcher: per-epoch permutation (cached for the latest epoch), per-sample crop/flip from a
 // hash, affine normalization, OpenMP over the batch rows.
-#include "data/batcher.h"
+#include "reference/batcher.h"
 
 #include <algorithm>
 #include <cstring>

@@ -1,3 +1,7 @@
+// Reference for the input pipeline's raw-image path: the Batcher that fed training before the
+// Loader (data/loader.h) replaced it, kept in the tests as the oracle the Transformer's
+// CropMode::none must match byte for byte (so Fashion-MNIST runs stay bit-identical).
+//
 // Batcher: turns an ImageSet into f32 batches, statelessly. Batch `index` of `epoch` depends
 // only on (seed, epoch, index): the epoch's order is a Fisher-Yates permutation drawn from
 // hash_words(seed, epoch), and each sample's crop and flip from hash_words(seed, epoch, sample),

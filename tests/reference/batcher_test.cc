@@ -1,5 +1,5 @@
 // Batcher: determinism, epoch permutations, coverage, augmentation, layouts, partial batches.
-#include "data/batcher.h"
+#include "reference/batcher.h"
 
 #include <gtest/gtest.h>
 

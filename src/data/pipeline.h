@@ -1,0 +1,34 @@
+// The transform a source gets: raw pixel sources (IDX, synthetic, records packed from them) are
+// used at their stored size with an optional padded random crop; JPEG sources get
+// RandomResizedCrop for training and resize + centre crop for evaluation, ImageNet-style.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.h"
+#include "data/sample_source.h"
+#include "data/transform.h"
+
+namespace scaledl {
+
+struct PipelineOptions {
+  int64_t image_size = 0;   // JPEG sources: output height = width (0: 224)
+  int pad = 0;              // raw sources: random crop after zero padding (training)
+  bool flip = true;         // random horizontal flip (training)
+  bool roi_decode = true;   // JPEG: decode only the crop, DCT-scaled
+  Layout layout = Layout::nhwc;
+  DType dtype = DType::f32;
+  std::vector<float> mean, stddev;  // empty: the raw set's own statistics / ImageNet's
+};
+
+// True when the source's samples are JPEG files (reads sample 0).
+bool is_jpeg_source(const SampleSource& src);
+
+// The transform for training (`train`) or evaluation of `src`.
+Transformer make_transform(const SampleSource& src, bool train, const PipelineOptions& opt);
+
+// Per-channel mean and standard deviation of pixel/255 over the first (up to) 10,000 samples of
+// a raw-pixel source (corrupt samples left out).
+void channel_stats(const SampleSource& src, std::vector<float>& mean, std::vector<float>& stddev);
+
+}  // namespace scaledl
