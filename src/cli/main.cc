@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", SCALEDL_VERSION);
   cli::Runner train = cli::add_train(app), eval = cli::add_eval(app);
   cli::Runner models = cli::add_models(app), info = cli::add_info(app);
+  cli::Runner data = cli::add_data(app);
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     args = cli::expand_config(app, args);
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("eval")) return eval();
     if (app.got_subcommand("models")) return models();
     if (app.got_subcommand("info")) return info();
+    if (app.got_subcommand("data")) return data();
     return 0;
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
