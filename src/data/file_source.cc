@@ -67,6 +67,7 @@ class FileSource final : public SampleSource {
     out.height = out.width = out.channels = 0;
     return got;
   }
+  std::string where(int64_t i) const override { return at(i).path; }
   std::string describe() const override { return desc_; }
 
  private:

@@ -117,7 +117,7 @@ struct Loader::Impl {
         bytes += src->read(sample, rec, scratch);
         tf.apply(rec, hash_words(opt.seed, static_cast<uint64_t>(epoch),
                                  static_cast<uint64_t>(sample), kAugmentTag),
-                 dst, ts, src->describe() + " sample " + std::to_string(sample) + " (" + rec.key + ")");
+                 dst, ts, src->where(sample));
         if (rec.labels.empty())
           throw DataCorrupt(src->describe() + " sample " + std::to_string(sample) + " has no label");
         *lab = rec.labels[0];

@@ -328,6 +328,11 @@ class RecordSource : public SampleSource {
     auto [s, j] = locate(i);
     return shards_[s]->read(j, out, scratch);
   }
+  std::string where(int64_t i) const override {
+    auto [s, j] = locate(i);
+    return shards_[s]->path() + ": record " + std::to_string(j) + " at byte offset " +
+           std::to_string(shards_[s]->offset(j)) + " (" + shards_[s]->key(j) + ")";
+  }
   std::string describe() const override {
     return "records:" + dir_ + " (" + std::to_string(shards_.size()) + " shards, " +
            std::to_string(size()) + " samples)";

@@ -26,6 +26,9 @@ class SampleSource {
   virtual uint64_t read(int64_t i, Record& out, std::vector<uint8_t>& scratch) const = 0;
   // "records:/data/fmnist/train (2 shards)", for logs and summaries.
   virtual std::string describe() const = 0;
+  // Where sample i lives, for errors about its content (an undecodable image): the file, or the
+  // shard, record number and byte offset.
+  virtual std::string where(int64_t i) const { return describe() + " sample " + std::to_string(i); }
 };
 
 using SourcePtr = std::shared_ptr<const SampleSource>;

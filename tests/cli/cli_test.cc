@@ -11,31 +11,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/run_cli.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code;
-  std::string out;
-};
+using Result = scaledl::testing::CliResult;
+using scaledl::testing::run_cli;
 
-Result run(const std::string& args) {
-  std::string cmd = std::string(SCALEDL_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+Result run(const std::string& args, bool with_stderr = true) { return run_cli(args, with_stderr); }
 
-fs::path temp_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("scaledl_cli_" + name + "_" + std::to_string(getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
+fs::path temp_dir(const std::string& name) { return scaledl::testing::fresh_temp_dir("cli_" + name); }
 
 // One line, starting "scaledl: error:", containing `needle`, exit code 2.
 void expect_user_error(const std::string& args, const std::string& needle) {

@@ -2,11 +2,6 @@
 // files, real exit codes, the messages a user sees.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -15,33 +10,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/run_cli.h"
 #include "data/jpeg.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code;
-  std::string out;
-};
+using Result = scaledl::testing::CliResult;
+using scaledl::testing::run_cli;
 
-Result run(const std::string& args, bool with_stderr = true) {
-  std::string cmd = std::string(SCALEDL_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+Result run(const std::string& args, bool with_stderr = true) { return run_cli(args, with_stderr); }
 
-fs::path temp_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("scaledl_data_" + name + "_" + std::to_string(getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
+fs::path temp_dir(const std::string& name) { return scaledl::testing::fresh_temp_dir("data_" + name); }
 
 std::vector<std::string> lines(const std::string& s) {
   std::vector<std::string> v;
@@ -174,6 +155,15 @@ TEST(DataCli, BenchPrintsJsonForFoldersAndRecords) {
   Result bad = run("data bench --data folder:" + imgs.string() + " --images 48 --batch 4 --image-size 32");
   EXPECT_EQ(bad.code, 2) << bad.out;
   EXPECT_NE(bad.out.find("bad.jpg"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("not a decodable JPEG"), std::string::npos) << bad.out;
+  // Packed, the same bytes pass every CRC; the decode error names shard, record and offset.
+  ASSERT_EQ(run("data pack folder:" + imgs.string() + " " + (d / "rec2").string()).code, 0);
+  Result packed = run("data bench --data records:" + (d / "rec2").string() +
+                      " --images 48 --batch 4 --image-size 32");
+  EXPECT_EQ(packed.code, 2) << packed.out;
+  EXPECT_NE(packed.out.find("train-00000.rec: record 12 at byte offset "), std::string::npos)
+      << packed.out;
+  EXPECT_NE(packed.out.find("(class1/bad.jpg)"), std::string::npos) << packed.out;
   fs::remove_all(d);
 }
 

@@ -11,26 +11,12 @@
 
 #include "core/rng.h"
 #include "data/corrupt.h"
+#include "data/test_images.h"
 
 namespace scaledl {
 namespace {
 
-// A smooth image with some structure: gradients, a soft diagonal wave and a bright disc.
-std::vector<uint8_t> synthetic_rgb(int w, int h) {
-  std::vector<uint8_t> p(static_cast<size_t>(w) * h * 3);
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x) {
-      const double wave = 40.0 * std::sin((x + 2.0 * y) / 23.0);
-      const double dx = x - 0.6 * w, dy = y - 0.4 * h;
-      const double disc = dx * dx + dy * dy < 0.04 * w * w ? 60.0 : 0.0;
-      const double v[3] = {30.0 + 180.0 * x / w + disc, 20.0 + 160.0 * y / h + wave,
-                           128.0 + wave * 0.5 - disc};
-      for (int c = 0; c < 3; ++c)
-        p[(static_cast<size_t>(y) * w + x) * 3 + c] =
-            static_cast<uint8_t>(std::lround(std::fmin(255.0, std::fmax(0.0, v[c]))));
-    }
-  return p;
-}
+std::vector<uint8_t> synthetic_rgb(int w, int h) { return testing::smooth_image(w, h, 3); }
 
 double mean_abs(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
   EXPECT_EQ(a.size(), b.size());

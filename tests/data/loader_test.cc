@@ -11,23 +11,14 @@
 #include "core/error.h"
 #include "data/corrupt.h"
 #include "data/memory_source.h"
+#include "data/test_images.h"
 
 namespace scaledl {
 namespace {
 
-// n images of 2x2x1 whose first two pixels encode the index (i % 256, i / 256).
+// n images of 2x2x1 encoding their index (data/test_images.h), third pixel 200.
 SourcePtr indexed_source(int64_t n) {
-  ImageSet set;
-  set.images = Tensor::zeros({n, 2, 2, 1}, DType::u8);
-  uint8_t* p = set.images.data<uint8_t>();
-  for (int64_t i = 0; i < n; ++i) {
-    p[i * 4] = static_cast<uint8_t>(i % 256);
-    p[i * 4 + 1] = static_cast<uint8_t>(i / 256);
-    p[i * 4 + 2] = 200;
-    set.labels.push_back(static_cast<int32_t>(i % 7));
-  }
-  set.classes = 7;
-  return memory_source(std::move(set), "s", "indexed");
+  return memory_source(testing::indexed_set(n, 200), "s", "indexed");
 }
 
 // u8 output of the pixels as stored: rows decode back to sample indices.

@@ -14,28 +14,14 @@
 
 #include "core/error.h"
 #include "core/rng.h"
-#include "reference/batcher.h"
 #include "data/corrupt.h"
+#include "data/test_images.h"
+#include "reference/batcher.h"
 
 namespace scaledl {
 namespace {
 
-// Smooth pixels with some structure (gradients, a wave, a disc), c channels.
-std::vector<uint8_t> smooth_image(int w, int h, int c) {
-  std::vector<uint8_t> p(static_cast<size_t>(w) * h * c);
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x) {
-      const double wave = 40.0 * std::sin((x + 2.0 * y) / 23.0);
-      const double dx = x - 0.6 * w, dy = y - 0.4 * h;
-      const double disc = dx * dx + dy * dy < 0.04 * w * w ? 60.0 : 0.0;
-      const double v[3] = {30.0 + 180.0 * x / w + disc, 20.0 + 160.0 * y / h + wave,
-                           128.0 + wave * 0.5 - disc};
-      for (int ch = 0; ch < c; ++ch)
-        p[(static_cast<size_t>(y) * w + x) * c + ch] =
-            static_cast<uint8_t>(std::lround(std::clamp(v[ch], 0.0, 255.0)));
-    }
-  return p;
-}
+using testing::smooth_image;
 
 Record raw_record(const std::vector<uint8_t>& px, int w, int h, int c) {
   Record r;

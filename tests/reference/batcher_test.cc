@@ -9,23 +9,12 @@
 
 #include "core/error.h"
 #include "data/synthetic.h"
+#include "data/test_images.h"
 
 namespace scaledl {
 namespace {
 
-// n images of 2x2x1 whose first two pixels encode the image's index (i % 256, i / 256).
-ImageSet indexed_set(int64_t n) {
-  ImageSet set;
-  set.images = Tensor::zeros({n, 2, 2, 1}, DType::u8);
-  uint8_t* p = set.images.data<uint8_t>();
-  for (int64_t i = 0; i < n; ++i) {
-    p[i * 4] = static_cast<uint8_t>(i % 256);
-    p[i * 4 + 1] = static_cast<uint8_t>(i / 256);
-    set.labels.push_back(static_cast<int32_t>(i % 7));
-  }
-  set.classes = 7;
-  return set;
-}
+using testing::indexed_set;
 
 // Index encoded in row r of an nchw batch from indexed_set (no normalization: x/255).
 int64_t decode(const Tensor& x, int64_t r) {

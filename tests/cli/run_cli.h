@@ -1,0 +1,39 @@
+// Running the scaledl binary from tests: exit code and output, and a fresh temporary folder.
+#pragma once
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace scaledl::testing {
+
+struct CliResult {
+  int code;
+  std::string out;
+};
+
+// Runs `scaledl ARGS`; `out` holds stdout and, with `with_stderr`, stderr.
+inline CliResult run_cli(const std::string& args, bool with_stderr = true) {
+  const std::string cmd =
+      std::string(SCALEDL_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// An empty folder under the system temp dir, unique to this process and `name`.
+inline std::filesystem::path fresh_temp_dir(const std::string& name) {
+  namespace fs = std::filesystem;
+  fs::path p = fs::temp_directory_path() / ("scaledl_" + name + "_" + std::to_string(getpid()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+}  // namespace scaledl::testing
