@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -29,15 +30,18 @@ uint64_t parse_bytes(const std::string& s, const std::string& flag) {
     size_t used = 0;
     const double v = std::stod(s, &used);
     uint64_t mult = 1;
-    const std::string unit = s.substr(used);
-    if (unit == "K" || unit == "KB" || unit == "KiB") mult = 1ull << 10;
-    else if (unit == "M" || unit == "MB" || unit == "MiB") mult = 1ull << 20;
-    else if (unit == "G" || unit == "GB" || unit == "GiB") mult = 1ull << 30;
+    std::string unit = s.substr(used);
+    for (char& ch : unit) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (unit == "K" || unit == "KB" || unit == "KIB") mult = 1ull << 10;
+    else if (unit == "M" || unit == "MB" || unit == "MIB") mult = 1ull << 20;
+    else if (unit == "G" || unit == "GB" || unit == "GIB") mult = 1ull << 30;
     else if (!unit.empty()) throw std::invalid_argument(s);
-    if (v >= 1) return static_cast<uint64_t>(v * static_cast<double>(mult));
+    const double bytes = v * static_cast<double>(mult);
+    if (bytes >= 1 && bytes <= 1e15) return static_cast<uint64_t>(bytes);
   } catch (const std::exception&) {
   }
-  throw Error("flags", flag + " '" + s + "': want a size such as 64M, 1G or 1048576");
+  throw Error("flags", flag + " '" + s + "': want a size from 1 byte to 1 PB, such as 128M, 1G "
+                                         "or 1048576");
 }
 
 double cpu_seconds() {
@@ -61,7 +65,7 @@ void drop_page_cache() {
 }
 
 struct PackArgs {
-  std::string src, dst, shard_size = "64M";
+  std::string src, dst, shard_size = "128M";
   int threads = 0;
   int64_t image_size = 32;
 };
@@ -99,7 +103,7 @@ Runner add_pack(CLI::App& data) {
 struct PlanArgs {
   std::string data, split = "train", shuffle = "full";
   int world = 1, rank = 0;
-  int64_t epoch = 0, image_size = 32;
+  int64_t epoch = 0, image_size = 32, batch = 0;
   uint64_t seed = 1;
 };
 
@@ -114,13 +118,21 @@ Runner add_plan(CLI::App& data) {
   c->add_option("--seed", a->seed, "Seed of the shuffle")->capture_default_str();
   c->add_option("--shuffle", a->shuffle, "full, none or buffer:K")->capture_default_str();
   c->add_option("--split", a->split, "train or test")->capture_default_str();
+  c->add_option("--batch", a->batch,
+                "With a batch size, only the samples training reads (whole batches, the same "
+                "count on every rank); 0: the rank's whole share")
+      ->capture_default_str();
   return [a] {
     check_rank(a->rank, a->world);
+    if (a->batch < 0) throw Error("flags", "--batch must not be negative");
     if (a->epoch < 0) throw Error("flags", "--epoch must not be negative");
     const SourcePtr src = open_split(parse_data_spec(a->data), a->split, a->image_size, 1);
-    const std::vector<int64_t> order =
+    std::vector<int64_t> order =
         rank_share(epoch_order(src->size(), parse_shuffle(a->shuffle), a->seed, a->epoch),
                    a->rank, a->world);
+    if (a->batch > 0)
+      order.resize(static_cast<size_t>(
+          batches_per_epoch(src->size(), a->batch, a->world, LastBatch::drop) * a->batch));
     std::string out;
     for (int64_t i : order) out.append(src->key(i)).push_back('\n');
     std::fwrite(out.data(), 1, out.size(), stdout);

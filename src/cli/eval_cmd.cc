@@ -44,7 +44,7 @@ Runner add_eval(CLI::App& app) {
   return [a] {
     set_num_threads(a->threads);
     CheckpointInfo info = read_checkpoint_info(a->checkpoint);
-    SourcePtr test = open_split(parse_data_spec(a->data), "test", info.image_size, 1);
+    SourcePtr test = open_eval_source(parse_data_spec(a->data), info.image_size, 1);
     std::unique_ptr<Net> net =
         build_model(info.model, info.in_channels, info.image_size, info.classes);
     net->init(0);

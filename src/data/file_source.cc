@@ -21,6 +21,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
 struct Entry {
   std::string path, key;
   int32_t label = 0;
@@ -40,6 +47,7 @@ class FileSource final : public SampleSource {
   uint64_t read(int64_t i, Record& out, std::vector<uint8_t>&) const override {
     const Entry& e = at(i);
     const int fd = ::open(e.path.c_str(), O_RDONLY | O_CLOEXEC);
+    const FdCloser closer{fd};
     if (fd < 0)
       throw DataCorrupt(e.path + ": cannot open (" + std::strerror(errno) + "), sample " +
                         std::to_string(i) + "; restore the file or pass --skip-corrupt N");
@@ -52,14 +60,12 @@ class FileSource final : public SampleSource {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
         const int err = errno;
-        ::close(fd);
         throw DataCorrupt(e.path + ": read failed at byte offset " + std::to_string(got) + " (" +
                           std::strerror(err) + "); check the disk or pass --skip-corrupt N");
       }
       if (n == 0) break;
       got += static_cast<uint64_t>(n);
     }
-    ::close(fd);
     out.image.resize(got);
     out.key = e.key;
     out.labels.assign(1, e.label);

@@ -54,6 +54,9 @@ struct Decompressor {
     init_errors(err);
     cinfo.err = &err.pub;
     jpeg_create_decompress(&cinfo);  // cannot fail short of a library/struct size mismatch
+    // libjpeg's own buffers (a progressive image's whole coefficient array) stay under 1 GiB:
+    // past it, with no backing store, the decode fails as "insufficient memory".
+    cinfo.mem->max_memory_to_use = 1L << 30;
   }
   ~Decompressor() { jpeg_destroy_decompress(&cinfo); }
   Decompressor(const Decompressor&) = delete;
@@ -61,7 +64,8 @@ struct Decompressor {
 };
 
 [[noreturn]] void throw_corrupt(const std::string& where, const char* message) {
-  throw DataCorrupt(where + ": not a decodable JPEG (" + message + ")");
+  throw DataCorrupt(where + ": not a decodable JPEG (" + message +
+                    "); replace the image, or pass --skip-corrupt N to skip bad samples");
 }
 
 // Returns false (message in the error manager) when libjpeg rejects the header.
@@ -73,6 +77,25 @@ bool info_core(jpeg_decompress_struct* cinfo, ErrorMgr* err, const uint8_t* data
 }
 
 enum class DecodeStatus { ok, corrupt, bad_roi, too_large };
+
+// CMYK pixels (4 bytes each) to RGB or grey in place. Adobe's files (Photoshop: nearly all CMYK
+// JPEGs) store inverted inks, so a stored value is the paper left uncovered: R = C' * K' / 255.
+void cmyk_to(std::vector<uint8_t>& px, long pixels, int channels, bool adobe_inverted) {
+  uint8_t* p = px.data();
+  for (long i = 0; i < pixels; ++i) {
+    int c = p[4 * i], m = p[4 * i + 1], y = p[4 * i + 2], k = p[4 * i + 3];
+    if (!adobe_inverted) c = 255 - c, m = 255 - m, y = 255 - y, k = 255 - k;
+    const int r = (c * k + 127) / 255, g = (m * k + 127) / 255, b = (y * k + 127) / 255;
+    if (channels == 3) {
+      p[3 * i] = static_cast<uint8_t>(r);
+      p[3 * i + 1] = static_cast<uint8_t>(g);
+      p[3 * i + 2] = static_cast<uint8_t>(b);
+    } else {  // ITU-R BT.601 luma, as libjpeg's own RGB -> grey
+      p[i] = static_cast<uint8_t>((299 * r + 587 * g + 114 * b + 500) / 1000);
+    }
+  }
+  px.resize(static_cast<size_t>(pixels * channels));
+}
 
 struct DecodeArgs {
   const uint8_t* data;
@@ -94,15 +117,19 @@ DecodeStatus decode_core(jpeg_decompress_struct* cinfo, ErrorMgr* err, const Dec
     x = a->roi->x, y = a->roi->y, w = a->roi->w, h = a->roi->h;
     if (x < 0 || y < 0 || w < 1 || h < 1 || x + w > W || y + h > H) return DecodeStatus::bad_roi;
   }
-  cinfo->out_color_space = a->channels == 3 ? JCS_RGB : JCS_GRAYSCALE;
+  // A corrupt header can claim 65500 x 65500 pixels; refuse before libjpeg allocates for it.
+  if (W * H > (1L << 28)) return DecodeStatus::too_large;
+  // libjpeg-turbo cannot convert CMYK/YCCK to RGB (ImageNet holds a few such files): decode the
+  // four inks and convert below.
+  const bool cmyk = cinfo->jpeg_color_space == JCS_CMYK || cinfo->jpeg_color_space == JCS_YCCK;
+  cinfo->out_color_space = cmyk ? JCS_CMYK : a->channels == 3 ? JCS_RGB : JCS_GRAYSCALE;
   cinfo->scale_num = static_cast<unsigned>(a->scale_num);
   cinfo->scale_denom = 8;
   const long s = a->scale_num;
   // The region in scaled pixels (the contract's formula): every scaled pixel that overlaps it.
   const long x0 = x * s / 8, x1 = ((x + w) * s + 7) / 8;
   const long y0 = y * s / 8, y1 = ((y + h) * s + 7) / 8;
-  const long C = a->channels;
-  // A corrupt header can claim 65500 x 65500 pixels; refuse before allocating gigabytes.
+  const long C = cmyk ? 4 : a->channels;  // channels as decoded
   if ((x1 - x0) * (y1 - y0) * C > (1L << 30)) return DecodeStatus::too_large;
   jpeg_start_decompress(cinfo);
   // libjpeg's scaled size is ceil(W * s / 8), so [x0, x1) lies inside it.
@@ -138,6 +165,7 @@ DecodeStatus decode_core(jpeg_decompress_struct* cinfo, ErrorMgr* err, const Dec
       std::memmove(base + r * keep, base + r * stride + trim, keep);
     out->pixels.resize(static_cast<size_t>(keep * (y1 - y0)));
   }
+  if (cmyk) cmyk_to(out->pixels, (x1 - x0) * (y1 - y0), a->channels, cinfo->saw_Adobe_marker);
   out->width = static_cast<int>(x1 - x0);
   out->height = static_cast<int>(y1 - y0);
   out->channels = a->channels;
@@ -157,7 +185,7 @@ bool encode_core(jpeg_compress_struct* cinfo, ErrorMgr* err, const EncodeArgs* a
   cinfo->image_width = static_cast<JDIMENSION>(a->width);
   cinfo->image_height = static_cast<JDIMENSION>(a->height);
   cinfo->input_components = a->channels;
-  cinfo->in_color_space = a->channels == 3 ? JCS_RGB : JCS_GRAYSCALE;
+  cinfo->in_color_space = a->channels == 4 ? JCS_CMYK : a->channels == 3 ? JCS_RGB : JCS_GRAYSCALE;
   jpeg_set_defaults(cinfo);
   jpeg_set_quality(cinfo, a->quality, TRUE);
   jpeg_start_compress(cinfo, TRUE);
@@ -207,7 +235,7 @@ void decode_jpeg(const uint8_t* data, size_t n, const Rect* roi, int scale_num, 
 
 std::vector<uint8_t> encode_jpeg(const uint8_t* pixels, int width, int height, int channels,
                                  int quality) {
-  SDL_ASSERT(width > 0 && height > 0 && (channels == 1 || channels == 3),
+  SDL_ASSERT(width > 0 && height > 0 && (channels == 1 || channels == 3 || channels == 4),
              "encode_jpeg: bad image shape");
   jpeg_compress_struct cinfo;
   std::memset(&cinfo, 0, sizeof cinfo);

@@ -34,8 +34,9 @@ JpegInfo jpeg_info(const uint8_t* data, size_t n, const std::string& where);
 // (jpeg_skip_scanlines) and columns cropped (jpeg_crop_scanline); the result holds exactly the
 // scaled region: out.width = ceil((roi.x + roi.w) * s / 8) - floor(roi.x * s / 8), likewise for
 // height, and out.channels = `channels` (1 or 3; 3 converts grayscale to RGB, 1 converts colour
-// to grayscale). Throws DataCorrupt naming `where` on corrupt data, including data libjpeg only
-// warns about (a truncated file).
+// to grayscale; CMYK and YCCK files are decoded as inks and converted). Throws DataCorrupt naming
+// `where` on corrupt data, including data libjpeg only warns about (a truncated file), and on
+// images over 2^28 pixels.
 // Coordinates: a full-size column x maps to the continuous scaled column x * s / 8, so out's
 // column 0 is scaled column floor(roi.x * s / 8) and the roi itself spans
 // [roi.x * s / 8 - floor(roi.x * s / 8), that + roi.w * s / 8) of out (a resize that wants the
@@ -45,7 +46,9 @@ JpegInfo jpeg_info(const uint8_t* data, size_t n, const std::string& where);
 void decode_jpeg(const uint8_t* data, size_t n, const Rect* roi, int scale_num, int channels,
                  DecodedImage& out, const std::string& where);
 
-// Encodes u8 HWC pixels (channels 1 or 3) as a baseline JPEG at `quality` (tests, benchmarks).
+// Encodes u8 HWC pixels (channels 1, 3, or 4 = CMYK stored as given, with an Adobe marker, so
+// readers take the values as Photoshop's inverted inks) as a baseline JPEG at `quality` (tests,
+// benchmarks).
 std::vector<uint8_t> encode_jpeg(const uint8_t* pixels, int width, int height, int channels,
                                  int quality);
 

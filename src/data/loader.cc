@@ -9,11 +9,13 @@
 #include <exception>
 #include <map>
 #include <set>
+#include <system_error>
 #include <mutex>
 #include <thread>
 #include <utility>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/rng.h"
 #include "data/corrupt.h"
 
@@ -49,6 +51,7 @@ struct Loader::Impl {
   std::vector<Slot> slots;
   std::vector<std::thread> workers;
   int64_t next_step = 0;  // the step next() returns next
+  int64_t end_step = -1;  // no batch at or past this step is decoded (-1: no end)
   bool started = false, stopping = false, paused = false;
   int inflight = 0;
   LoaderStats stats;
@@ -85,6 +88,7 @@ struct Loader::Impl {
   // rows. Returns false when there is none.
   bool claim(int64_t& step, int64_t& r0, int64_t& r1) {
     for (int64_t st = next_step; st < next_step + opt.prefetch; ++st) {
+      if (end_step >= 0 && st >= end_step) break;
       Slot& s = slot_of(st);
       if (s.step != st) assign(s, st);
       if (s.claimed < rows && !s.error) {
@@ -118,16 +122,23 @@ struct Loader::Impl {
         tf.apply(rec, hash_words(opt.seed, static_cast<uint64_t>(epoch),
                                  static_cast<uint64_t>(sample), kAugmentTag),
                  dst, ts, src->where(sample));
-        if (rec.labels.empty())
-          throw DataCorrupt(src->describe() + " sample " + std::to_string(sample) + " has no label");
-        *lab = rec.labels[0];
+        const int32_t label = rec.labels.empty() ? -1 : rec.labels[0];
+        if (label < 0 || label >= src->classes())
+          throw DataCorrupt(src->where(sample) + ": label " + std::to_string(label) +
+                            " is outside the data set's " + std::to_string(src->classes()) +
+                            " classes; re-pack it, or pass --skip-corrupt N");
+        *lab = label;
         return;
       } catch (const DataCorrupt& e) {
         // The budget counts distinct samples: a bad record met again next epoch is skipped
         // again without using more of it.
         std::lock_guard<std::mutex> lock(mu);
         const bool known = skipped.count(sample) > 0;
-        if (!known && (stats.corrupt_skipped >= opt.skip_corrupt || k + 1 >= n)) {
+        if (k + 1 >= n)
+          throw DataCorrupt(std::string(e.what()).substr(7) + " [no readable sample left in rank " +
+                            std::to_string(opt.rank) + "'s " + std::to_string(n) +
+                            " samples of epoch " + std::to_string(epoch) + "]");
+        if (!known && stats.corrupt_skipped >= opt.skip_corrupt) {
           if (opt.skip_corrupt > 0)
             throw DataCorrupt(std::string(e.what()).substr(7) + " [" +
                               std::to_string(stats.corrupt_skipped) +
@@ -138,7 +149,12 @@ struct Loader::Impl {
         if (known) continue;
         skipped.insert(sample);
         ++stats.corrupt_skipped;
-        if (stats.corrupt.size() < kMaxCorruptMessages) stats.corrupt.push_back(e.what());
+        if (stats.corrupt.size() < kMaxCorruptMessages) {
+          stats.corrupt.push_back(e.what());
+          log_warn(std::string("skipping a corrupt sample (") +
+                   std::to_string(stats.corrupt_skipped) + " of --skip-corrupt " +
+                   std::to_string(opt.skip_corrupt) + "): " + e.what());
+        }
       }
     }
   }
@@ -229,17 +245,26 @@ Loader::Loader(SourcePtr source, Transformer transform, LoaderOptions options)
     s.x_full = Tensor::empty(shape, m.tf.spec().dtype, Device::cpu(), m.tf.spec().layout);
     s.labels_full = Tensor::empty({m.opt.batch}, DType::s32);
   }
-  for (int t = 0; t < threads; ++t) m.workers.emplace_back([&m] { m.work(); });
+  try {
+    for (int t = 0; t < threads; ++t) m.workers.emplace_back([&m] { m.work(); });
+  } catch (const std::system_error& e) {  // could not start a thread: stop the started ones
+    stop();
+    throw Error("data", "cannot start " + std::to_string(threads) + " loader threads (" +
+                            e.what() + "); lower --loader-threads");
+  }
 }
 
-Loader::~Loader() {
+void Loader::stop() noexcept {
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     impl_->stopping = true;
   }
   impl_->work_cv.notify_all();
-  for (std::thread& t : impl_->workers) t.join();
+  for (std::thread& t : impl_->workers)
+    if (t.joinable()) t.join();
 }
+
+Loader::~Loader() { stop(); }
 
 int64_t Loader::batches_per_epoch() const { return impl_->bpe; }
 int64_t Loader::samples_per_epoch() const { return impl_->per_epoch; }
@@ -251,7 +276,7 @@ const LoaderOptions& Loader::options() const { return impl_->opt; }
 const SampleSource& Loader::source() const { return *impl_->src; }
 const Transformer& Loader::transform() const { return impl_->tf; }
 
-void Loader::seek(int64_t step) {
+void Loader::seek(int64_t step, int64_t end) {
   if (step < 0) throw Error("data", "cannot start the loader at step " + std::to_string(step));
   Impl& m = *impl_;
   std::unique_lock<std::mutex> lock(m.mu);
@@ -259,6 +284,7 @@ void Loader::seek(int64_t step) {
   m.idle_cv.wait(lock, [&] { return m.inflight == 0; });
   for (Slot& s : m.slots) s.step = -1, s.ready = false, s.error = nullptr;
   m.next_step = step;
+  m.end_step = end;
   m.started = true;
   m.paused = false;
   lock.unlock();
@@ -270,7 +296,15 @@ const Batch& Loader::next() {
   if (!m.started) seek(0);
   std::unique_lock<std::mutex> lock(m.mu);
   const int64_t step = m.next_step;
+  if (m.end_step >= 0 && step >= m.end_step)
+    throw Error("data", "the loader was told to stop before step " + std::to_string(m.end_step) +
+                            "; seek() again to read on");
   Slot& s = m.slot_of(step);
+  // Prefetch depth as the step finds it: batches ready before it waits (0: the step stalls).
+  int64_t depth = 0;
+  for (int64_t st = step; st < step + m.opt.prefetch; ++st)
+    depth += m.slot_of(st).step == st && m.slot_of(st).ready;
+  m.stats.queue_depth_sum += static_cast<double>(depth);
   const auto t0 = std::chrono::steady_clock::now();
   // A failed batch is reported once all its claimed rows are back (no worker still writes it).
   m.ready_cv.wait(lock, [&] {
@@ -283,10 +317,6 @@ const Batch& Loader::next() {
     lock.unlock();
     std::rethrow_exception(e);
   }
-  int64_t depth = 0;
-  for (int64_t st = step; st < step + m.opt.prefetch; ++st)
-    depth += m.slot_of(st).step == st && m.slot_of(st).ready;
-  m.stats.queue_depth_sum += static_cast<double>(depth);
   ++m.stats.batches;
   m.finish_batch(s);
   ++m.next_step;  // frees the slot of step - 1 for step + prefetch

@@ -45,7 +45,7 @@ struct LoaderStats {
   int64_t corrupt_skipped = 0;
   std::vector<std::string> corrupt;  // the first few skipped samples' errors
   double wait_seconds = 0;     // time next() blocked waiting for a batch
-  double queue_depth_sum = 0;  // ready batches seen by next(), summed (mean = sum / batches)
+  double queue_depth_sum = 0;  // batches ready when next() was called, summed over calls
   double mean_queue_depth() const { return batches ? queue_depth_sum / batches : 0.0; }
 };
 
@@ -64,19 +64,23 @@ class Loader {
   const SampleSource& source() const;
   const Transformer& transform() const;
 
-  // Starts (or restarts) at step `step`; the next next() returns that step's batch.
-  void seek(int64_t step);
+  // Starts (or restarts) at step `step`; the next next() returns that step's batch. With
+  // end >= 0 nothing at or past step `end` is decoded (an evaluation pass, the run's last step)
+  // and next() there throws.
+  void seek(int64_t step, int64_t end = -1);
   // The next batch, in step order; blocks until it is ready. The returned batch stays valid
   // (and untouched by the workers) until the next call to next() or seek(). Rethrows a worker's
   // error (DataCorrupt past --skip-corrupt, I/O errors) naming the sample.
   const Batch& next();
 
-  // This rank's samples for `epoch`, in order (the plan `scaledl data plan` prints).
+  // This rank's samples for `epoch`, in order (the plan `scaledl data plan` prints); with
+  // LastBatch::drop the epoch reads the first samples_per_epoch() of them.
   std::vector<int64_t> rank_order(int64_t epoch) const;
 
   LoaderStats stats() const;
 
  private:
+  void stop() noexcept;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

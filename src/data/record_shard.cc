@@ -255,6 +255,10 @@ ShardReader::ShardReader(std::string path) : impl_(new Impl) {
     m.index_path = index_path_of(path);
     m.path = std::move(path);
     m.fd = ::open(m.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (m.fd < 0 && (errno == EMFILE || errno == ENFILE))
+      throw Error("data", m.path + ": cannot open: " + std::strerror(errno) +
+                              " (every shard stays open); raise `ulimit -n` or re-pack with a "
+                              "larger --shard-size");
     if (m.fd < 0)
       throw Error("data", m.path + ": cannot open: " + std::strerror(errno) +
                               "; check the path (a folder made by `scaledl data pack`)");

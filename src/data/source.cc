@@ -109,6 +109,16 @@ SourcePtr open_split(const DataSpec& spec, const std::string& split, int64_t ima
   return spec.kind == "records" ? open_records(dir) : folder_source(dir);
 }
 
+SourcePtr open_eval_source(const DataSpec& spec, int64_t image_size, uint64_t seed) {
+  if (spec.kind == "csv") return csv_source(spec.path);
+  if (spec.kind == "records" || spec.kind == "folder") {
+    std::error_code ec;
+    if (!fs::is_directory(fs::path(spec.path) / "train", ec))
+      return spec.kind == "records" ? open_records(spec.path) : folder_source(spec.path);
+  }
+  return open_split(spec, "test", image_size, seed);
+}
+
 DataSplits open_data(const DataSpec& spec, int64_t image_size, uint64_t seed) {
   DataSplits d;
   d.train = open_split(spec, "train", image_size, seed);

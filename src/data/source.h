@@ -32,4 +32,9 @@ DataSplits open_data(const DataSpec& spec, int64_t image_size, uint64_t seed);
 SourcePtr open_split(const DataSpec& spec, const std::string& split, int64_t image_size,
                      uint64_t seed);
 
+// The source a user named for evaluation (--eval-data, `scaledl eval --data`): the test split of
+// idx and synthetic sources and of records/folder trees with DIR/train; otherwise DIR (or the
+// CSV list) itself is the evaluation set.
+SourcePtr open_eval_source(const DataSpec& spec, int64_t image_size, uint64_t seed);
+
 }  // namespace scaledl

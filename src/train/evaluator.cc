@@ -15,7 +15,7 @@ EvalResult evaluate(Net& net, Loader& loader) {
   Tensor loss = Tensor::empty({1}), no_grad;
   RunContext ctx;
   ctx.training = false;
-  loader.seek(0);
+  loader.seek(0, loader.batches_per_epoch());
   for (int64_t b = 0, nb = loader.batches_per_epoch(); b < nb; ++b) {
     const Batch& batch = loader.next();
     const int64_t n = batch.real;

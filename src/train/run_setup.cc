@@ -32,6 +32,15 @@ void ensure_run_dir(const std::string& dir) {
                                "); choose a writable --run-dir");
 }
 
+namespace {
+// The first few class names, for messages.
+std::string join_names(const std::vector<std::string>& names) {
+  std::string s;
+  for (size_t i = 0; i < names.size() && i < 4; ++i) s += (i ? ", " : "") + names[i];
+  return names.size() > 4 ? s + ", ..." : s;
+}
+}  // namespace
+
 RunSetup prepare_run(const TrainConfig& cfg) {
   cfg.validate();
   Device device = parse_device(cfg.device);
@@ -63,8 +72,8 @@ RunSetup prepare_run(const TrainConfig& cfg) {
   }
   DataSplits data = open_data(spec, image_size, cfg.seed);
   if (!cfg.eval_data.empty())
-    data.test = open_split(parse_data_spec(cfg.eval_data, "--eval-data"), "test", image_size,
-                           cfg.seed);
+    data.test = open_eval_source(parse_data_spec(cfg.eval_data, "--eval-data"), image_size,
+                                 cfg.seed);
   if (cfg.eval && !data.test)
     throw Error("data", cfg.data + " has no test split (DIR/val or DIR/test); give one with "
                                    "--eval-data or pass --no-eval");
@@ -90,10 +99,12 @@ RunSetup prepare_run(const TrainConfig& cfg) {
   image_size = train_tf.out_height();
   const int classes = data.train->classes();
   if (data.test) {
-    if (data.test->classes() != classes)
+    if (data.test->class_names() != data.train->class_names())
       throw Error("data", data.test->describe() + " has " + std::to_string(data.test->classes()) +
-                              " classes but " + data.train->describe() + " has " +
-                              std::to_string(classes) + "; use splits of one data set");
+                              " classes (" + join_names(data.test->class_names()) + ") but " +
+                              data.train->describe() + " has " + std::to_string(classes) + " (" +
+                              join_names(data.train->class_names()) +
+                              "); use splits of one data set");
     Transformer test_tf = make_transform(*data.test, false, po);
     if (test_tf.channels() != in_channels || test_tf.out_height() != image_size)
       throw Error("data", data.test->describe() + " gives " + shape_str({test_tf.channels(), test_tf.out_height(), test_tf.out_width()}) +

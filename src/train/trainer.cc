@@ -101,11 +101,11 @@ nlohmann::json run_training(const TrainConfig& cfg) {
   };
 
   Loader& loader = *run.train_loader;
-  loader.seek(start);
   Tensor loss = Tensor::empty({1});
   Tensor dlogits = Tensor::empty({cfg.batch, net.output_shape()[0]});
 
   const int64_t end = cfg.stop_after > 0 ? std::min(total, start + cfg.stop_after) : total;
+  loader.seek(start, end);
   // Warm-up steps (first-touch page faults, primitive creation) excluded from images/s: a tenth
   // of the run, at least one when there are two or more steps, at most five.
   const int64_t warm = std::clamp<int64_t>((end - start) / 10, end - start > 1 ? 1 : 0, 5);
@@ -161,7 +161,8 @@ nlohmann::json run_training(const TrainConfig& cfg) {
                        {"data_s", interval.data / n}, {"forward_s", interval.forward / n},
                        {"backward_s", interval.backward / n},
                        {"optimizer_s", interval.optimizer / n},
-                       {"data_bytes_read", ls.bytes_read}, {"data_samples", ls.samples},
+                       {"data_bytes_read_total", ls.bytes_read},
+                       {"data_samples_total", ls.samples},
                        {"prefetch_depth", ls.mean_queue_depth()},
                        {"corrupt_skipped", ls.corrupt_skipped}});
       interval = Phases{}, interval_steps = 0, interval_loss = 0;
@@ -208,6 +209,11 @@ nlohmann::json run_training(const TrainConfig& cfg) {
       {"bytes_read", ls.bytes_read}, {"samples_decoded", ls.samples},
       {"wait_seconds", ls.wait_seconds}, {"mean_prefetch_depth", ls.mean_queue_depth()},
       {"corrupt_skipped", ls.corrupt_skipped}, {"corrupt", ls.corrupt}};
+  if (run.test_loader) {
+    const LoaderStats es = run.test_loader->stats();
+    data_json["eval_corrupt_skipped"] = es.corrupt_skipped;
+    data_json["eval_corrupt"] = es.corrupt;
+  }
   const double ips = measured_steps ? measured_steps * cfg.batch / measured.total() : 0.0;
   nlohmann::json summary = {
       {"model", cfg.model}, {"data", cfg.data}, {"top1", last_eval.top1},

@@ -62,6 +62,10 @@ TEST(DataCli, PlanGivesEveryRankADisjointShareAndANewOrderEachEpoch) {
   EXPECT_NE(lines(e1.out), rank0_epoch0);
   Result again = run("data plan --data synthetic:100 --world 3 --rank 0 --epoch 0 --seed 5", false);
   EXPECT_EQ(lines(again.out), rank0_epoch0);
+  Result dropped = run("data plan --data synthetic:100 --world 3 --rank 0 --epoch 0 --seed 5 "
+                       "--batch 8", false);
+  EXPECT_EQ(lines(dropped.out),
+            std::vector<std::string>(rank0_epoch0.begin(), rank0_epoch0.begin() + 32));
   Result bad = run("data plan --data synthetic:100 --world 2 --rank 2");
   EXPECT_EQ(bad.code, 2);
   EXPECT_NE(bad.out.find("--rank"), std::string::npos) << bad.out;
@@ -86,6 +90,16 @@ TEST(DataCli, TrainingOnPackedRecordsMatchesTheSourceExactly) {
   EXPECT_EQ(sa["top1"], sb["top1"]);
   EXPECT_EQ(sa["eval_loss"], sb["eval_loss"]);
   EXPECT_GT(sb["data_pipeline"]["bytes_read"].get<double>(), 20 * 16 * 12 * 12 * 3);
+  // A plain split folder serves as --eval-data and as scaledl eval's --data.
+  Result c = run("train --data records:" + rec + "/train --eval-data records:" + rec +
+                 "/test --run-dir " + (d / "c").string() + common);
+  ASSERT_EQ(c.code, 0) << c.out;
+  EXPECT_EQ(summary(d / "c")["top1"], sb["top1"]);
+  Result e = run("eval --checkpoint " + (d / "b/checkpoint.safetensors").string() +
+                 " --data records:" + rec + "/test --batch 16 --json " + (d / "e.json").string());
+  ASSERT_EQ(e.code, 0) << e.out;
+  const nlohmann::json ej = nlohmann::json::parse(std::ifstream(d / "e.json"));
+  EXPECT_EQ(ej["top1"], sb["top1"]);
   fs::remove_all(d);
 }
 

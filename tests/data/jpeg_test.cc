@@ -135,6 +135,30 @@ TEST(Jpeg, GrayscaleJpegDecodesToEqualChannelsOrOne) {
   EXPECT_LT(mean_abs(gray.pixels, g), 3.0);
 }
 
+TEST_F(JpegTest, CmykJpegDecodesToRgbAndItsRegionsToo) {
+  // Adobe-style inverted inks holding the image: C' = R, M' = G, Y' = B, K' = 255 (no black).
+  std::vector<uint8_t> inks(static_cast<size_t>(kW) * kH * 4);
+  for (size_t i = 0; i < static_cast<size_t>(kW) * kH; ++i) {
+    for (int c = 0; c < 3; ++c) inks[i * 4 + c] = src_[i * 3 + c];
+    inks[i * 4 + 3] = 255;
+  }
+  const std::vector<uint8_t> j = encode_jpeg(inks.data(), kW, kH, 4, 95);
+  EXPECT_EQ(jpeg_info(j.data(), j.size(), "cmyk.jpg").channels, 3);
+  DecodedImage rgb, roi, gray;
+  decode_jpeg(j.data(), j.size(), nullptr, 8, 3, rgb, "cmyk.jpg");
+  ASSERT_EQ(rgb.pixels.size(), src_.size());
+  EXPECT_LT(mean_abs(rgb.pixels, src_), 3.0);
+  const Rect r{17, 5, 100, 60};
+  decode_jpeg(j.data(), j.size(), &r, 8, 3, roi, "cmyk.jpg");
+  EXPECT_EQ(roi.pixels, cut(rgb, r));
+  decode_jpeg(j.data(), j.size(), nullptr, 8, 1, gray, "cmyk.jpg");
+  ASSERT_EQ(gray.pixels.size(), static_cast<size_t>(kW) * kH);
+  const size_t i = 1234;
+  EXPECT_NEAR(gray.pixels[i],
+              0.299 * rgb.pixels[i * 3] + 0.587 * rgb.pixels[i * 3 + 1] + 0.114 * rgb.pixels[i * 3 + 2],
+              1.0);
+}
+
 TEST_F(JpegTest, ColourToGrayscaleIsTheLuma) {
   DecodedImage gray;
   decode_jpeg(jpeg_.data(), jpeg_.size(), nullptr, 8, 1, gray, "g");

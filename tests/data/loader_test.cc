@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <set>
 
 #include "core/error.h"
@@ -215,6 +217,47 @@ TEST(Loader, CorruptSampleFailsNamingItUnlessSkipped) {
           << e.what();
     }
   }
+}
+
+TEST(Loader, AllSamplesCorruptFailsInsteadOfLooping) {
+  std::set<int64_t> all;
+  for (int64_t i = 0; i < 16; ++i) all.insert(i);
+  auto src = std::make_shared<FlakySource>(indexed_source(16), all);
+  LoaderOptions o = opts(4, 2);
+  o.skip_corrupt = 100;
+  Loader l(src, raw_u8(), o);
+  try {
+    l.next();
+    ADD_FAILURE() << "no readable sample is left: the loader must fail";
+  } catch (const DataCorrupt& e) {
+    EXPECT_NE(std::string(e.what()).find("no readable sample left"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Loader, LabelOutsideTheClassesIsCorruptAndNamesTheSample) {
+  ImageSet set = testing::indexed_set(8);
+  set.labels[5] = 7;  // classes = 7
+  LoaderOptions o = opts(8, 1);
+  o.shuffle.mode = ShuffleMode::none;
+  Loader l(memory_source(std::move(set), "s", "indexed"), raw_u8(), o);
+  try {
+    l.next();
+    ADD_FAILURE() << "label 7 of 7 classes must be refused";
+  } catch (const DataCorrupt& e) {
+    EXPECT_NE(std::string(e.what()).find("sample 5: label 7"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Loader, NothingIsDecodedPastTheEndStep) {
+  Loader l(indexed_source(640), raw_u8(), opts(32, 3, 4));
+  l.seek(3, 5);
+  EXPECT_EQ(l.next().step, 3);
+  EXPECT_EQ(l.next().step, 4);
+  EXPECT_THROW(l.next(), Error);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(l.stats().samples, 64) << "the workers decoded batches past the end";
+  // A starved consumer sees prefetch depth 0 at its first step; later steps find batches ready.
+  EXPECT_GE(l.stats().queue_depth_sum, 0.0);
 }
 
 }  // namespace
