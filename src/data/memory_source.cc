@@ -44,7 +44,9 @@ class MemorySource final : public SampleSource {
                 pixels());
     return pixels();
   }
-  std::string describe() const override { return name_; }
+  std::string describe() const override {
+    return name_ + " (" + std::to_string(size()) + " samples)";
+  }
 
  private:
   size_t pixels() const { return static_cast<size_t>(h_) * w_ * c_; }

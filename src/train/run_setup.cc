@@ -115,7 +115,6 @@ RunSetup prepare_run(const TrainConfig& cfg) {
     to.skip_corrupt = cfg.skip_corrupt;
     run.test_loader = std::make_unique<Loader>(data.test, std::move(test_tf), to);
   }
-  const int64_t train_samples = data.train->size();
   const std::string train_desc = data.train->describe();
   run.train_loader = std::make_unique<Loader>(data.train, std::move(train_tf), lo);
   run.net = build_model(cfg.model, in_channels, image_size, classes);
@@ -131,14 +130,14 @@ RunSetup prepare_run(const TrainConfig& cfg) {
   info.stddev = po.stddev;
   info.config_json = cfg.to_json().dump();
 
-  char line[256];
+  char line[768];
   std::snprintf(line, sizeof line,
-                "%s: %lld parameters, %.3f GFLOPs/image at %lldx%lld; %s (%lld samples); "
+                "%s: %lld parameters, %.3f GFLOPs/image at %lldx%lld; %s; "
                 "batch %lld; %d compute threads, %d loader threads",
                 cfg.model.c_str(), static_cast<long long>(run.net->num_params()),
                 run.net->flops() / 1e9, static_cast<long long>(image_size),
                 static_cast<long long>(image_size), train_desc.c_str(),
-                static_cast<long long>(train_samples), static_cast<long long>(cfg.batch),
+                static_cast<long long>(cfg.batch),
                 num_threads(), run.train_loader->options().threads);
   log_info(line);
   return run;
