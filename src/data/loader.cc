@@ -186,7 +186,7 @@ struct Loader::Impl {
       stats.samples += std::min(r1, s.real) - std::min(r0, s.real);
       if (failed && !s.error) s.error = failed;
       s.done += r1 - r0;
-      if (s.done == rows) s.ready = true;
+      if (s.done == rows && !s.error) s.ready = true;
       if (s.ready || s.error) ready_cv.notify_all();
       if (inflight == 0) idle_cv.notify_all();
     }
@@ -312,7 +312,7 @@ const Batch& Loader::next() {
   });
   m.stats.wait_seconds +=
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (!s.ready) {
+  if (s.error) {  // a failed row fails the batch, even when the other rows completed it
     std::exception_ptr e = s.error;
     lock.unlock();
     std::rethrow_exception(e);

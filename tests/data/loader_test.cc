@@ -195,6 +195,7 @@ TEST(Loader, CorruptSampleFailsNamingItUnlessSkipped) {
   o.skip_corrupt = 2;
   {
     Loader l(src, raw_u8(), o);
+    l.seek(0, 4);  // no prefetching into the next epoch: the sample count below is exact
     std::vector<int64_t> got;
     for (int b = 0; b < 4; ++b)
       for (int64_t s : samples_of(l.next())) got.push_back(s);
