@@ -17,6 +17,7 @@ std::unique_ptr<Net> vgg(int depth, int in_channels, int64_t image_size, int cla
 std::unique_ptr<Net> alexnet(int in_channels, int64_t image_size, int classes);
 std::unique_ptr<Net> googlenet(int in_channels, int64_t image_size, int classes);
 std::unique_ptr<Net> mobilenet_v1(int in_channels, int64_t image_size, int classes);
+std::unique_ptr<Net> lenet5(int in_channels, int64_t image_size, int classes);
 
 // The Net's input shape for a square image.
 inline Shape image_shape(int in_channels, int64_t image_size) {

@@ -46,6 +46,8 @@ const std::vector<Entry>& entries() {
                  models::googlenet});
     e.push_back({{"mobilenet_v1", "MobileNet v1, width 1.0 (Howard et al. 2017)", 224},
                  models::mobilenet_v1});
+    e.push_back({{"lenet5", "LeNet-5 with ReLU and max pooling, no batch norm (28x28)", 28},
+                 models::lenet5});
     return e;
   }();
   return kEntries;

@@ -120,7 +120,10 @@ void Net::init(uint64_t seed, bool zero_init_residual) {
     flat_grads_ = Tensor::zeros({np});
     flat_buffers_ = Tensor::zeros({nb});
     int64_t po = 0, bo = 0;
-    for (Node& n : nodes_) {
+    param_begin_.assign(nodes_.size(), 0);
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      Node& n = nodes_[i];
+      param_begin_[i] = po;
       if (!n.layer) continue;
       std::vector<Tensor> ps, gs, bs;
       for (const ParamSpec& s : n.layer->param_specs()) {
@@ -201,6 +204,7 @@ void Net::backward(const Tensor& dout, const RunContext& ctx) {
   grad_written_[output_] = true;
   RunContext c = ctx;
   std::vector<Tensor> in, din;
+  int64_t reported = flat_grads_.numel() + 1;  // lowest offset reported final so far
   for (int i = output_; i >= 1; --i) {
     Node& n = nodes_[i];
     if (!grad_written_[i]) continue;  // nothing downstream reached the loss
@@ -230,7 +234,16 @@ void Net::backward(const Tensor& dout, const RunContext& ctx) {
       grad_written_[j] = true;
     }
     if (profiling_) n.bwd_s += since(t0);
+    const bool has_params = (static_cast<size_t>(i) + 1 < param_begin_.size()
+                                 ? param_begin_[i + 1]
+                                 : flat_grads_.numel()) > param_begin_[i];
+    if (grad_ready_ && has_params && param_begin_[i] < reported) {
+      reported = param_begin_[i];
+      grad_ready_(reported);
+    }
   }
+  // Nodes that never reached the loss keep their gradients: everything is final now.
+  if (grad_ready_ && reported > 0) grad_ready_(0);
 }
 
 int64_t Net::num_params() const {

@@ -2,6 +2,7 @@
 // init() places every parameter and gradient in one flat f32 buffer each (views per layer),
 // setup() allocates activations for a batch size and layout, forward()/backward() run it.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,6 +66,12 @@ class Net {
   const Tensor& forward(const Tensor& x, const RunContext& ctx);
   // dout: gradient of the loss w.r.t. the output. Fills every parameter gradient.
   void backward(const Tensor& dout, const RunContext& ctx);
+  // Called during backward each time more gradients are final: every element of flat_grads() at
+  // offset >= ready_from is final (parameters are laid out in node order and backward runs in
+  // reverse, so the final part grows from the end). Data-parallel training starts each gradient
+  // bucket's allreduce from here, overlapped with the rest of backward.
+  using GradReadyHook = std::function<void(int64_t ready_from)>;
+  void set_grad_ready_hook(GradReadyHook hook) { grad_ready_ = std::move(hook); }
 
   // --- inspection ---
   const std::string& name() const { return name_; }
@@ -106,6 +113,8 @@ class Net {
   Layout layout_ = Layout::nchw;
   bool profiling_ = false;
   std::vector<bool> grad_written_;
+  std::vector<int64_t> param_begin_;  // per node: flat offset of its first parameter
+  GradReadyHook grad_ready_;
 };
 
 }  // namespace scaledl

@@ -76,7 +76,9 @@ TEST(Models, OutputShapeAtDefaultSize) {
     EXPECT_EQ(net->input_shape(), (Shape{3, m.default_image_size, m.default_image_size}));
     EXPECT_FALSE(m.description.empty());
   }
-  EXPECT_EQ(model_list().size(), 19u);
+  EXPECT_EQ(model_list().size(), 20u);
+  // LeNet-5 at 1x28x28, 10 classes: 156 + 2,416 + 48,120 + 10,164 + 850 parameters.
+  EXPECT_EQ(build_model("lenet5", 1, 28, 10)->num_params(), 61706);
   EXPECT_EQ(build_model("resnet20", 1, 28, 10)->output_shape(), (Shape{10}));
   EXPECT_EQ(build_model("resnet18", 1, 28, 10)->output_shape(), (Shape{10}));
   EXPECT_EQ(build_model("googlenet", 3, 64, 10)->output_shape(), (Shape{10}));

@@ -1,0 +1,139 @@
+// GradSync: a bucket queue served by one communication thread.
+#include "dist/grad_sync.h"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include "core/error.h"
+
+namespace scaledl {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+struct Bucket {
+  int64_t begin = 0, end = 0;  // elements [begin, end) of the flat buffer
+};
+}  // namespace
+
+struct GradSync::Impl {
+  GroupPtr group;
+  float* grads;
+  int64_t count;
+  GradSyncOptions opt;
+  std::vector<Bucket> buckets;  // buckets[0] holds the end of the buffer (final first)
+
+  std::mutex mu;
+  std::condition_variable cv, done_cv;
+  std::deque<int> queue;
+  int launched = 0;  // buckets handed to the thread this step
+  int completed = 0;
+  bool stopping = false;
+  std::exception_ptr error;
+  GradSyncStats stats;
+  std::thread thread;
+
+  void launch_upto(int n) {  // called under mu
+    for (; launched < n; ++launched) queue.push_back(launched);
+    cv.notify_one();
+  }
+
+  void serve() {
+    std::unique_lock<std::mutex> lock(mu);
+    while (true) {
+      cv.wait(lock, [&] { return stopping || !queue.empty(); });
+      if (stopping) return;
+      const int b = queue.front();
+      queue.pop_front();
+      lock.unlock();
+      const Bucket& bk = buckets[static_cast<size_t>(b)];
+      const auto t0 = Clock::now();
+      std::exception_ptr failed;
+      try {
+        const size_t n = static_cast<size_t>(bk.end - bk.begin);
+        group->allreduce(grads + bk.begin, n, WireType::f32, ReduceOp::average,
+                         "allreduce of gradient bucket " + std::to_string(b + 1) + " of " +
+                             std::to_string(buckets.size()) + " (" +
+                             std::to_string(n * 4 / 1000) + " kB)");
+      } catch (...) {
+        failed = std::current_exception();
+      }
+      const double secs = since(t0);
+      lock.lock();
+      stats.comm_seconds += secs;
+      if (failed && !error) error = failed;
+      ++completed;
+      done_cv.notify_all();
+    }
+  }
+};
+
+GradSync::GradSync(GroupPtr group, float* grads, int64_t count, GradSyncOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.group = std::move(group);
+  m.grads = grads;
+  m.count = count;
+  m.opt = options;
+  if (!m.group) throw Error("dist", "GradSync needs a group");
+  if (m.opt.bucket_bytes < 4)
+    throw Error("dist", "--bucket-mb must allow at least one f32 element per bucket");
+  const int64_t per = static_cast<int64_t>(m.opt.bucket_bytes / 4);
+  for (int64_t end = count; end > 0; end -= per)
+    m.buckets.push_back({std::max<int64_t>(0, end - per), end});
+  m.stats.buckets = static_cast<int>(m.buckets.size());
+  if (m.group->world() > 1) m.thread = std::thread([&m] { m.serve(); });
+}
+
+GradSync::~GradSync() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+int GradSync::buckets() const { return static_cast<int>(impl_->buckets.size()); }
+
+void GradSync::begin_step() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  SDL_ASSERT(impl_->queue.empty() && impl_->completed == impl_->launched,
+             "GradSync::begin_step with buckets still in flight");
+  impl_->launched = impl_->completed = 0;
+}
+
+void GradSync::ready(int64_t ready_from) {
+  Impl& m = *impl_;
+  if (m.group->world() == 1 || !m.opt.overlap) return;
+  std::lock_guard<std::mutex> lock(m.mu);
+  int n = m.launched;
+  while (n < static_cast<int>(m.buckets.size()) && m.buckets[static_cast<size_t>(n)].begin >= ready_from)
+    ++n;
+  if (n > m.launched) m.launch_upto(n);
+}
+
+void GradSync::finish() {
+  Impl& m = *impl_;
+  ++m.stats.steps;
+  if (m.group->world() == 1) return;
+  const auto t0 = Clock::now();
+  std::unique_lock<std::mutex> lock(m.mu);
+  m.launch_upto(static_cast<int>(m.buckets.size()));
+  m.done_cv.wait(lock, [&] { return m.completed == m.launched || m.error; });
+  m.stats.exposed_seconds += since(t0);
+  if (m.error) std::rethrow_exception(m.error);
+}
+
+GradSyncStats GradSync::stats() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->stats;
+}
+
+}  // namespace scaledl

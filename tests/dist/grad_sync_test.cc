@@ -1,0 +1,120 @@
+// GradSync: every gradient element averaged exactly once per step, buckets launched from the end
+// of the buffer as backward reports them final, overlapped (launched before finish), and the
+// Net's hook reports final offsets from the end down to 0.
+#include "dist/grad_sync.h"
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <thread>
+
+#include "core/error.h"
+#include "models/models.h"
+#include "nn/net.h"
+
+namespace scaledl {
+namespace {
+
+// A two-rank group whose other rank always contributes `other`: average = (x + other) / 2.
+class FakeGroup final : public Group {
+ public:
+  explicit FakeGroup(float other) : other_(other) {}
+  int rank() const override { return 0; }
+  int world() const override { return 2; }
+  int local_rank() const override { return 0; }
+  std::string backend() const override { return "fake"; }
+  void allreduce(void* data, size_t count, WireType type, ReduceOp op,
+                 const std::string& what) override {
+    EXPECT_EQ(type, WireType::f32);
+    EXPECT_EQ(op, ReduceOp::average);
+    float* p = static_cast<float*>(data);
+    for (size_t i = 0; i < count; ++i) p[i] = (p[i] + other_) / 2;
+    std::lock_guard<std::mutex> lock(mu);
+    calls.push_back({p, count});
+    names.push_back(what);
+  }
+  void broadcast(void*, size_t, int, const std::string&) override {}
+  void allgather(const void*, void*, size_t, const std::string&) override {}
+  void reduce_scatter(const void*, void*, size_t, WireType, ReduceOp, const std::string&) override {}
+  void barrier(const std::string&) override {}
+
+  std::mutex mu;
+  std::vector<std::pair<float*, size_t>> calls;
+  std::vector<std::string> names;
+
+ private:
+  float other_;
+};
+
+TEST(GradSync, EveryElementAveragedOnceInBucketsFromTheEnd) {
+  std::vector<float> g(1000);
+  for (size_t i = 0; i < g.size(); ++i) g[i] = static_cast<float>(i);
+  auto group = std::make_shared<FakeGroup>(1.f);
+  GradSyncOptions o;
+  o.bucket_bytes = 300 * 4;  // 300 elements: buckets [700,1000) [400,700) [100,400) [0,100)
+  GradSync sync(group, g.data(), 1000, o);
+  EXPECT_EQ(sync.buckets(), 4);
+  sync.begin_step();
+  sync.ready(750);  // nothing whole yet
+  sync.ready(650);  // the first bucket is final
+  for (int spin = 0; spin < 1000; ++spin) {  // it goes out before finish (overlap)
+    std::lock_guard<std::mutex> lock(group->mu);
+    if (!group->calls.empty()) break;
+  }
+  sync.ready(400);
+  sync.finish();
+  ASSERT_EQ(group->calls.size(), 4u);
+  EXPECT_EQ(group->calls[0].first, g.data() + 700);
+  EXPECT_EQ(group->calls[0].second, 300u);
+  EXPECT_EQ(group->calls[3].first, g.data());
+  EXPECT_EQ(group->calls[3].second, 100u);
+  EXPECT_NE(group->names[0].find("bucket 1 of 4"), std::string::npos) << group->names[0];
+  for (size_t i = 0; i < g.size(); ++i) ASSERT_EQ(g[i], (static_cast<float>(i) + 1.f) / 2) << i;
+  // A second step syncs again.
+  sync.begin_step();
+  sync.finish();
+  EXPECT_EQ(group->calls.size(), 8u);
+  EXPECT_EQ(sync.stats().steps, 2);
+}
+
+TEST(GradSync, NetHookReportsFinalOffsetsDownToZero) {
+  auto net = build_model("lenet5", 1, 28, 10);
+  net->init(1);
+  net->setup(4, Layout::nhwc);
+  std::vector<int64_t> seen;
+  net->set_grad_ready_hook([&](int64_t from) { seen.push_back(from); });
+  Tensor x = Tensor::zeros({4, 1, 28, 28}, DType::f32, Device::cpu(), Layout::nhwc);
+  RunContext ctx;
+  const Tensor& y = net->forward(x, ctx);
+  Tensor dy = Tensor::zeros(y.shape());
+  dy.fill(0.1f);
+  net->backward(dy, ctx);
+  ASSERT_EQ(seen.size(), 5u);  // five layers with parameters; conv1 (offset 0) comes last
+  for (size_t i = 1; i < seen.size(); ++i) EXPECT_LT(seen[i], seen[i - 1]);
+  EXPECT_EQ(seen.back(), 0);
+  EXPECT_EQ(seen[0], net->num_params() - 850);  // fc3's weight and bias come last
+}
+
+TEST(GradSync, SingleRankDoesNothing) {
+  class One final : public Group {
+   public:
+    int rank() const override { return 0; }
+    int world() const override { return 1; }
+    int local_rank() const override { return 0; }
+    std::string backend() const override { return "one"; }
+    void allreduce(void*, size_t, WireType, ReduceOp, const std::string&) override { FAIL(); }
+    void broadcast(void*, size_t, int, const std::string&) override {}
+    void allgather(const void*, void*, size_t, const std::string&) override {}
+    void reduce_scatter(const void*, void*, size_t, WireType, ReduceOp, const std::string&) override {}
+    void barrier(const std::string&) override {}
+  };
+  std::vector<float> g(10, 3.f);
+  GradSync sync(std::make_shared<One>(), g.data(), 10);
+  sync.begin_step();
+  sync.ready(0);
+  sync.finish();
+  EXPECT_EQ(g[0], 3.f);
+}
+
+}  // namespace
+}  // namespace scaledl
