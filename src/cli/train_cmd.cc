@@ -36,10 +36,30 @@ Runner add_train(CLI::App& app) {
   c->add_option("--skip-corrupt", t.skip_corrupt,
                 "Skip up to N corrupt samples (counted in summary.json), then fail")
       ->capture_default_str();
+  c->add_option("--comm-timeout", t.comm_timeout,
+                "Seconds a collective may take before every rank is ended (dead or stalled rank)")
+      ->capture_default_str();
+  c->add_option("--bucket-mb", t.bucket_mb, "Gradient allreduce bucket size (MB)")
+      ->capture_default_str();
+  c->add_flag("--overlap,!--no-overlap", t.overlap,
+              "Allreduce gradient buckets while backward runs")
+      ->capture_default_str();
+  c->add_option("--optimizer", t.optimizer, "sgd or lars (layer-wise trust ratios, large batches)")
+      ->capture_default_str();
+  c->add_option("--lars-eta", t.lars_eta, "LARS trust coefficient")->capture_default_str();
+  c->add_option("--lr-scaling", t.lr_scaling,
+                "none, or linear: --lr x global batch / --lr-base-batch (Goyal et al.)")
+      ->capture_default_str();
+  c->add_option("--lr-base-batch", t.lr_base_batch, "Batch --lr is given for (linear scaling)")
+      ->capture_default_str();
+  c->add_option("--baseline-ips", t.baseline_ips,
+                "One-rank images/s, to report scaling efficiency in summary.json")
+      ->capture_default_str();
   c->add_flag("--roi-decode,!--no-roi-decode", t.roi_decode,
               "JPEG: decode only the random crop, at a reduced DCT scale")
       ->capture_default_str();
-  c->add_option("--batch", t.batch, "Samples per step per rank")->capture_default_str();
+  c->add_option("--batch", t.batch, "Samples per step per rank (global batch = batch x ranks)")
+      ->capture_default_str();
   c->add_option("--epochs", t.epochs, "Epochs to train (ignored when --steps > 0)")
       ->capture_default_str();
   c->add_option("--steps", t.steps, "Steps to train (0: use --epochs)")->capture_default_str();

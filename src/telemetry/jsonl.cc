@@ -17,6 +17,7 @@ JsonlWriter::JsonlWriter(const std::string& path, bool append) : path_(path) {
 }
 
 void JsonlWriter::write(const nlohmann::json& record) {
+  if (!file_) return;  // a writer that was never opened (a rank that does not log) drops it
   std::string line = record.dump() + "\n";
   if (std::fwrite(line.data(), 1, line.size(), file_.get()) != line.size() ||
       std::fflush(file_.get()) != 0)

@@ -14,6 +14,7 @@ class JsonlWriter {
   JsonlWriter() = default;
   // Opens `path` for appending (a resumed run continues its log) or truncating.
   JsonlWriter(const std::string& path, bool append);
+  // Appends one line; a default-constructed (never opened) writer ignores the record.
   void write(const nlohmann::json& record);
   bool is_open() const { return file_ != nullptr; }
 

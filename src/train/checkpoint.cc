@@ -92,13 +92,13 @@ void load_into(const SafetensorsFile& f, const std::string& path, const std::str
 }
 }  // namespace
 
-void save_checkpoint(const std::string& path, const Net& net, const Sgd* sgd,
+void save_checkpoint(const std::string& path, const Net& net, const OptimizerState* state,
                      const CheckpointInfo& info) {
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (const NetParam& p : net.params()) tensors.emplace_back(p.name, p.value);
   for (const NetBuffer& b : net.buffers()) tensors.emplace_back(b.name, b.value);
-  if (sgd)
-    for (const auto& s : sgd->state()) tensors.push_back(s);
+  if (state)
+    for (const auto& s : *state) tensors.push_back(s);
   std::map<std::string, std::string> meta{
       {"format", kFormat},
       {"model", info.model},
@@ -118,7 +118,7 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
   return info_of(load_safetensors(path), path);
 }
 
-CheckpointInfo load_checkpoint(const std::string& path, Net& net, Sgd* sgd) {
+CheckpointInfo load_checkpoint(const std::string& path, Net& net, const OptimizerState* state) {
   SafetensorsFile f = load_safetensors(path);
   CheckpointInfo info = info_of(f, path);
   if (info.model != net.name())
@@ -126,8 +126,8 @@ CheckpointInfo load_checkpoint(const std::string& path, Net& net, Sgd* sgd) {
                                   net.name() + "'; pass --model " + info.model);
   for (const NetParam& p : net.params()) load_into(f, path, p.name, p.value);
   for (const NetBuffer& b : net.buffers()) load_into(f, path, b.name, b.value);
-  if (sgd)
-    for (const auto& s : sgd->state()) load_into(f, path, s.first, s.second);
+  if (state)
+    for (const auto& s : *state) load_into(f, path, s.first, s.second);
   return info;
 }
 

@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "nn/net.h"
-#include "optim/sgd.h"
+#include <utility>
+
+#include "core/tensor.h"
 
 namespace scaledl {
 
@@ -23,13 +25,16 @@ struct CheckpointInfo {
   std::string config_json;  // the run's TrainConfig
 };
 
-// sgd may be null (inference checkpoints carry no optimizer state).
-void save_checkpoint(const std::string& path, const Net& net, const Sgd* sgd,
+// An optimizer's state tensors by checkpoint name (Sgd::state(), Lars::state()).
+using OptimizerState = std::vector<std::pair<std::string, Tensor>>;
+
+// state may be null (inference checkpoints carry no optimizer state).
+void save_checkpoint(const std::string& path, const Net& net, const OptimizerState* state,
                      const CheckpointInfo& info);
 // Reads only the metadata (to build the right model before loading).
 CheckpointInfo read_checkpoint_info(const std::string& path);
-// Loads into `net` (and `sgd` when given); throws Error naming the file and tensor when the
-// checkpoint does not fit the net.
-CheckpointInfo load_checkpoint(const std::string& path, Net& net, Sgd* sgd);
+// Loads into `net` (and the optimizer state when given); throws Error naming the file and
+// tensor when the checkpoint does not fit the net.
+CheckpointInfo load_checkpoint(const std::string& path, Net& net, const OptimizerState* state);
 
 }  // namespace scaledl

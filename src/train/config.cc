@@ -34,6 +34,13 @@ void TrainConfig::validate() const {
   need(loader_threads >= 0, "--loader-threads", "must be 0 (one per core) or positive");
   need(prefetch >= 1, "--prefetch", "must be at least 1 batch");
   need(skip_corrupt >= 0, "--skip-corrupt", "must not be negative");
+  need(comm_timeout > 0, "--comm-timeout", "must be a positive number of seconds");
+  need(bucket_mb > 0, "--bucket-mb", "must be positive");
+  need(optimizer == "sgd" || optimizer == "lars", "--optimizer", "must be sgd or lars, got '" + optimizer + "'");
+  need(lars_eta > 0, "--lars-eta", "must be positive");
+  need(lr_scaling == "none" || lr_scaling == "linear", "--lr-scaling", "must be none or linear");
+  need(lr_base_batch > 0, "--lr-base-batch", "must be positive");
+  need(baseline_ips >= 0, "--baseline-ips", "must not be negative");
   if (precision != "fp32")
     throw Error("config", "--precision " + precision +
                               " is not available on the cpu backend yet; use --precision fp32");
@@ -43,6 +50,9 @@ nlohmann::json TrainConfig::to_json() const {
   return {{"model", model}, {"data", data}, {"eval_data", eval_data},
           {"loader_threads", loader_threads}, {"prefetch", prefetch}, {"shuffle", shuffle},
           {"skip_corrupt", skip_corrupt}, {"roi_decode", roi_decode},
+          {"comm_timeout", comm_timeout}, {"bucket_mb", bucket_mb}, {"overlap", overlap},
+          {"optimizer", optimizer}, {"lars_eta", lars_eta}, {"lr_scaling", lr_scaling},
+          {"lr_base_batch", lr_base_batch}, {"baseline_ips", baseline_ips},
           {"batch", batch}, {"epochs", epochs},
           {"steps", steps}, {"stop_after", stop_after}, {"image_size", image_size}, {"lr", lr}, {"schedule", schedule},
           {"warmup_epochs", warmup_epochs}, {"milestones", milestones}, {"momentum", momentum},

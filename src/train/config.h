@@ -17,6 +17,15 @@ struct TrainConfig {
   std::string shuffle = "full";  // full, none or buffer:K
   int64_t skip_corrupt = 0;      // corrupt samples skipped (and counted) before failing
   bool roi_decode = true;        // JPEG: decode only the random crop, DCT-scaled
+  // Data parallelism (rank and world come from the launcher: mpirun, srun, torchrun-style).
+  double comm_timeout = 60;  // seconds a collective may take before the job is ended
+  double bucket_mb = 25;     // gradient bucket size
+  bool overlap = true;       // allreduce buckets during backward
+  std::string optimizer = "sgd";  // sgd or lars
+  float lars_eta = 0.001f;
+  std::string lr_scaling = "none";  // none, or linear: lr x global batch / lr_base_batch
+  int64_t lr_base_batch = 256;
+  double baseline_ips = 0;  // one-rank images/s, for the scaling efficiency in summary.json
   int64_t batch = 128;  // per rank
   int64_t epochs = 8;
   int64_t steps = 0;  // > 0: stop after this many steps instead of `epochs`

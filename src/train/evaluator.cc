@@ -36,11 +36,8 @@ EvalResult evaluate(Net& net, Loader& loader) {
     }
     r.samples += n;
   }
-  if (r.samples) {
-    r.top1 = 100.0 * hit1 / r.samples;
-    r.top5 = 100.0 * hit5 / r.samples;
-    r.loss = loss_sum / r.samples;
-  }
+  r.hits1 = hit1, r.hits5 = hit5, r.loss_sum = loss_sum;
+  r.finish();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }

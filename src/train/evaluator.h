@@ -11,6 +11,15 @@ struct EvalResult {
   double top1 = 0, top5 = 0;  // percent
   double loss = 0;            // mean cross-entropy (no smoothing)
   int64_t samples = 0;
+  int64_t hits1 = 0, hits5 = 0;  // counts behind top1/top5
+  double loss_sum = 0;           // behind loss
+  // top1, top5 and loss from the counts (after summing counts across ranks).
+  void finish() {
+    if (samples == 0) return;
+    top1 = 100.0 * static_cast<double>(hits1) / static_cast<double>(samples);
+    top5 = 100.0 * static_cast<double>(hits5) / static_cast<double>(samples);
+    loss = loss_sum / static_cast<double>(samples);
+  }
   double seconds = 0;
 };
 

@@ -41,7 +41,7 @@ std::string join_names(const std::vector<std::string>& names) {
 }
 }  // namespace
 
-RunSetup prepare_run(const TrainConfig& cfg) {
+RunSetup prepare_run(const TrainConfig& cfg, int rank, int world) {
   cfg.validate();
   Device device = parse_device(cfg.device);
   if (!device.is_cpu())
@@ -89,6 +89,8 @@ RunSetup prepare_run(const TrainConfig& cfg) {
   po.stddev = train_tf.spec().stddev;
   LoaderOptions lo;
   lo.batch = cfg.batch;
+  lo.rank = rank;
+  lo.world = world;
   lo.seed = cfg.seed;
   lo.shuffle = parse_shuffle(cfg.shuffle);
   lo.last = LastBatch::drop;

@@ -16,9 +16,11 @@
 #include "models/models.h"
 #include "ops/ops.h"
 #include "optim/schedule.h"
+#include "optim/lars.h"
 #include "optim/sgd.h"
 #include "telemetry/jsonl.h"
 #include "train/checkpoint.h"
+#include "train/data_parallel.h"
 #include "train/evaluator.h"
 #include "train/run_setup.h"
 
@@ -39,12 +41,42 @@ std::string eta_str(double s) {
   return buf;
 }
 
+// comm: gradient communication the step waited for after backward (not hidden by overlap).
 struct Phases {
-  double data = 0, forward = 0, backward = 0, optimizer = 0;
-  double total() const { return data + forward + backward + optimizer; }
+  double data = 0, forward = 0, backward = 0, comm = 0, optimizer = 0;
+  double total() const { return data + forward + backward + comm + optimizer; }
   void add(const Phases& o) {
-    data += o.data, forward += o.forward, backward += o.backward, optimizer += o.optimizer;
+    data += o.data, forward += o.forward, backward += o.backward, comm += o.comm;
+    optimizer += o.optimizer;
   }
+};
+
+// SGD or LARS behind one step() and one checkpointable state.
+class Optimizer {
+ public:
+  Optimizer(Net& net, const TrainConfig& cfg) {
+    if (cfg.optimizer == "lars") {
+      LarsConfig lc;
+      lc.eta = cfg.lars_eta;
+      lc.momentum = cfg.momentum;
+      lc.nesterov = cfg.nesterov;
+      lc.weight_decay = cfg.weight_decay;
+      lars_ = std::make_unique<Lars>(net, lc);
+      return;
+    }
+    SgdConfig sc;
+    sc.momentum = cfg.momentum;
+    sc.nesterov = cfg.nesterov;
+    sc.weight_decay = cfg.weight_decay;
+    sc.decay_norm_and_bias = !cfg.no_decay_norm_bias;
+    sgd_ = std::make_unique<Sgd>(net, sc);
+  }
+  void step(float lr) { lars_ ? lars_->step(lr) : sgd_->step(lr); }
+  const OptimizerState& state() const { return lars_ ? lars_->state() : sgd_->state(); }
+
+ private:
+  std::unique_ptr<Sgd> sgd_;
+  std::unique_ptr<Lars> lars_;
 };
 
 nlohmann::json eval_json(const EvalResult& e, int64_t epoch, int64_t step) {
@@ -55,30 +87,31 @@ nlohmann::json eval_json(const EvalResult& e, int64_t epoch, int64_t step) {
 
 nlohmann::json run_training(const TrainConfig& cfg) {
   auto wall0 = Clock::now();
-  RunSetup run = prepare_run(cfg);
+  DataParallel dp(cfg);
+  const bool lead = dp.lead();  // rank 0 writes the run's files
+  RunSetup run = prepare_run(cfg, dp.rank(), dp.world());
   Net& net = *run.net;
+  const int64_t global_batch = cfg.batch * dp.world();
   const int64_t bpe = run.train_loader->batches_per_epoch();
   const int64_t total = cfg.steps > 0 ? cfg.steps : cfg.epochs * bpe;
   const int64_t epochs = (total + bpe - 1) / bpe;
 
   Schedule sched;
   sched.kind = parse_schedule_kind(cfg.schedule);
-  sched.base_lr = cfg.lr;
+  // Goyal et al.: the learning rate grows with the global batch (warmup keeps the start stable).
+  sched.base_lr = cfg.lr_scaling == "linear"
+                      ? cfg.lr * static_cast<float>(global_batch) / static_cast<float>(cfg.lr_base_batch)
+                      : cfg.lr;
   sched.warmup_steps = static_cast<int64_t>(cfg.warmup_epochs * bpe);
   sched.total_steps = total;
   for (int64_t e : cfg.milestones) sched.milestones.push_back(e * bpe);
 
-  SgdConfig sc;
-  sc.momentum = cfg.momentum;
-  sc.nesterov = cfg.nesterov;
-  sc.weight_decay = cfg.weight_decay;
-  sc.decay_norm_and_bias = !cfg.no_decay_norm_bias;
-  Sgd sgd(net, sc);
+  Optimizer opt(net, cfg);
 
   Rng rng(cfg.seed);
   int64_t start = 0;
   if (!run.resume_path.empty()) {
-    CheckpointInfo info = load_checkpoint(run.resume_path, net, &sgd);
+    CheckpointInfo info = load_checkpoint(run.resume_path, net, &opt.state());
     start = info.step;
     rng.set_state(info.rng_state);
     if (start > total)
@@ -88,16 +121,20 @@ nlohmann::json run_training(const TrainConfig& cfg) {
     log_info("resumed from " + run.resume_path + " at step " + std::to_string(start));
   }
 
+  dp.attach(net);
   const std::string dir = cfg.run_dir;
-  JsonlWriter steps_log(dir + "/steps.jsonl", start > 0);
-  JsonlWriter evals_log(dir + "/evals.jsonl", start > 0);
+  JsonlWriter steps_log, evals_log;
+  if (lead) {
+    steps_log = JsonlWriter(dir + "/steps.jsonl", start > 0);
+    evals_log = JsonlWriter(dir + "/evals.jsonl", start > 0);
+  }
   CheckpointInfo ck = run.checkpoint_info;
   const std::string ck_path = dir + "/checkpoint.safetensors";
   auto save = [&](int64_t step) {
     ck.step = step;
     ck.epoch = step / bpe;
     ck.rng_state = rng.state();
-    save_checkpoint(ck_path, net, &sgd, ck);
+    if (lead) save_checkpoint(ck_path, net, &opt.state(), ck);
   };
 
   Loader& loader = *run.train_loader;
@@ -133,14 +170,18 @@ nlohmann::json run_training(const TrainConfig& cfg) {
     const Tensor& logits = net.forward(x, ctx);
     ops::softmax_cross_entropy(logits, labels, cfg.label_smoothing, loss, dlogits);
     auto t2 = Clock::now();
+    dp.begin_step();
     net.backward(dlogits, ctx);
     auto t3 = Clock::now();
+    dp.finish_step();
+    auto t3c = Clock::now();
     const float lr = lr_at(sched, step);
-    sgd.step(lr);
+    opt.step(lr);
     auto t4 = Clock::now();
     ph.data = secs(t0, t1), ph.forward = secs(t1, t2), ph.backward = secs(t2, t3);
-    ph.optimizer = secs(t3, t4);
-    last_loss = loss.at(0);
+    ph.comm = secs(t3, t3c), ph.optimizer = secs(t3c, t4);
+    // The job's mean loss: every rank sees the same value, so a divergence stops every rank.
+    last_loss = dp.average(loss.at(0), "allreduce of the step's loss");
     if (!std::isfinite(last_loss))
       throw Error("train", "loss is " + std::to_string(last_loss) + " at step " +
                                std::to_string(step) + " (lr " + std::to_string(lr) +
@@ -157,9 +198,10 @@ nlohmann::json run_training(const TrainConfig& cfg) {
       const double n = static_cast<double>(interval_steps);
       const LoaderStats ls = loader.stats();
       steps_log.write({{"step", step + 1}, {"epoch", epoch}, {"loss", interval_loss / n},
-                       {"lr", lr}, {"images_per_sec", n * cfg.batch / interval.total()},
+                       {"lr", lr}, {"images_per_sec", n * global_batch / interval.total()},
                        {"data_s", interval.data / n}, {"forward_s", interval.forward / n},
                        {"backward_s", interval.backward / n},
+                       {"comm_exposed_s", interval.comm / n},
                        {"optimizer_s", interval.optimizer / n},
                        {"data_bytes_read_total", ls.bytes_read},
                        {"data_samples_total", ls.samples},
@@ -169,17 +211,18 @@ nlohmann::json run_training(const TrainConfig& cfg) {
     }
     if (secs(last_print, Clock::now()) >= 1.0 || epoch_end) {
       last_print = Clock::now();
-      const double rate = (step + 1 - start) * cfg.batch / all.total();
+      const double rate = (step + 1 - start) * global_batch / all.total();
       char line[256];
       std::snprintf(line, sizeof line,
                     "epoch %lld/%lld step %lld/%lld loss %.4f lr %.4g %.0f img/s ETA %s",
                     static_cast<long long>(epoch + 1), static_cast<long long>(epochs),
                     static_cast<long long>(step + 1), static_cast<long long>(total), last_loss,
-                    lr, rate, eta_str((total - step - 1) * cfg.batch / rate).c_str());
+                    lr, rate, eta_str((total - step - 1) * global_batch / rate).c_str());
       log_progress(line, epoch_end);
     }
     if (epoch_end && cfg.eval) {
       last_eval = evaluate(net, *run.test_loader);
+      dp.reduce(last_eval);  // each rank evaluated its share
       have_eval = true;
       eval_seconds += last_eval.seconds;
       nlohmann::json e = eval_json(last_eval, epoch + 1, step + 1);
@@ -197,6 +240,7 @@ nlohmann::json run_training(const TrainConfig& cfg) {
   }
   if (!have_eval && cfg.eval) {
     last_eval = evaluate(net, *run.test_loader);
+    dp.reduce(last_eval);
     eval_seconds += last_eval.seconds;
     history.push_back(eval_json(last_eval, (end + bpe - 1) / bpe, end));
   }
@@ -214,7 +258,11 @@ nlohmann::json run_training(const TrainConfig& cfg) {
     data_json["eval_corrupt_skipped"] = es.corrupt_skipped;
     data_json["eval_corrupt"] = es.corrupt;
   }
-  const double ips = measured_steps ? measured_steps * cfg.batch / measured.total() : 0.0;
+  const double ips = measured_steps ? measured_steps * global_batch / measured.total() : 0.0;
+  const bool identical = dp.params_identical(net);
+  if (!identical)
+    log_warn("the ranks' parameters differ at the end of the run (checksums of the flat "
+             "parameter buffer); rank 0's checkpoint is the one saved");
   nlohmann::json summary = {
       {"model", cfg.model}, {"data", cfg.data}, {"top1", last_eval.top1},
       {"top5", last_eval.top5}, {"eval_loss", last_eval.loss}, {"eval_samples", last_eval.samples},
@@ -222,17 +270,20 @@ nlohmann::json run_training(const TrainConfig& cfg) {
       {"steps_planned", total}, {"steps_this_run", end - start}, {"resumed_from_step", start},
       {"wall_seconds", secs(wall0, Clock::now())}, {"images_per_sec", ips},
       {"images_per_sec_steps", measured_steps}, {"final_loss", last_loss},
-      {"world_size", 1}, {"batch", cfg.batch}, {"global_batch", cfg.batch},
+      {"world_size", dp.world()}, {"batch", cfg.batch}, {"global_batch", global_batch},
+      {"params_identical_across_ranks", identical},
+      {"distributed", dp.json(ips, cfg.baseline_ips)},
       {"params", net.num_params()}, {"gflops_per_image", net.flops() / 1e9},
       {"threads", num_threads()}, {"device", cfg.device}, {"precision", cfg.precision},
       {"layout", cfg.layout}, {"checkpoint", ck_path}, {"data_pipeline", data_json}, {"history", history},
       {"seconds", {{"data", all.data}, {"forward", all.forward}, {"backward", all.backward},
-                   {"optimizer", all.optimizer}, {"eval", eval_seconds}}},
+                   {"comm_exposed", all.comm}, {"optimizer", all.optimizer},
+                   {"eval", eval_seconds}}},
       {"config", cfg.to_json()}};
   if (!cfg.eval)  // no evaluation ran: no accuracy to report
     for (const char* k : {"top1", "top5", "eval_loss"}) summary[k] = nullptr;
   if (cfg.profile) summary["profile"] = profile_json(net, measured_steps);
-  write_json_atomic(dir + "/summary.json", summary);
+  if (lead) write_json_atomic(dir + "/summary.json", summary);
   return summary;
 }
 

@@ -92,12 +92,12 @@ TEST(Train, CheckpointRoundTripRestoresEveryTensor) {
   info.classes = 10;
   info.mean = {0.5f, 0.25f, 0.125f};
   info.stddev = {1.f, 2.f, 3.f};
-  save_checkpoint(dir + "/c.safetensors", *net, &sgd, info);
+  save_checkpoint(dir + "/c.safetensors", *net, &sgd.state(), info);
 
   auto other = build_model("resnet8", 3, 16, 10);
   other->init(6);
   Sgd sgd2(*other, SgdConfig{});
-  CheckpointInfo got = load_checkpoint(dir + "/c.safetensors", *other, &sgd2);
+  CheckpointInfo got = load_checkpoint(dir + "/c.safetensors", *other, &sgd2.state());
   EXPECT_EQ(got.step, 17);
   EXPECT_EQ(got.epoch, 2);
   EXPECT_EQ(got.rng_state, 0xDEADBEEFCAFEull);

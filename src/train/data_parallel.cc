@@ -1,0 +1,84 @@
+// DataParallel: the trainer's side of the Group.
+#include "train/data_parallel.h"
+
+#include <chrono>
+#include <vector>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "data/crc32c.h"
+#include "dist/bootstrap.h"
+#include "dist/mpi_group.h"
+
+namespace scaledl {
+
+DataParallel::DataParallel(const TrainConfig& cfg) {
+  const LaunchInfo launch = detect_launch();
+  launcher_ = launch.launcher;
+  group_ = launch.world > 1 ? mpi_group(launch) : single_process_group();
+  group_->set_timeout(std::chrono::milliseconds(static_cast<int64_t>(cfg.comm_timeout * 1000)));
+  sync_opt_.bucket_bytes = static_cast<size_t>(cfg.bucket_mb * 1e6);
+  sync_opt_.overlap = cfg.overlap;
+  if (!lead()) set_log_level(LogLevel::warn);  // one progress line per job, from rank 0
+}
+
+DataParallel::~DataParallel() = default;
+
+void DataParallel::attach(Net& net) {
+  if (world() > 1) {
+    const Tensor& p = net.flat_params();
+    group_->broadcast(p.raw(), p.nbytes(), 0, "broadcast of rank 0's parameters");
+    for (const NetBuffer& b : net.buffers())
+      group_->broadcast(b.value.raw(), b.value.nbytes(), 0, "broadcast of rank 0's " + b.name);
+  }
+  const Tensor& g = net.flat_grads();
+  sync_ = std::make_unique<GradSync>(group_, const_cast<float*>(g.data<float>()), g.numel(),
+                                     sync_opt_);
+  GradSync* sync = sync_.get();
+  net.set_grad_ready_hook([sync](int64_t from) { sync->ready(from); });
+}
+
+float DataParallel::average(float local, const char* what) {
+  if (world() > 1) group_->allreduce(&local, 1, WireType::f32, ReduceOp::average, what);
+  return local;
+}
+
+void DataParallel::reduce(EvalResult& r) {
+  if (world() == 1) return;
+  // f32 holds counts exactly up to 2^24 per split; a test set larger than that is not for this.
+  float v[4] = {static_cast<float>(r.hits1), static_cast<float>(r.hits5),
+                static_cast<float>(r.loss_sum), static_cast<float>(r.samples)};
+  group_->allreduce(v, 4, WireType::f32, ReduceOp::sum, "allreduce of evaluation counts");
+  r.hits1 = static_cast<int64_t>(v[0]);
+  r.hits5 = static_cast<int64_t>(v[1]);
+  r.loss_sum = v[2];
+  r.samples = static_cast<int64_t>(v[3]);
+  r.finish();
+}
+
+bool DataParallel::params_identical(const Net& net) {
+  const Tensor& p = net.flat_params();
+  const uint32_t mine = crc32c(p.raw(), p.nbytes());
+  std::vector<uint32_t> all(static_cast<size_t>(world()));
+  group_->allgather(&mine, all.data(), sizeof mine, "allgather of parameter checksums");
+  for (uint32_t c : all)
+    if (c != mine) return false;
+  return true;
+}
+
+nlohmann::json DataParallel::json(double ips, double baseline_ips) const {
+  const CommStats cs = group_->stats();
+  const GradSyncStats gs = sync_ ? sync_->stats() : GradSyncStats{};
+  nlohmann::json j = {{"world_size", world()}, {"backend", group_->backend()},
+                      {"launcher", launcher_}, {"bucket_mb", sync_opt_.bucket_bytes / 1e6},
+                      {"buckets", gs.buckets}, {"overlap", sync_opt_.overlap},
+                      {"allreduce_seconds", gs.comm_seconds},
+                      {"exposed_comm_seconds", gs.exposed_seconds},
+                      {"hidden_fraction", gs.hidden_fraction()},
+                      {"bytes_sent", cs.bytes_sent}, {"bytes_received", cs.bytes_received},
+                      {"collective_calls", cs.calls}};
+  if (baseline_ips > 0) j["scaling_efficiency"] = ips / (world() * baseline_ips);
+  return j;
+}
+
+}  // namespace scaledl

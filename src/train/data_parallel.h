@@ -1,0 +1,50 @@
+// Data parallelism for the trainer: the job's Group (from the launcher's environment), gradient
+// averaging overlapped with backward (GradSync on the Net's grad-ready hook), the collectives
+// around it (parameters from rank 0 at the start, the step's loss, evaluation counts, a final
+// check that every rank holds the same parameters) and its telemetry.
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "dist/grad_sync.h"
+#include "dist/group.h"
+#include "nn/net.h"
+#include "train/config.h"
+#include "train/evaluator.h"
+
+namespace scaledl {
+
+class DataParallel {
+ public:
+  // Joins the job the environment describes (world 1 when no launcher is seen).
+  explicit DataParallel(const TrainConfig& cfg);
+  ~DataParallel();
+  int rank() const { return group_->rank(); }
+  int world() const { return group_->world(); }
+  bool lead() const { return rank() == 0; }
+
+  // Rank 0's parameters and buffers everywhere; attaches gradient averaging to `net`.
+  void attach(Net& net);
+  void begin_step() { sync_->begin_step(); }
+  // After backward: waits for the gradient buckets still in flight.
+  void finish_step() { sync_->finish(); }
+  // The mean over ranks (every rank gets the same value, so every rank decides alike).
+  float average(float local, const char* what);
+  // Sums the counts of every rank's share and recomputes the percentages.
+  void reduce(EvalResult& r);
+  // True when every rank's parameters are bit-identical (CRC32C of the flat buffer compared).
+  bool params_identical(const Net& net);
+
+  // summary.json's "distributed" object; ips: the job's measured images/s.
+  nlohmann::json json(double ips, double baseline_ips) const;
+
+ private:
+  GroupPtr group_;
+  std::string launcher_;
+  GradSyncOptions sync_opt_;
+  std::unique_ptr<GradSync> sync_;
+};
+
+}  // namespace scaledl
