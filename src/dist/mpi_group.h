@@ -1,0 +1,16 @@
+// The MPI group: collectives over host memory with Open MPI (or any MPI-3 library).
+#pragma once
+#include "dist/bootstrap.h"
+#include "dist/group.h"
+
+namespace scaledl {
+
+// Initializes MPI (once per process; finalized at exit) and returns a group over every rank of
+// the job. `launch` (from detect_launch) is checked against what MPI sees, so a launch that MPI
+// does not know about (srun without PMI support: every process a world of 1) fails here.
+// Threading: a Group is used by one thread at a time (training's communication thread); MPI is
+// initialized with MPI_THREAD_MULTIPLE so other threads may use MPI on their own communicators.
+// Built without SCALEDL_MPI it throws Error.
+GroupPtr mpi_group(const LaunchInfo& launch);
+
+}  // namespace scaledl

@@ -1,0 +1,11 @@
+// Built without SCALEDL_MPI: mpi_group() says how to get it.
+#include "core/error.h"
+#include "dist/mpi_group.h"
+
+namespace scaledl {
+
+GroupPtr mpi_group(const LaunchInfo&) {
+  throw Error("dist", "this build has no MPI; rebuild with -DSCALEDL_MPI=ON");
+}
+
+}  // namespace scaledl
