@@ -109,6 +109,7 @@ Runner add_train(CLI::App& app) {
   return [cfg, c] {
     if (cfg->run_dir.empty()) cfg->run_dir = default_run_dir(cfg->model);
     nlohmann::json s = run_training(*cfg);
+    if (s["rank"] != 0) return 0;  // one report per job, from rank 0
     if (s["top1"].is_null())
       std::printf("no evaluation (--no-eval)  %.0f images/s  %.1f s\n",
                   s["images_per_sec"].get<double>(), s["wall_seconds"].get<double>());
