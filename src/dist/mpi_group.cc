@@ -148,6 +148,8 @@ class MpiGroup final : public Group {
   MPI_Comm diag_ = MPI_COMM_NULL;  // failure diagnosis: never blocked behind a stuck collective
   int rank_ = 0, world_ = 1, local_rank_ = 0;
   int64_t seq_ = 0;  // collectives this group started; the current one's number once started
+  long long diag_mine_ = 0;             // what diagnose() sends,
+  std::vector<long long> diag_theirs_;  // and receives (-1: no answer)
 };
 
 MpiGroup::MpiGroup(const LaunchInfo& launch) {
@@ -213,14 +215,18 @@ void MpiGroup::end(const Call& call, uint64_t sent, uint64_t received) {
 // than the wait does not answer; a rank stuck in an earlier collective answers once that one
 // times out too.
 std::string MpiGroup::diagnose() {
-  const long long mine = seq_;
-  std::vector<long long> theirs(world_, -1);
+  // The buffers are members: requests to silent ranks stay pending until MPI_Abort, and MPI may
+  // still touch their buffers after this function returns.
+  diag_mine_ = seq_;
+  const long long mine = diag_mine_;
+  diag_theirs_.assign(world_, -1);
+  std::vector<long long>& theirs = diag_theirs_;
   std::vector<MPI_Request> recvs(world_, MPI_REQUEST_NULL), sends(world_, MPI_REQUEST_NULL);
   // Errors are ignored here: the job is about to end and the answers are best effort.
   for (int p = 0; p < world_; ++p) {
     if (p == rank_) continue;
     MPI_Irecv(&theirs[p], 1, MPI_LONG_LONG, p, kDiagTag, diag_, &recvs[p]);
-    MPI_Isend(&mine, 1, MPI_LONG_LONG, p, kDiagTag, diag_, &sends[p]);
+    MPI_Isend(&diag_mine_, 1, MPI_LONG_LONG, p, kDiagTag, diag_, &sends[p]);
   }
   const Clock::time_point deadline = Clock::now() + std::min(timeout_, kMaxDiagnosis);
   std::chrono::microseconds pause{10};
