@@ -41,6 +41,9 @@ Runner add_train(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--bucket-mb", t.bucket_mb, "Gradient allreduce bucket size (MB)")
       ->capture_default_str();
+  c->add_option("--grad-wire", t.grad_wire,
+                "Gradient element type on the wire: f32, or f16/bf16 (half the bytes)")
+      ->capture_default_str();
   c->add_flag("--overlap,!--no-overlap", t.overlap,
               "Allreduce gradient buckets while backward runs")
       ->capture_default_str();

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "dist/half.h"
 
 namespace scaledl {
 
@@ -38,6 +39,7 @@ struct GradSync::Impl {
   std::exception_ptr error;
   GradSyncStats stats;
   std::thread thread;
+  std::vector<uint16_t> wire_buf;  // f16/bf16 wire copy (communication thread only)
 
   void launch_upto(int n) {  // called under mu
     for (; launched < n; ++launched) queue.push_back(launched);
@@ -57,10 +59,22 @@ struct GradSync::Impl {
       std::exception_ptr failed;
       try {
         const size_t n = static_cast<size_t>(bk.end - bk.begin);
-        group->allreduce(grads + bk.begin, n, WireType::f32, ReduceOp::average,
-                         "allreduce of gradient bucket " + std::to_string(b + 1) + " of " +
-                             std::to_string(buckets.size()) + " (" +
-                             std::to_string(n * 4 / 1000) + " kB)");
+        const std::string what = "allreduce of gradient bucket " + std::to_string(b + 1) +
+                                 " of " + std::to_string(buckets.size()) + " (" +
+                                 std::to_string(n * (opt.wire == WireType::f32 ? 4 : 2) / 1000) +
+                                 " kB)";
+        float* g = grads + bk.begin;
+        if (opt.wire == WireType::f32) {
+          group->allreduce(g, n, WireType::f32, ReduceOp::average, what);
+        } else {  // the comm thread's own 16-bit copy of the bucket
+          wire_buf.resize(n);
+          const bool f16 = opt.wire == WireType::f16;
+          for (size_t i = 0; i < n; ++i)
+            wire_buf[i] = f16 ? half::f32_to_f16(g[i]) : half::f32_to_bf16(g[i]);
+          group->allreduce(wire_buf.data(), n, opt.wire, ReduceOp::average, what);
+          for (size_t i = 0; i < n; ++i)
+            g[i] = f16 ? half::f16_to_f32(wire_buf[i]) : half::bf16_to_f32(wire_buf[i]);
+        }
       } catch (...) {
         failed = std::current_exception();
       }

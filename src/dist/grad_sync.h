@@ -18,6 +18,8 @@ namespace scaledl {
 struct GradSyncOptions {
   size_t bucket_bytes = 25u << 20;  // f32 bytes per bucket (PyTorch DDP's default)
   bool overlap = true;              // false: every bucket after backward (for comparison)
+  WireType wire = WireType::f32;    // f16/bf16: gradients cross the network in 16 bits (half
+                                    // the bytes; each rank rounds its part, sums round again)
 };
 
 struct GradSyncStats {

@@ -36,6 +36,8 @@ void TrainConfig::validate() const {
   need(skip_corrupt >= 0, "--skip-corrupt", "must not be negative");
   need(comm_timeout > 0, "--comm-timeout", "must be a positive number of seconds");
   need(bucket_mb > 0, "--bucket-mb", "must be positive");
+  need(grad_wire == "f32" || grad_wire == "f16" || grad_wire == "bf16", "--grad-wire",
+       "must be f32, f16 or bf16, got '" + grad_wire + "'");
   need(optimizer == "sgd" || optimizer == "lars", "--optimizer", "must be sgd or lars, got '" + optimizer + "'");
   need(lars_eta > 0, "--lars-eta", "must be positive");
   need(lr_scaling == "none" || lr_scaling == "linear", "--lr-scaling", "must be none or linear");
@@ -50,7 +52,7 @@ nlohmann::json TrainConfig::to_json() const {
   return {{"model", model}, {"data", data}, {"eval_data", eval_data},
           {"loader_threads", loader_threads}, {"prefetch", prefetch}, {"shuffle", shuffle},
           {"skip_corrupt", skip_corrupt}, {"roi_decode", roi_decode},
-          {"comm_timeout", comm_timeout}, {"bucket_mb", bucket_mb}, {"overlap", overlap},
+          {"comm_timeout", comm_timeout}, {"bucket_mb", bucket_mb}, {"overlap", overlap}, {"grad_wire", grad_wire},
           {"optimizer", optimizer}, {"lars_eta", lars_eta}, {"lr_scaling", lr_scaling},
           {"lr_base_batch", lr_base_batch}, {"baseline_ips", baseline_ips},
           {"batch", batch}, {"epochs", epochs},

@@ -21,6 +21,7 @@ struct TrainConfig {
   double comm_timeout = 60;  // seconds a collective may take before the job is ended
   double bucket_mb = 25;     // gradient bucket size
   bool overlap = true;       // allreduce buckets during backward
+  std::string grad_wire = "f32";  // f32, f16 or bf16 gradients on the wire
   std::string optimizer = "sgd";  // sgd or lars
   float lars_eta = 0.001f;
   std::string lr_scaling = "none";  // none, or linear: lr x global batch / lr_base_batch

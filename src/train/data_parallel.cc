@@ -19,6 +19,9 @@ DataParallel::DataParallel(const TrainConfig& cfg) {
   group_->set_timeout(std::chrono::milliseconds(static_cast<int64_t>(cfg.comm_timeout * 1000)));
   sync_opt_.bucket_bytes = static_cast<size_t>(cfg.bucket_mb * 1e6);
   sync_opt_.overlap = cfg.overlap;
+  sync_opt_.wire = cfg.grad_wire == "f16"    ? WireType::f16
+                   : cfg.grad_wire == "bf16" ? WireType::bf16
+                                             : WireType::f32;
   if (!lead()) set_log_level(LogLevel::warn);  // one progress line per job, from rank 0
 }
 
@@ -72,6 +75,9 @@ nlohmann::json DataParallel::json(double ips, double baseline_ips) const {
   nlohmann::json j = {{"world_size", world()}, {"backend", group_->backend()},
                       {"launcher", launcher_}, {"bucket_mb", sync_opt_.bucket_bytes / 1e6},
                       {"buckets", gs.buckets}, {"overlap", sync_opt_.overlap},
+                      {"grad_wire", sync_opt_.wire == WireType::f32   ? "f32"
+                                    : sync_opt_.wire == WireType::f16 ? "f16"
+                                                                      : "bf16"},
                       {"allreduce_seconds", gs.comm_seconds},
                       {"exposed_comm_seconds", gs.exposed_seconds},
                       {"hidden_fraction", gs.hidden_fraction()},

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "dist/half.h"
 #include "models/models.h"
 #include "nn/net.h"
 
@@ -25,12 +26,19 @@ class FakeGroup final : public Group {
   std::string backend() const override { return "fake"; }
   void allreduce(void* data, size_t count, WireType type, ReduceOp op,
                  const std::string& what) override {
-    EXPECT_EQ(type, WireType::f32);
     EXPECT_EQ(op, ReduceOp::average);
-    float* p = static_cast<float*>(data);
-    for (size_t i = 0; i < count; ++i) p[i] = (p[i] + other_) / 2;
+    if (type == WireType::f16) {  // the other rank's value crosses in f16 too
+      uint16_t* h = static_cast<uint16_t*>(data);
+      for (size_t i = 0; i < count; ++i)
+        h[i] = half::f32_to_f16((half::f16_to_f32(h[i]) + other_) / 2);
+    } else {
+      EXPECT_EQ(type, WireType::f32);
+      float* p = static_cast<float*>(data);
+      for (size_t i = 0; i < count; ++i) p[i] = (p[i] + other_) / 2;
+    }
     std::lock_guard<std::mutex> lock(mu);
-    calls.push_back({p, count});
+    types.push_back(type);
+    calls.push_back({static_cast<float*>(data), count});
     names.push_back(what);
   }
   void broadcast(void*, size_t, int, const std::string&) override {}
@@ -41,6 +49,7 @@ class FakeGroup final : public Group {
   std::mutex mu;
   std::vector<std::pair<float*, size_t>> calls;
   std::vector<std::string> names;
+  std::vector<WireType> types;
 
  private:
   float other_;
@@ -75,6 +84,24 @@ TEST(GradSync, EveryElementAveragedOnceInBucketsFromTheEnd) {
   sync.finish();
   EXPECT_EQ(group->calls.size(), 8u);
   EXPECT_EQ(sync.stats().steps, 2);
+}
+
+TEST(GradSync, HalfPrecisionWireRoundsThroughF16) {
+  std::vector<float> g(500);
+  for (size_t i = 0; i < g.size(); ++i) g[i] = static_cast<float>(i) / 4 + 1.f / 3;  // not f16-exact
+  auto group = std::make_shared<FakeGroup>(1.f);
+  GradSyncOptions o;
+  o.bucket_bytes = 200 * 4;
+  o.wire = WireType::f16;
+  GradSync sync(group, g.data(), 500, o);
+  sync.begin_step();
+  sync.finish();
+  ASSERT_EQ(group->types.size(), 3u);
+  EXPECT_EQ(group->types[0], WireType::f16);
+  for (size_t i = 0; i < g.size(); ++i) {
+    const float sent = half::f16_to_f32(half::f32_to_f16(static_cast<float>(i) / 4 + 1.f / 3));
+    ASSERT_EQ(g[i], half::f16_to_f32(half::f32_to_f16((sent + 1.f) / 2))) << i;
+  }
 }
 
 TEST(GradSync, NetHookReportsFinalOffsetsDownToZero) {
