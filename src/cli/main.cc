@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "dist/mpi_group.h"
 
 int main(int argc, char** argv) {
   using namespace scaledl;
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const Error& e) {
     std::fprintf(stderr, "scaledl: error: %s\n", e.what());
+    end_job_on_error(2);  // in an MPI job: end every rank now, not at their timeout
     return 2;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "scaledl: error: [memory] out of memory; lower --batch or use a smaller "

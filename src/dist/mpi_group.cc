@@ -365,4 +365,13 @@ void MpiGroup::barrier(const std::string& what) {
 
 GroupPtr mpi_group(const LaunchInfo& launch) { return std::make_shared<MpiGroup>(launch); }
 
+void end_job_on_error(int code) {
+  int inited = 0, finalized = 0, size = 1;
+  if (MPI_Initialized(&inited) != MPI_SUCCESS || !inited) return;
+  if (MPI_Finalized(&finalized) != MPI_SUCCESS || finalized) return;
+  if (MPI_Comm_size(MPI_COMM_WORLD, &size) != MPI_SUCCESS || size < 2) return;
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, code);
+}
+
 }  // namespace scaledl

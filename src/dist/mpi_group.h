@@ -13,4 +13,9 @@ namespace scaledl {
 // Built without SCALEDL_MPI it throws Error.
 GroupPtr mpi_group(const LaunchInfo& launch);
 
+// After a fatal error on this rank (already reported): when this process is part of an MPI job
+// of more than one rank, ends the whole job now (MPI_Abort) with `code`, so the other ranks do
+// not wait in a collective until their timeout. Otherwise returns.
+void end_job_on_error(int code);
+
 }  // namespace scaledl

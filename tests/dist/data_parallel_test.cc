@@ -79,5 +79,23 @@ TEST(DataParallel, OneTwoAndFourRanksReachTheSameParameters) {
 #endif
 }
 
+TEST(DataParallel, UnevenSharesNeverDeadlock) {
+#ifndef SCALEDL_MPIEXEC
+  GTEST_SKIP() << "built without MPI (SCALEDL_MPI=OFF)";
+#else
+  // 101 training samples over 3 ranks (34, 34, 33) and 25 test samples (9, 8, 8): every rank
+  // must run the same steps and evaluation batches, and the job must finish.
+  const fs::path d = testing::fresh_temp_dir("dp_uneven");
+  const testing::CliResult r =
+      mpirun(3, "train --model lenet5 --data synthetic:101 --image-size 28 --batch 8 --epochs 2 "
+                "--threads 1 --loader-threads 1 --comm-timeout 20 --run-dir " + (d / "run").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json s = nlohmann::json::parse(std::ifstream(d / "run" / "summary.json"));
+  EXPECT_EQ(s["steps"], 8);  // floor(floor(101 / 3) / 8) = 4 steps per epoch
+  EXPECT_EQ(s["eval_samples"], 25) << "every test sample counted once across ranks";
+  fs::remove_all(d);
+#endif
+}
+
 }  // namespace
 }  // namespace scaledl
