@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "core/threads.h"
+#include "dist/mpi_group.h"
 #include "ops/ops.h"
 
 namespace scaledl::cli {
@@ -32,6 +33,8 @@ Runner add_info(CLI::App& app) {
     std::printf("scaledl %s\n", SCALEDL_VERSION);
     std::printf("backends: cpu (oneDNN %d.%d.%d), reference%s\n", v->major, v->minor, v->patch,
                 supports("conv2d_forward", Backend::cuda) ? ", cuda" : "; cuda not built");
+    const std::string mpi = mpi_library();
+    std::printf("groups: single%s\n", mpi.empty() ? "; mpi not built" : (", mpi (" + mpi + ")").c_str());
     std::printf("cpu isa: %s\n", isa_name(dnnl::get_effective_cpu_isa()));
     std::printf("threads: %d (cores available: %d)\n", num_threads(), available_cores());
     return 0;

@@ -374,4 +374,13 @@ void end_job_on_error(int code) {
   MPI_Abort(MPI_COMM_WORLD, code);
 }
 
+std::string mpi_library() {
+  char buf[MPI_MAX_LIBRARY_VERSION_STRING];
+  int len = 0;
+  if (MPI_Get_library_version(buf, &len) != MPI_SUCCESS) return "MPI";
+  std::string v(buf, static_cast<size_t>(len));
+  const size_t cut = v.find_first_of(",\n");  // "Open MPI v4.1.4, package: ..." -> the name
+  return cut == std::string::npos ? v : v.substr(0, cut);
+}
+
 }  // namespace scaledl

@@ -1,5 +1,7 @@
 // The MPI group: collectives over host memory with Open MPI (or any MPI-3 library).
 #pragma once
+#include <string>
+
 #include "dist/bootstrap.h"
 #include "dist/group.h"
 
@@ -12,6 +14,9 @@ namespace scaledl {
 // initialized with MPI_THREAD_MULTIPLE so other threads may use MPI on their own communicators.
 // Built without SCALEDL_MPI it throws Error.
 GroupPtr mpi_group(const LaunchInfo& launch);
+
+// "Open MPI v4.1.4, ..." (the MPI library's version line), or "" in a build without MPI.
+std::string mpi_library();
 
 // After a fatal error on this rank (already reported): when this process is part of an MPI job
 // of more than one rank, ends the whole job now (MPI_Abort) with `code`, so the other ranks do

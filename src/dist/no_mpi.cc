@@ -5,6 +5,7 @@
 namespace scaledl {
 
 void end_job_on_error(int) {}
+std::string mpi_library() { return ""; }
 
 GroupPtr mpi_group(const LaunchInfo&) {
   throw Error("dist", "this build has no MPI; rebuild with -DSCALEDL_MPI=ON");
