@@ -15,16 +15,20 @@ struct CliResult {
   std::string out;
 };
 
-// Runs `scaledl ARGS`; `out` holds stdout and, with `with_stderr`, stderr.
-inline CliResult run_cli(const std::string& args, bool with_stderr = true) {
-  const std::string cmd =
-      std::string(SCALEDL_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
+// Runs a shell command line; `out` holds what it printed on stdout.
+inline CliResult run_command(const std::string& cmd) {
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   std::array<char, 4096> buf;
   while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
   const int status = pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// Runs `scaledl ARGS`; `out` holds stdout and, with `with_stderr`, stderr.
+inline CliResult run_cli(const std::string& args, bool with_stderr = true) {
+  return run_command(std::string(SCALEDL_BINARY) + " " + args +
+                     (with_stderr ? " 2>&1" : " 2>/dev/null"));
 }
 
 // An empty folder under the system temp dir, unique to this process and `name`.

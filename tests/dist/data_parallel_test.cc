@@ -3,11 +3,7 @@
 // and the ranks of a job hold bit-identical parameters.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
-#include <array>
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -27,15 +23,9 @@ namespace fs = std::filesystem;
 testing::CliResult mpirun(int ranks, const std::string& args) {
   setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);  // CI containers run as root
   setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-  const std::string cmd = std::string(SCALEDL_MPIEXEC) + " -n " + std::to_string(ranks) +
-                          " --oversubscribe --mca btl self,vader,tcp " + SCALEDL_BINARY + " " +
-                          args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return testing::run_command(std::string(SCALEDL_MPIEXEC) + " -n " + std::to_string(ranks) +
+                              " --oversubscribe --mca btl self,vader,tcp " + SCALEDL_BINARY +
+                              " " + args + " 2>&1");
 }
 #endif
 
