@@ -63,6 +63,12 @@ void init_mpi() {
     throw Error("dist", "MPI was already finalized in this process; create the MPI group once "
                         "and keep it for the whole run");
   if (!inited) {
+    // The group's collectives are non-blocking (so they can time out), which in Open MPI is
+    // libnbc. Its default MPI_Iallreduce for in-place data or fewer than 4 ranks is a binomial
+    // reduce then broadcast: half the bandwidth of blocking MPI_Allreduce at 64 MB on 2 ranks
+    // (bench/comm_allreduce.sh). The ring is bandwidth-optimal at the MB sizes gradient
+    // buckets have. Open MPI reads OMPI_MCA_* at MPI_Init; a value the user set wins.
+    setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "1", 0);
     SDL_MPI(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided));
     std::atexit(finalize_at_exit);
   } else {
