@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static float value(int rank, long long i) { return (float)(i % 1021 + 1 + 2048LL * rank); }
+static float value(int rank, long long i) {
+  return (float)(i % 1021 + 1 + 2048LL * rank);
+}
 
 static void fill(float* x, long long n, int rank) {
   for (long long i = 0; i < n; ++i) x[i] = value(rank, i);
@@ -27,7 +29,8 @@ int main(int argc, char** argv) {
   }
   const long long bytes = atoll(argv[1]);
   const int iters = argc > 2 ? atoi(argv[2]) : 20, warmup = argc > 3 ? atoi(argv[3]) : 5;
-  const long long count = bytes / (long long)sizeof(float) > 0 ? bytes / (long long)sizeof(float) : 1;
+  const long long count =
+      bytes / (long long)sizeof(float) > 0 ? bytes / (long long)sizeof(float) : 1;
   if (count > 2147483647LL || iters < 1 || warmup < 0) {
     if (rank == 0) fprintf(stderr, "mpi_allreduce_loop: BYTES up to 8 GB, ITERS >= 1\n");
     MPI_Finalize();
@@ -55,9 +58,10 @@ int main(int argc, char** argv) {
 
   if (rank == 0) {
     const double b = (double)count * sizeof(float), algbw = b / slowest / 1e9;
-    printf("{\"bytes\": %.0f, \"count\": %lld, \"ranks\": %d, \"time_us\": %.2f, "
-           "\"algbw_gbps\": %.4f, \"busbw_gbps\": %.4f, \"wrong\": %lld}\n",
-           b, count, world, slowest * 1e6, algbw, algbw * 2.0 * (world - 1) / world, total);
+    printf(
+        "{\"bytes\": %.0f, \"count\": %lld, \"ranks\": %d, \"time_us\": %.2f, "
+        "\"algbw_gbps\": %.4f, \"busbw_gbps\": %.4f, \"wrong\": %lld}\n",
+        b, count, world, slowest * 1e6, algbw, algbw * 2.0 * (world - 1) / world, total);
   }
   free(x);
   MPI_Finalize();

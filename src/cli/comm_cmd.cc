@@ -121,7 +121,8 @@ class OpRun {
     } else if (op_ == "broadcast") {
       for (uint64_t i = 0; i < count_; ++i) bad += in_[i] != value(0, i);
     } else if (op_ == "allgather") {
-      for (uint64_t i = 0; i < count_; ++i) bad += out_[i] != value(static_cast<int>(i / block_), i);
+      for (uint64_t i = 0; i < count_; ++i)
+        bad += out_[i] != value(static_cast<int>(i / block_), i);
     } else {
       const uint64_t base = static_cast<uint64_t>(r) * block_;
       for (uint64_t i = 0; i < block_; ++i) bad += out_[i] != sum_over_ranks(n, base + i);
@@ -184,7 +185,8 @@ std::vector<uint64_t> sizes(const BenchArgs& a) {
   if (!(a.factor > 1))
     throw Error("flags", "--factor " + std::to_string(a.factor) + ": want a number above 1");
   std::vector<uint64_t> out;
-  for (double s = static_cast<double>(lo); s <= static_cast<double>(hi) * (1 + 1e-9); s *= a.factor) {
+  for (double s = static_cast<double>(lo); s <= static_cast<double>(hi) * (1 + 1e-9);
+       s *= a.factor) {
     const uint64_t b = static_cast<uint64_t>(std::llround(s));
     if (out.empty() || b != out.back()) out.push_back(b);
   }
@@ -193,8 +195,10 @@ std::vector<uint64_t> sizes(const BenchArgs& a) {
 
 void print_row(const Row& r) {
   char wrong[32];
-  if (r.wrong < 0) std::snprintf(wrong, sizeof wrong, "N/A");
-  else std::snprintf(wrong, sizeof wrong, "%lld", static_cast<long long>(r.wrong));
+  if (r.wrong < 0)
+    std::snprintf(wrong, sizeof wrong, "N/A");
+  else
+    std::snprintf(wrong, sizeof wrong, "%lld", static_cast<long long>(r.wrong));
   std::printf("%12llu %12llu   float %11.2f %10.3f %10.3f %8s\n",
               static_cast<unsigned long long>(r.bytes), static_cast<unsigned long long>(r.count),
               r.time_us, r.algbw, r.busbw, wrong);
@@ -205,11 +209,14 @@ int run_bench(const BenchArgs& a) {
   static const std::vector<std::string> all_ops = {"allreduce", "broadcast", "allgather",
                                                    "reduce_scatter"};
   std::vector<std::string> ops;
-  if (a.op == "all") ops = all_ops;
-  else if (std::find(all_ops.begin(), all_ops.end(), a.op) != all_ops.end()) ops = {a.op};
+  if (a.op == "all")
+    ops = all_ops;
+  else if (std::find(all_ops.begin(), all_ops.end(), a.op) != all_ops.end())
+    ops = {a.op};
   else
-    throw Error("flags", "--op '" + a.op + "': want allreduce, broadcast, allgather, "
-                         "reduce_scatter or all");
+    throw Error("flags", "--op '" + a.op +
+                             "': want allreduce, broadcast, allgather, "
+                             "reduce_scatter or all");
   if (a.iters < 1 || a.warmup < 0)
     throw Error("flags", "--iters wants at least 1 and --warmup at least 0");
   if (!(a.timeout > 0)) throw Error("flags", "--timeout wants a number of seconds above 0");
@@ -224,14 +231,15 @@ int run_bench(const BenchArgs& a) {
   std::vector<Row> rows;
   for (const std::string& op : ops) {
     if (lead) {
-      std::printf("# scaledl comm bench: %s, %d ranks (%s), f32%s, %d iterations after %d "
-                  "warm-up, timeout %g s, check %s\n",
-                  op.c_str(), g->world(), g->backend().c_str(),
-                  op == "broadcast" ? ", root 0" : (op == "allgather" ? "" : ", sum"), a.iters,
-                  a.warmup, a.timeout, a.check ? "on" : "off");
+      std::printf(
+          "# scaledl comm bench: %s, %d ranks (%s), f32%s, %d iterations after %d "
+          "warm-up, timeout %g s, check %s\n",
+          op.c_str(), g->world(), g->backend().c_str(),
+          op == "broadcast" ? ", root 0" : (op == "allgather" ? "" : ", sum"), a.iters, a.warmup,
+          a.timeout, a.check ? "on" : "off");
       std::printf("#\n#%11s %12s %7s %11s %10s %10s %8s\n#%11s %12s %7s %11s %10s %10s %8s\n",
-                  "size", "count", "type", "time", "algbw", "busbw", "#wrong", "(B)",
-                  "(elements)", "", "(us)", "(GB/s)", "(GB/s)", "");
+                  "size", "count", "type", "time", "algbw", "busbw", "#wrong", "(B)", "(elements)",
+                  "", "(us)", "(GB/s)", "(GB/s)", "");
     }
     for (uint64_t b : todo) {
       rows.push_back(run_size(*g, op, b, a));
@@ -242,14 +250,21 @@ int run_bench(const BenchArgs& a) {
   for (const Row& r : rows) sum += r.busbw;
   if (lead) {
     std::printf("# Results checked      : %s\n# Avg bus bandwidth    : %.3f GB/s\n#\n",
-                a.check ? "every element, exactly" : "no (--no-check)", rows.empty() ? 0.0 : sum / rows.size());
+                a.check ? "every element, exactly" : "no (--no-check)",
+                rows.empty() ? 0.0 : sum / rows.size());
     if (!a.json.empty()) {
       nlohmann::json j = nlohmann::json::array();
       for (const Row& r : rows)
-        j.push_back({{"op", r.op}, {"bytes", r.bytes}, {"count", r.count}, {"type", "f32"},
-                     {"time_us", r.time_us}, {"algbw_gbps", r.algbw}, {"busbw_gbps", r.busbw},
+        j.push_back({{"op", r.op},
+                     {"bytes", r.bytes},
+                     {"count", r.count},
+                     {"type", "f32"},
+                     {"time_us", r.time_us},
+                     {"algbw_gbps", r.algbw},
+                     {"busbw_gbps", r.busbw},
                      {"wrong", a.check ? nlohmann::json(r.wrong) : nlohmann::json(nullptr)},
-                     {"ranks", g->world()}, {"backend", g->backend()}});
+                     {"ranks", g->world()},
+                     {"backend", g->backend()}});
       write_file_atomic(a.json, j.dump(1) + "\n");
     }
   }
@@ -257,9 +272,9 @@ int run_bench(const BenchArgs& a) {
     if (r.wrong <= 0) continue;
     // Every rank knows; only rank 0 says it, so the job prints one line.
     if (!lead) return 2;
-    throw Error("comm", r.op + " of " + std::to_string(r.bytes) + " bytes (" +
-                            bytes_text(r.bytes) + "): " + std::to_string(r.wrong) +
-                            " wrong elements across " + std::to_string(g->world()) + " ranks");
+    throw Error("comm", r.op + " of " + std::to_string(r.bytes) + " bytes (" + bytes_text(r.bytes) +
+                            "): " + std::to_string(r.wrong) + " wrong elements across " +
+                            std::to_string(g->world()) + " ranks");
   }
   return 0;
 }
