@@ -182,8 +182,11 @@ std::vector<uint64_t> sizes(const BenchArgs& a) {
   const uint64_t hi = parse_bytes(a.max_bytes, "--max-bytes");
   if (lo > hi)
     throw Error("flags", "--min-bytes " + a.min_bytes + " is above --max-bytes " + a.max_bytes);
-  if (!(a.factor > 1))
-    throw Error("flags", "--factor " + std::to_string(a.factor) + ": want a number above 1");
+  if (!(a.factor > 1)) {
+    char f[32];
+    std::snprintf(f, sizeof f, "%g", a.factor);
+    throw Error("flags", std::string("--factor ") + f + ": want a number above 1");
+  }
   std::vector<uint64_t> out;
   for (double s = static_cast<double>(lo); s <= static_cast<double>(hi) * (1 + 1e-9);
        s *= a.factor) {
