@@ -275,9 +275,11 @@ int run_bench(const BenchArgs& a) {
     if (r.wrong <= 0) continue;
     // Every rank knows; only rank 0 says it, so the job prints one line.
     if (!lead) return 2;
-    throw Error("comm", r.op + " of " + std::to_string(r.bytes) + " bytes (" + bytes_text(r.bytes) +
-                            "): " + std::to_string(r.wrong) + " wrong elements across " +
-                            std::to_string(g->world()) + " ranks");
+    const std::string size = std::to_string(r.bytes), short_size = bytes_text(r.bytes);
+    throw Error("comm", r.op + " of " + size + " bytes" +
+                            (short_size != size ? " (" + short_size + ")" : "") + ": " +
+                            std::to_string(r.wrong) + " wrong element" + (r.wrong > 1 ? "s" : "") +
+                            " across " + std::to_string(g->world()) + " ranks");
   }
   return 0;
 }
