@@ -14,6 +14,7 @@ Runner add_eval(CLI::App& app);
 Runner add_models(CLI::App& app);
 Runner add_info(CLI::App& app);
 Runner add_data(CLI::App& app);
+Runner add_comm(CLI::App& app);
 
 // Expands "--config FILE" (JSON object of flag names to values) in args into flags placed
 // before the user's own, so flags given on the command line override the file.

@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", SCALEDL_VERSION);
   cli::Runner train = cli::add_train(app), eval = cli::add_eval(app);
   cli::Runner models = cli::add_models(app), info = cli::add_info(app);
-  cli::Runner data = cli::add_data(app);
+  cli::Runner data = cli::add_data(app), comm = cli::add_comm(app);
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     args = cli::expand_config(app, args);
@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("models")) return models();
     if (app.got_subcommand("info")) return info();
     if (app.got_subcommand("data")) return data();
+    if (app.got_subcommand("comm")) return comm();
     return 0;
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Two "hosts" on one machine: two network namespaces joined by a veth pair (10.77.0.1/24 and
+# 10.77.0.2/24), one rank in each, Open MPI's runtime and data over that link only. Runs
+# `scaledl comm bench --op all` and a short data-parallel `scaledl train` across them and checks
+# exit codes, 0 wrong elements, summary.json (world_size 2, identical parameters on both ranks)
+# and that the bytes really crossed the veth.
+# usage: run_two_hosts.sh MPIEXEC SCALEDL      exit 77 (ctest: skipped) without root or ip netns
+#
+# How the launch works (Open MPI 4.1): mpirun runs inside namespace 1 with
+#   --host 10.77.0.1:1,10.77.0.2:1   10.77.0.1 is an address of namespace 1, so mpirun takes it
+#                                    for the local host and starts rank 0 itself;
+#   --mca plm_rsh_agent AGENT        for the "remote" 10.77.0.2 mpirun runs
+#                                    `AGENT 10.77.0.2 orted -mca ...` (as it would run ssh);
+#                                    AGENT runs that command line with `ip netns exec NS2 sh -c`,
+#                                    so orted and rank 1 live in namespace 2;
+#   --mca oob_tcp_if_include 10.77.0.0/24 --mca btl self,tcp --mca btl_tcp_if_include ...
+#                                    orted dials back to mpirun, and the ranks exchange data,
+#                                    over the veth only (no shared-memory btl between "hosts").
+# The environment (OMPI_ALLOW_RUN_AS_ROOT...) reaches orted because ip netns exec keeps it.
+set -uo pipefail
+mpiexec=$1 scaledl=$2
+say() { echo "run_two_hosts: $*"; }
+
+if [ "$(id -u)" != 0 ]; then say "SKIP: needs root (ip netns add)"; exit 77; fi
+if ! command -v ip >/dev/null || ! ip netns list >/dev/null 2>&1; then
+  say "SKIP: ip netns is unavailable (iproute2 missing or no network-namespace support)"; exit 77
+fi
+
+id=$(printf '%x%04x' $$ $RANDOM)  # unique per run, short: interface names hold 15 characters
+ns1="sdl-${id}-a" ns2="sdl-${id}-b" v1="sv${id}a" v2="sv${id}b"
+dir=$(mktemp -d)
+cleanup() {
+  # Only processes inside this run's namespaces: a failed run must not leave ranks behind.
+  for ns in "$ns1" "$ns2"; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+    ip netns del "$ns" 2>/dev/null
+  done
+  ip link del "$v1" 2>/dev/null  # gone with its namespace, unless setup failed before the move
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+if ! { ip netns add "$ns1" && ip netns add "$ns2" &&
+       ip link add "$v1" type veth peer name "$v2" &&
+       ip link set "$v1" netns "$ns1" && ip link set "$v2" netns "$ns2" &&
+       ip -n "$ns1" addr add 10.77.0.1/24 dev "$v1" && ip -n "$ns2" addr add 10.77.0.2/24 dev "$v2" &&
+       ip -n "$ns1" link set lo up && ip -n "$ns2" link set lo up &&
+       ip -n "$ns1" link set "$v1" up && ip -n "$ns2" link set "$v2" up; } 2>"$dir/setup.err"; then
+  cat "$dir/setup.err"
+  say "SKIP: cannot make network namespaces and a veth pair here (container without NET_ADMIN?)"
+  exit 77
+fi
+
+# The rsh agent: mpirun calls it as `AGENT [options] HOST COMMAND...`, like ssh.
+cat >"$dir/agent.sh" <<EOF
+#!/bin/sh
+while [ "\${1#-}" != "\$1" ]; do shift; done
+host=\$1; shift
+echo "\$host \$*" >>"$dir/agent.log"
+case "\$host" in
+  10.77.0.2) exec ip netns exec "$ns2" /bin/sh -c "\$*" ;;
+  *) echo "agent: no namespace for host \$host" >&2; exit 1 ;;
+esac
+EOF
+chmod +x "$dir/agent.sh"
+
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+mpi=(ip netns exec "$ns1" timeout -k 5 60 "$mpiexec" -n 2 --host 10.77.0.1:1,10.77.0.2:1
+     --mca plm_rsh_agent "$dir/agent.sh" --mca btl self,tcp
+     --mca btl_tcp_if_include 10.77.0.0/24 --mca oob_tcp_if_include 10.77.0.0/24)
+bytes() { ip netns exec "$ns1" cat "/sys/class/net/$v1/statistics/$1_bytes"; }
+tx0=$(bytes tx) rx0=$(bytes rx)
+status=0
+start=$SECONDS
+
+"${mpi[@]}" "$scaledl" comm bench --op all --max-bytes 4M --iters 5 --warmup 1 --timeout 20 \
+  --json "$dir/bench.json" >"$dir/bench.out" 2>&1
+code=$?
+cat "$dir/bench.out"
+say "comm bench: exit code $code"
+[ "$code" = 0 ] || { say "FAIL comm bench exit code $code"; status=1; }
+if ! python3 - "$dir/bench.json" <<'EOF'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+ops = {r["op"] for r in rows}
+bad = [r for r in rows if r["wrong"] != 0 or r["ranks"] != 2 or r["backend"] != "mpi"]
+assert ops == {"allreduce", "broadcast", "allgather", "reduce_scatter"}, ops
+assert not bad, bad
+print(f"run_two_hosts: comm bench: {len(rows)} rows, 2 ranks (mpi), 0 wrong")
+EOF
+then say "FAIL comm bench did not report 0 wrong on 2 mpi ranks for all four ops"; status=1; fi
+
+"${mpi[@]}" "$scaledl" train --model lenet5 --data synthetic:2048 --image-size 28 --batch 32 \
+  --steps 20 --no-eval --threads 1 --comm-timeout 20 --run-dir "$dir/run" >"$dir/train.out" 2>&1
+code=$?
+tail -n 5 "$dir/train.out"
+say "train: exit code $code"
+[ "$code" = 0 ] || { cat "$dir/train.out"; say "FAIL train exit code $code"; status=1; }
+if ! python3 - "$dir/run/summary.json" <<'EOF'
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["world_size"] == 2 and s["params_identical_across_ranks"] is True, \
+    (s.get("world_size"), s.get("params_identical_across_ranks"))
+print(f"run_two_hosts: train: world_size 2, parameters identical, {s['steps']} steps, "
+      f"final loss {s['final_loss']:.3f}")
+EOF
+then say "FAIL summary.json: want world_size 2 and params_identical_across_ranks true"; status=1; fi
+
+# Rank 1 ran in namespace 2 only if mpirun went through the agent.
+if ! grep -q "^10.77.0.2 .*orted" "$dir/agent.log" 2>/dev/null; then
+  say "FAIL mpirun never started orted in namespace 2 through the agent"; status=1
+fi
+# The bench alone moves well over 100 MB each way; 10 MB shows the data took the veth rather
+# than loopback or shared memory.
+tx=$(($(bytes tx) - tx0)) rx=$(($(bytes rx) - rx0))
+say "veth $v1 (namespace 1): sent $((tx / 1000000)) MB, received $((rx / 1000000)) MB"
+if [ "$tx" -lt 10000000 ] || [ "$rx" -lt 10000000 ]; then
+  say "FAIL want at least 10 MB each way over the veth"; status=1
+fi
+say "$([ $status = 0 ] && echo PASS || echo FAIL) in $((SECONDS - start)) s"
+exit $status
