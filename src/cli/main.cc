@@ -46,9 +46,11 @@ int main(int argc, char** argv) {
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "scaledl: error: [memory] out of memory; lower --batch or use a smaller "
                          "model\n");
+    end_job_on_error(2);
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "scaledl: error: [internal] %s\n", e.what());
+    end_job_on_error(1);
     return 1;
   }
 }

@@ -25,8 +25,9 @@ struct Bucket {
 
 struct GradSync::Impl {
   GroupPtr group;
-  float* grads;
-  int64_t count;
+  Tensor storage;  // keeps the gradient memory alive while the thread may touch it
+  float* grads = nullptr;
+  int64_t count = 0;
   GradSyncOptions opt;
   std::vector<Bucket> buckets;  // buckets[0] holds the end of the buffer (final first)
 
@@ -67,11 +68,14 @@ struct GradSync::Impl {
         if (opt.wire == WireType::f32) {
           group->allreduce(g, n, WireType::f32, ReduceOp::average, what);
         } else {  // the comm thread's own 16-bit copy of the bucket
+          // Each rank's share is divided before the sum (as PyTorch's fp16 hook does): a sum of
+          // ranks' gradients cannot then overflow f16's 65504.
           wire_buf.resize(n);
           const bool f16 = opt.wire == WireType::f16;
+          const float inv = 1.f / static_cast<float>(group->world());
           for (size_t i = 0; i < n; ++i)
-            wire_buf[i] = f16 ? half::f32_to_f16(g[i]) : half::f32_to_bf16(g[i]);
-          group->allreduce(wire_buf.data(), n, opt.wire, ReduceOp::average, what);
+            wire_buf[i] = f16 ? half::f32_to_f16(g[i] * inv) : half::f32_to_bf16(g[i] * inv);
+          group->allreduce(wire_buf.data(), n, opt.wire, ReduceOp::sum, what);
           for (size_t i = 0; i < n; ++i)
             g[i] = f16 ? half::f16_to_f32(wire_buf[i]) : half::bf16_to_f32(wire_buf[i]);
         }
@@ -88,11 +92,15 @@ struct GradSync::Impl {
   }
 };
 
-GradSync::GradSync(GroupPtr group, float* grads, int64_t count, GradSyncOptions options)
+GradSync::GradSync(GroupPtr group, Tensor grads, GradSyncOptions options)
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.group = std::move(group);
-  m.grads = grads;
+  if (!grads.defined() || grads.dtype() != DType::f32 || !grads.device().is_cpu())
+    throw Error("dist", "GradSync needs the flat f32 gradient buffer in host memory");
+  m.storage = grads;
+  m.grads = m.storage.data<float>();
+  const int64_t count = m.storage.numel();
   m.count = count;
   m.opt = options;
   if (!m.group) throw Error("dist", "GradSync needs a group");
@@ -140,9 +148,15 @@ void GradSync::finish() {
   const auto t0 = Clock::now();
   std::unique_lock<std::mutex> lock(m.mu);
   m.launch_upto(static_cast<int>(m.buckets.size()));
-  m.done_cv.wait(lock, [&] { return m.completed == m.launched || m.error; });
+  // Even after a failure, wait for every launched bucket: none may still be writing when the
+  // step unwinds.
+  m.done_cv.wait(lock, [&] { return m.completed == m.launched; });
   m.stats.exposed_seconds += since(t0);
-  if (m.error) std::rethrow_exception(m.error);
+  if (m.error) {
+    std::exception_ptr e = m.error;
+    m.error = nullptr;
+    std::rethrow_exception(e);
+  }
 }
 
 GradSyncStats GradSync::stats() const {

@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/tensor.h"
 #include "dist/group.h"
 
 namespace scaledl {
@@ -34,8 +35,9 @@ struct GradSyncStats {
 
 class GradSync {
  public:
-  // grads: the flat f32 gradient buffer (`count` elements), owned by the caller.
-  GradSync(GroupPtr group, float* grads, int64_t count, GradSyncOptions options = {});
+  // grads: the flat f32 gradient buffer; GradSync shares its storage, so a bucket still in
+  // flight when the owner goes away (an error unwinding the step) never writes freed memory.
+  GradSync(GroupPtr group, Tensor grads, GradSyncOptions options = {});
   ~GradSync();
   GradSync(const GradSync&) = delete;
   GradSync& operator=(const GradSync&) = delete;

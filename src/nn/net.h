@@ -83,6 +83,7 @@ class Net {
   const std::vector<NetBuffer>& buffers() const { return buffers_; }
   const Tensor& flat_params() const { return flat_params_; }
   const Tensor& flat_grads() const { return flat_grads_; }
+  const Tensor& flat_buffers() const { return flat_buffers_; }  // BN running statistics
   int64_t num_params() const;
   int64_t flops() const;  // one sample's forward pass, multiply-adds x 2
   size_t num_nodes() const { return nodes_.size(); }

@@ -1,5 +1,6 @@
 // LARS (You et al. 2017; allowed by MLPerf Training v0.6 for large-batch ResNet-50), in the
-// LARC form of NVIDIA apex: for every weight tensor w with gradient g,
+// unclipped ("scale") form of NVIDIA apex's LARC, as MLPerf's reference: for every weight
+// tensor w with gradient g,
 //   trust = eta * |w| / (|g| + wd * |w|)   (1 when |w| or |g| is 0)
 //   g    <- trust * (g + wd * w)
 // then SGD with momentum (no further weight decay). Batch-norm parameters and biases are left

@@ -1,7 +1,9 @@
 // DataParallel: the trainer's side of the Group.
 #include "train/data_parallel.h"
 
+#include <algorithm>
 #include <chrono>
+#include <string>
 #include <vector>
 
 #include "core/error.h"
@@ -31,12 +33,10 @@ void DataParallel::attach(Net& net) {
   if (world() > 1) {
     const Tensor& p = net.flat_params();
     group_->broadcast(p.raw(), p.nbytes(), 0, "broadcast of rank 0's parameters");
-    for (const NetBuffer& b : net.buffers())
-      group_->broadcast(b.value.raw(), b.value.nbytes(), 0, "broadcast of rank 0's " + b.name);
+    const Tensor& b = net.flat_buffers();
+    if (b.numel() > 0) group_->broadcast(b.raw(), b.nbytes(), 0, "broadcast of rank 0's buffers");
   }
-  const Tensor& g = net.flat_grads();
-  sync_ = std::make_unique<GradSync>(group_, const_cast<float*>(g.data<float>()), g.numel(),
-                                     sync_opt_);
+  sync_ = std::make_unique<GradSync>(group_, net.flat_grads(), sync_opt_);
   GradSync* sync = sync_.get();
   net.set_grad_ready_hook([sync](int64_t from) { sync->ready(from); });
 }
@@ -59,9 +59,41 @@ void DataParallel::reduce(EvalResult& r) {
   r.finish();
 }
 
+void DataParallel::average_buffers(Net& net) {
+  const Tensor& b = net.flat_buffers();
+  if (world() == 1 || b.numel() == 0) return;
+  group_->allreduce(b.raw(), static_cast<size_t>(b.numel()), WireType::f32, ReduceOp::average,
+                    "allreduce of the batch-norm running statistics");
+}
+
+void DataParallel::check_agreement(const std::vector<int64_t>& values, const std::string& what) {
+  if (world() == 1) return;
+  std::vector<int64_t> all(values.size() * static_cast<size_t>(world()));
+  group_->allgather(values.data(), all.data(), values.size() * sizeof(int64_t),
+                    "allgather of the run's shape");
+  for (int r = 0; r < world(); ++r)
+    for (size_t k = 0; k < values.size(); ++k)
+      if (all[static_cast<size_t>(r) * values.size() + k] != all[k])
+        throw Error("dist", "rank " + std::to_string(r) + " and rank 0 disagree on " + what +
+                                " (item " + std::to_string(k + 1) + ": " +
+                                std::to_string(all[static_cast<size_t>(r) * values.size() + k]) +
+                                " vs " + std::to_string(all[k]) +
+                                "); give every rank the same data, flags and checkpoint");
+}
+
+void DataParallel::barrier(const std::string& what, double seconds) {
+  if (world() == 1) return;
+  const auto saved = group_->timeout();
+  group_->set_timeout(std::max(saved, std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000))));
+  group_->barrier(what);
+  group_->set_timeout(saved);
+}
+
 bool DataParallel::params_identical(const Net& net) {
   const Tensor& p = net.flat_params();
-  const uint32_t mine = crc32c(p.raw(), p.nbytes());
+  uint32_t mine = crc32c(p.raw(), p.nbytes());
+  const Tensor& b = net.flat_buffers();
+  if (b.numel() > 0) mine = crc32c(b.raw(), b.nbytes(), mine);
   std::vector<uint32_t> all(static_cast<size_t>(world()));
   group_->allgather(&mine, all.data(), sizeof mine, "allgather of parameter checksums");
   for (uint32_t c : all)

@@ -5,6 +5,8 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -34,7 +36,17 @@ class DataParallel {
   float average(float local, const char* what);
   // Sums the counts of every rank's share and recomputes the percentages.
   void reduce(EvalResult& r);
-  // True when every rank's parameters are bit-identical (CRC32C of the flat buffer compared).
+  // Batch-norm running statistics are per rank during training; before evaluating or saving,
+  // every rank takes their mean (so all ranks evaluate, and rank 0 saves, the same model).
+  void average_buffers(Net& net);
+  // Throws the same Error on every rank unless all ranks hold the same `values` (the run's
+  // steps per epoch, step count, start step, parameter count, ...): a mismatch would pair
+  // different collectives.
+  void check_agreement(const std::vector<int64_t>& values, const std::string& what);
+  // A barrier that waits at least `seconds` (rank 0 writing a checkpoint to a slow disk must
+  // not look like a stalled rank to the others).
+  void barrier(const std::string& what, double seconds);
+  // True when every rank's parameters and buffers are bit-identical (CRC32C compared).
   bool params_identical(const Net& net);
 
   // summary.json's "distributed" object; ips: the job's measured images/s.

@@ -49,12 +49,12 @@ RunSetup prepare_run(const TrainConfig& cfg, int rank, int world) {
                               ": this build has no CUDA backend; rebuild with -DSCALEDL_CUDA=ON "
                               "or use --device cpu");
   set_num_threads(cfg.threads);
-  ensure_run_dir(cfg.run_dir);
+  if (rank == 0) ensure_run_dir(cfg.run_dir);  // only rank 0 writes there
 
   RunSetup run;
   const std::string ck = cfg.run_dir + "/checkpoint.safetensors";
   if (cfg.resume.empty()) {
-    if (fs::exists(ck))
+    if (rank == 0 && fs::exists(ck))
       throw Error("run-dir", cfg.run_dir + " already holds a run (checkpoint.safetensors); pass "
                                            "--resume auto to continue it or choose another --run-dir");
   } else {

@@ -121,6 +121,11 @@ nlohmann::json run_training(const TrainConfig& cfg) {
     log_info("resumed from " + run.resume_path + " at step " + std::to_string(start));
   }
 
+  dp.check_agreement({bpe, total, start, net.num_params(), cfg.eval ? 1 : 0,
+                      static_cast<int64_t>(cfg.bucket_mb * 1e6), cfg.log_every,
+                      cfg.checkpoint_every},
+                     "the run's shape (steps per epoch, steps, start step, parameters, eval, "
+                     "bucket size, log and checkpoint intervals)");
   dp.attach(net);
   const std::string dir = cfg.run_dir;
   JsonlWriter steps_log, evals_log;
@@ -134,7 +139,9 @@ nlohmann::json run_training(const TrainConfig& cfg) {
     ck.step = step;
     ck.epoch = step / bpe;
     ck.rng_state = rng.state();
+    dp.average_buffers(net);  // rank 0 saves the job's model, not its own statistics
     if (lead) save_checkpoint(ck_path, net, &opt.state(), ck);
+    dp.barrier("barrier after rank 0's checkpoint", 3600);
   };
 
   Loader& loader = *run.train_loader;
@@ -221,6 +228,7 @@ nlohmann::json run_training(const TrainConfig& cfg) {
       log_progress(line, epoch_end);
     }
     if (epoch_end && cfg.eval) {
+      dp.average_buffers(net);  // every rank evaluates the same model
       last_eval = evaluate(net, *run.test_loader);
       dp.reduce(last_eval);  // each rank evaluated its share
       have_eval = true;
@@ -239,6 +247,7 @@ nlohmann::json run_training(const TrainConfig& cfg) {
       save(step + 1);
   }
   if (!have_eval && cfg.eval) {
+    dp.average_buffers(net);
     last_eval = evaluate(net, *run.test_loader);
     dp.reduce(last_eval);
     eval_seconds += last_eval.seconds;

@@ -69,6 +69,23 @@ TEST(DataParallel, OneTwoAndFourRanksReachTheSameParameters) {
 #endif
 }
 
+TEST(DataParallel, BatchNormStatisticsAreTheJobsOnEveryRank) {
+#ifndef SCALEDL_MPIEXEC
+  GTEST_SKIP() << "built without MPI (SCALEDL_MPI=OFF)";
+#else
+  // Each rank's running statistics come from its own share; they are averaged before the
+  // evaluation and the checkpoint, so the ranks end with identical parameters and buffers.
+  const fs::path d = testing::fresh_temp_dir("dp_bn");
+  const testing::CliResult r =
+      mpirun(2, "train --model resnet8 --data synthetic:96 --image-size 16 --batch 8 --steps 6 "
+                "--threads 1 --loader-threads 1 --run-dir " + (d / "run").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json s = nlohmann::json::parse(std::ifstream(d / "run" / "summary.json"));
+  EXPECT_EQ(s["params_identical_across_ranks"], true);
+  fs::remove_all(d);
+#endif
+}
+
 TEST(DataParallel, UnevenSharesNeverDeadlock) {
 #ifndef SCALEDL_MPIEXEC
   GTEST_SKIP() << "built without MPI (SCALEDL_MPI=OFF)";

@@ -26,12 +26,13 @@ class FakeGroup final : public Group {
   std::string backend() const override { return "fake"; }
   void allreduce(void* data, size_t count, WireType type, ReduceOp op,
                  const std::string& what) override {
-    EXPECT_EQ(op, ReduceOp::average);
-    if (type == WireType::f16) {  // the other rank's value crosses in f16 too
+    if (type == WireType::f16) {  // a sum of pre-divided shares: the other rank sends other/2
+      EXPECT_EQ(op, ReduceOp::sum);
       uint16_t* h = static_cast<uint16_t*>(data);
-      for (size_t i = 0; i < count; ++i)
-        h[i] = half::f32_to_f16((half::f16_to_f32(h[i]) + other_) / 2);
+      const float theirs = half::f16_to_f32(half::f32_to_f16(other_ / 2));
+      for (size_t i = 0; i < count; ++i) h[i] = half::f32_to_f16(half::f16_to_f32(h[i]) + theirs);
     } else {
+      EXPECT_EQ(op, ReduceOp::average);
       EXPECT_EQ(type, WireType::f32);
       float* p = static_cast<float*>(data);
       for (size_t i = 0; i < count; ++i) p[i] = (p[i] + other_) / 2;
@@ -56,12 +57,13 @@ class FakeGroup final : public Group {
 };
 
 TEST(GradSync, EveryElementAveragedOnceInBucketsFromTheEnd) {
-  std::vector<float> g(1000);
-  for (size_t i = 0; i < g.size(); ++i) g[i] = static_cast<float>(i);
+  Tensor gt = Tensor::zeros({1000});
+  float* g = gt.data<float>();
+  for (size_t i = 0; i < 1000; ++i) g[i] = static_cast<float>(i);
   auto group = std::make_shared<FakeGroup>(1.f);
   GradSyncOptions o;
   o.bucket_bytes = 300 * 4;  // 300 elements: buckets [700,1000) [400,700) [100,400) [0,100)
-  GradSync sync(group, g.data(), 1000, o);
+  GradSync sync(group, gt, o);
   EXPECT_EQ(sync.buckets(), 4);
   sync.begin_step();
   sync.ready(750);  // nothing whole yet
@@ -73,12 +75,12 @@ TEST(GradSync, EveryElementAveragedOnceInBucketsFromTheEnd) {
   sync.ready(400);
   sync.finish();
   ASSERT_EQ(group->calls.size(), 4u);
-  EXPECT_EQ(group->calls[0].first, g.data() + 700);
+  EXPECT_EQ(group->calls[0].first, g + 700);
   EXPECT_EQ(group->calls[0].second, 300u);
-  EXPECT_EQ(group->calls[3].first, g.data());
+  EXPECT_EQ(group->calls[3].first, g);
   EXPECT_EQ(group->calls[3].second, 100u);
   EXPECT_NE(group->names[0].find("bucket 1 of 4"), std::string::npos) << group->names[0];
-  for (size_t i = 0; i < g.size(); ++i) ASSERT_EQ(g[i], (static_cast<float>(i) + 1.f) / 2) << i;
+  for (size_t i = 0; i < 1000; ++i) ASSERT_EQ(g[i], (static_cast<float>(i) + 1.f) / 2) << i;
   // A second step syncs again.
   sync.begin_step();
   sync.finish();
@@ -87,20 +89,22 @@ TEST(GradSync, EveryElementAveragedOnceInBucketsFromTheEnd) {
 }
 
 TEST(GradSync, HalfPrecisionWireRoundsThroughF16) {
-  std::vector<float> g(500);
-  for (size_t i = 0; i < g.size(); ++i) g[i] = static_cast<float>(i) / 4 + 1.f / 3;  // not f16-exact
+  Tensor gt = Tensor::zeros({500});
+  float* g = gt.data<float>();
+  for (size_t i = 0; i < 500; ++i) g[i] = static_cast<float>(i) / 4 + 1.f / 3;  // not f16-exact
   auto group = std::make_shared<FakeGroup>(1.f);
   GradSyncOptions o;
   o.bucket_bytes = 200 * 4;
   o.wire = WireType::f16;
-  GradSync sync(group, g.data(), 500, o);
+  GradSync sync(group, gt, o);
   sync.begin_step();
   sync.finish();
   ASSERT_EQ(group->types.size(), 3u);
   EXPECT_EQ(group->types[0], WireType::f16);
-  for (size_t i = 0; i < g.size(); ++i) {
-    const float sent = half::f16_to_f32(half::f32_to_f16(static_cast<float>(i) / 4 + 1.f / 3));
-    ASSERT_EQ(g[i], half::f16_to_f32(half::f32_to_f16((sent + 1.f) / 2))) << i;
+  const float theirs = half::f16_to_f32(half::f32_to_f16(0.5f));
+  for (size_t i = 0; i < 500; ++i) {  // my half share, rounded to f16, plus theirs, rounded
+    const float mine = half::f16_to_f32(half::f32_to_f16((static_cast<float>(i) / 4 + 1.f / 3) / 2));
+    ASSERT_EQ(g[i], half::f16_to_f32(half::f32_to_f16(mine + theirs))) << i;
   }
 }
 
@@ -135,8 +139,10 @@ TEST(GradSync, SingleRankDoesNothing) {
     void reduce_scatter(const void*, void*, size_t, WireType, ReduceOp, const std::string&) override {}
     void barrier(const std::string&) override {}
   };
-  std::vector<float> g(10, 3.f);
-  GradSync sync(std::make_shared<One>(), g.data(), 10);
+  Tensor gt = Tensor::zeros({10});
+  gt.fill(3.f);
+  const float* g = gt.data<float>();
+  GradSync sync(std::make_shared<One>(), gt);
   sync.begin_step();
   sync.ready(0);
   sync.finish();
