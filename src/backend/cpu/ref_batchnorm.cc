@@ -34,6 +34,14 @@ void require_input(const char* op, const Tensor& x) {
               (x.defined() ? x.str() : std::string("undefined")));
 }
 
+// Calls fn(i) with the flat index of every (n, h, w) of channel c, in either layout.
+template <typename Fn>
+void each_in_channel(Layout l, int64_t c, int64_t N, int64_t C, int64_t H, int64_t W, Fn&& fn) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t w = 0; w < W; ++w) fn(offset4(l, n, c, h, w, C, H, W));
+}
+
 }  // namespace
 
 void batchnorm_forward_train(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
@@ -57,26 +65,19 @@ void batchnorm_forward_train(const BatchNormParams& p, const Tensor& x, const Te
   float* yp = y.data<float>();
   for (int64_t c = 0; c < C; ++c) {
     double sum = 0.0;
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t h = 0; h < H; ++h)
-        for (int64_t w = 0; w < W; ++w) sum += xp[offset4(l, n, c, h, w, C, H, W)];
+    each_in_channel(l, c, N, C, H, W, [&](int64_t i) { sum += xp[i]; });
     const double mean = sum / static_cast<double>(count);
     double sq = 0.0;
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t h = 0; h < H; ++h)
-        for (int64_t w = 0; w < W; ++w) {
-          const double dev = xp[offset4(l, n, c, h, w, C, H, W)] - mean;
-          sq += dev * dev;
-        }
+    each_in_channel(l, c, N, C, H, W, [&](int64_t i) {
+      const double dev = xp[i] - mean;
+      sq += dev * dev;
+    });
     const double var = sq / static_cast<double>(count);
     const double invstd = 1.0 / std::sqrt(var + static_cast<double>(p.eps));
     const double g = gamma.data<float>()[c], b = beta.data<float>()[c];
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t h = 0; h < H; ++h)
-        for (int64_t w = 0; w < W; ++w) {
-          const int64_t i = offset4(l, n, c, h, w, C, H, W);
-          yp[i] = static_cast<float>(g * (xp[i] - mean) * invstd + b);
-        }
+    each_in_channel(l, c, N, C, H, W, [&](int64_t i) {
+      yp[i] = static_cast<float>(g * (xp[i] - mean) * invstd + b);
+    });
     save_mean.data<float>()[c] = static_cast<float>(mean);
     save_var.data<float>()[c] = static_cast<float>(var);
     const double m = p.momentum;
@@ -107,12 +108,9 @@ void batchnorm_forward_inference(const BatchNormParams& p, const Tensor& x, cons
     const double invstd =
         1.0 / std::sqrt(static_cast<double>(running_var.data<float>()[c]) + p.eps);
     const double g = gamma.data<float>()[c], b = beta.data<float>()[c];
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t h = 0; h < H; ++h)
-        for (int64_t w = 0; w < W; ++w) {
-          const int64_t i = offset4(l, n, c, h, w, C, H, W);
-          yp[i] = static_cast<float>(g * (xp[i] - mean) * invstd + b);
-        }
+    each_in_channel(l, c, N, C, H, W, [&](int64_t i) {
+      yp[i] = static_cast<float>(g * (xp[i] - mean) * invstd + b);
+    });
   }
 }
 
@@ -139,22 +137,16 @@ void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor&
     const double invstd = 1.0 / std::sqrt(static_cast<double>(save_var.data<float>()[c]) + p.eps);
     // dbeta = sum dy, dgamma = sum dy * xhat
     double sum_dy = 0.0, sum_dy_xhat = 0.0;
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t h = 0; h < H; ++h)
-        for (int64_t w = 0; w < W; ++w) {
-          const int64_t i = offset4(l, n, c, h, w, C, H, W);
-          sum_dy += dyp[i];
-          sum_dy_xhat += dyp[i] * (xp[i] - mean) * invstd;
-        }
+    each_in_channel(l, c, N, C, H, W, [&](int64_t i) {
+      sum_dy += dyp[i];
+      sum_dy_xhat += dyp[i] * (xp[i] - mean) * invstd;
+    });
     // dx = gamma * invstd / n * (n * dy - sum dy - xhat * sum(dy * xhat))
     const double k = gamma.data<float>()[c] * invstd / count;
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t h = 0; h < H; ++h)
-        for (int64_t w = 0; w < W; ++w) {
-          const int64_t i = offset4(l, n, c, h, w, C, H, W);
-          const double xhat = (xp[i] - mean) * invstd;
-          dxp[i] = static_cast<float>(k * (count * dyp[i] - sum_dy - xhat * sum_dy_xhat));
-        }
+    each_in_channel(l, c, N, C, H, W, [&](int64_t i) {
+      const double xhat = (xp[i] - mean) * invstd;
+      dxp[i] = static_cast<float>(k * (count * dyp[i] - sum_dy - xhat * sum_dy_xhat));
+    });
     dgamma.data<float>()[c] = static_cast<float>(sum_dy_xhat);
     dbeta.data<float>()[c] = static_cast<float>(sum_dy);
   }

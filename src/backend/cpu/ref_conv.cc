@@ -53,6 +53,38 @@ int64_t woff(const Tensor& w, const ConvDims& d, int64_t o, int64_t c, int64_t k
   return offset4(w.layout(), o, c, kh, kw, d.Cg, d.KH, d.KW);
 }
 
+// Every multiply of the convolution: fn(xi, wi, yi) with the flat offsets of the input pixel,
+// the weight and the output pixel it joins (taps that fall in the zero padding are skipped).
+// The three passes are the same sum read three ways: y = sum x*w, dx = sum dy*w, dw = sum x*dy.
+template <typename Fn>
+void each_tap(const Conv2dParams& p, const ConvDims& d, Layout xl, const Tensor& w, Layout yl,
+              Fn&& fn) {
+  for (int64_t n = 0; n < d.N; ++n)
+    for (int64_t o = 0; o < d.O; ++o) {
+      const int64_t g = o / d.Og;
+      for (int64_t oh = 0; oh < d.OH; ++oh)
+        for (int64_t ow = 0; ow < d.OW; ++ow) {
+          const int64_t yi = offset4(yl, n, o, oh, ow, d.O, d.OH, d.OW);
+          for (int64_t c = 0; c < d.Cg; ++c)
+            for (int64_t kh = 0; kh < d.KH; ++kh) {
+              const int64_t ih = oh * p.stride_h - p.pad_h + kh * p.dil_h;
+              if (ih < 0 || ih >= d.H) continue;
+              for (int64_t kw = 0; kw < d.KW; ++kw) {
+                const int64_t iw = ow * p.stride_w - p.pad_w + kw * p.dil_w;
+                if (iw < 0 || iw >= d.W) continue;
+                fn(offset4(xl, n, g * d.Cg + c, ih, iw, d.C, d.H, d.W), woff(w, d, o, c, kh, kw),
+                   yi);
+              }
+            }
+        }
+    }
+}
+
+void store(const std::vector<double>& acc, Tensor& out) {
+  float* p = out.data<float>();
+  for (size_t i = 0; i < acc.size(); ++i) p[i] = static_cast<float>(acc[i]);
+}
+
 }  // namespace
 
 void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& b,
@@ -63,30 +95,19 @@ void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, con
     require(b.dtype() == DType::f32, op, "bias must be f32, got " + b.str());
     require_shape(op, "bias", b, {d.O});
   }
+  std::vector<double> acc(static_cast<size_t>(y.numel()), 0.0);
+  if (b.defined())
+    for (int64_t n = 0; n < d.N; ++n)
+      for (int64_t o = 0; o < d.O; ++o)
+        for (int64_t oh = 0; oh < d.OH; ++oh)
+          for (int64_t ow = 0; ow < d.OW; ++ow)
+            acc[offset4(y.layout(), n, o, oh, ow, d.O, d.OH, d.OW)] = b.data<float>()[o];
   const float* xp = x.data<float>();
   const float* wp = w.data<float>();
-  float* yp = y.data<float>();
-  for (int64_t n = 0; n < d.N; ++n)
-    for (int64_t o = 0; o < d.O; ++o) {
-      const int64_t g = o / d.Og;
-      for (int64_t oh = 0; oh < d.OH; ++oh)
-        for (int64_t ow = 0; ow < d.OW; ++ow) {
-          double acc = b.defined() ? b.data<float>()[o] : 0.0;
-          for (int64_t c = 0; c < d.Cg; ++c)
-            for (int64_t kh = 0; kh < d.KH; ++kh) {
-              const int64_t ih = oh * p.stride_h - p.pad_h + kh * p.dil_h;
-              if (ih < 0 || ih >= d.H) continue;
-              for (int64_t kw = 0; kw < d.KW; ++kw) {
-                const int64_t iw = ow * p.stride_w - p.pad_w + kw * p.dil_w;
-                if (iw < 0 || iw >= d.W) continue;
-                acc += static_cast<double>(
-                           xp[offset4(x.layout(), n, g * d.Cg + c, ih, iw, d.C, d.H, d.W)]) *
-                       wp[woff(w, d, o, c, kh, kw)];
-              }
-            }
-          yp[offset4(y.layout(), n, o, oh, ow, d.O, d.OH, d.OW)] = static_cast<float>(acc);
-        }
-    }
+  each_tap(p, d, x.layout(), w, y.layout(), [&](int64_t xi, int64_t wi, int64_t yi) {
+    acc[yi] += static_cast<double>(xp[xi]) * wp[wi];
+  });
+  store(acc, y);
 }
 
 void conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
@@ -96,27 +117,10 @@ void conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, const Tensor&
   std::vector<double> acc(static_cast<size_t>(dx.numel()), 0.0);
   const float* dyp = dy.data<float>();
   const float* wp = w.data<float>();
-  for (int64_t n = 0; n < d.N; ++n)
-    for (int64_t o = 0; o < d.O; ++o) {
-      const int64_t g = o / d.Og;
-      for (int64_t oh = 0; oh < d.OH; ++oh)
-        for (int64_t ow = 0; ow < d.OW; ++ow) {
-          const double go = dyp[offset4(dy.layout(), n, o, oh, ow, d.O, d.OH, d.OW)];
-          for (int64_t c = 0; c < d.Cg; ++c)
-            for (int64_t kh = 0; kh < d.KH; ++kh) {
-              const int64_t ih = oh * p.stride_h - p.pad_h + kh * p.dil_h;
-              if (ih < 0 || ih >= d.H) continue;
-              for (int64_t kw = 0; kw < d.KW; ++kw) {
-                const int64_t iw = ow * p.stride_w - p.pad_w + kw * p.dil_w;
-                if (iw < 0 || iw >= d.W) continue;
-                acc[offset4(dx.layout(), n, g * d.Cg + c, ih, iw, d.C, d.H, d.W)] +=
-                    go * wp[woff(w, d, o, c, kh, kw)];
-              }
-            }
-        }
-    }
-  float* dxp = dx.data<float>();
-  for (size_t i = 0; i < acc.size(); ++i) dxp[i] = static_cast<float>(acc[i]);
+  each_tap(p, d, dx.layout(), w, dy.layout(), [&](int64_t xi, int64_t wi, int64_t yi) {
+    acc[xi] += static_cast<double>(dyp[yi]) * wp[wi];
+  });
+  store(acc, dx);
 }
 
 void conv2d_backward_weights(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw,
@@ -129,37 +133,20 @@ void conv2d_backward_weights(const Conv2dParams& p, const Tensor& x, const Tenso
   }
   const float* xp = x.data<float>();
   const float* dyp = dy.data<float>();
-  float* dwp = dw.data<float>();
-  for (int64_t o = 0; o < d.O; ++o) {
-    const int64_t g = o / d.Og;
-    for (int64_t c = 0; c < d.Cg; ++c)
-      for (int64_t kh = 0; kh < d.KH; ++kh)
-        for (int64_t kw = 0; kw < d.KW; ++kw) {
-          double acc = 0.0;
-          for (int64_t n = 0; n < d.N; ++n)
-            for (int64_t oh = 0; oh < d.OH; ++oh) {
-              const int64_t ih = oh * p.stride_h - p.pad_h + kh * p.dil_h;
-              if (ih < 0 || ih >= d.H) continue;
-              for (int64_t ow = 0; ow < d.OW; ++ow) {
-                const int64_t iw = ow * p.stride_w - p.pad_w + kw * p.dil_w;
-                if (iw < 0 || iw >= d.W) continue;
-                acc +=
-                    static_cast<double>(dyp[offset4(dy.layout(), n, o, oh, ow, d.O, d.OH, d.OW)]) *
-                    xp[offset4(x.layout(), n, g * d.Cg + c, ih, iw, d.C, d.H, d.W)];
-              }
-            }
-          dwp[woff(dw, d, o, c, kh, kw)] = static_cast<float>(acc);
-        }
-  }
+  std::vector<double> acc(static_cast<size_t>(dw.numel()), 0.0);
+  each_tap(p, d, x.layout(), dw, dy.layout(), [&](int64_t xi, int64_t wi, int64_t yi) {
+    acc[wi] += static_cast<double>(dyp[yi]) * xp[xi];
+  });
+  store(acc, dw);
   if (!db.defined()) return;
   float* dbp = db.data<float>();
   for (int64_t o = 0; o < d.O; ++o) {
-    double acc = 0.0;
+    double sum = 0.0;
     for (int64_t n = 0; n < d.N; ++n)
       for (int64_t oh = 0; oh < d.OH; ++oh)
         for (int64_t ow = 0; ow < d.OW; ++ow)
-          acc += dyp[offset4(dy.layout(), n, o, oh, ow, d.O, d.OH, d.OW)];
-    dbp[o] = static_cast<float>(acc);
+          sum += dyp[offset4(dy.layout(), n, o, oh, ow, d.O, d.OH, d.OW)];
+    dbp[o] = static_cast<float>(sum);
   }
 }
 
