@@ -20,7 +20,9 @@ std::string format_error(std::string_view component, std::string_view message) {
 }  // namespace
 
 Error::Error(std::string_view component, std::string_view message)
-    : std::runtime_error(format_error(component, message)), component_(component) {}
+    : std::runtime_error(format_error(component, message)),
+      component_(component),
+      message_(message) {}
 
 void set_error_rank(int rank) { g_rank = rank; }
 int error_rank() { return g_rank; }

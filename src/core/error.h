@@ -12,9 +12,10 @@ class Error : public std::runtime_error {
  public:
   Error(std::string_view component, std::string_view message);
   const std::string& component() const { return component_; }
+  const std::string& message() const { return message_; }  // without the "[component] "
 
  private:
-  std::string component_;
+  std::string component_, message_;
 };
 
 // Rank used in library-failure messages (set by dist/ once known; 0 before).

@@ -135,12 +135,12 @@ struct Loader::Impl {
         std::lock_guard<std::mutex> lock(mu);
         const bool known = skipped.count(sample) > 0;
         if (k + 1 >= n)
-          throw DataCorrupt(std::string(e.what()).substr(7) + " [no readable sample left in rank " +
+          throw DataCorrupt(e.message() + " [no readable sample left in rank " +
                             std::to_string(opt.rank) + "'s " + std::to_string(n) +
                             " samples of epoch " + std::to_string(epoch) + "]");
         if (!known && stats.corrupt_skipped >= opt.skip_corrupt) {
           if (opt.skip_corrupt > 0)
-            throw DataCorrupt(std::string(e.what()).substr(7) + " [" +
+            throw DataCorrupt(e.message() + " [" +
                               std::to_string(stats.corrupt_skipped) +
                               " corrupt samples skipped already; --skip-corrupt " +
                               std::to_string(opt.skip_corrupt) + " allows no more]");
