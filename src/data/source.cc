@@ -68,21 +68,21 @@ std::string split_dir(const std::string& dir, const std::string& split) {
   return "";
 }
 
-SourcePtr synthetic_split(const DataSpec& spec, const std::string& split, int64_t image_size,
-                          uint64_t seed) {
-  // One draw split in two, so both splits share the class patterns.
+// One draw split in two, so both splits share the class patterns.
+DataSplits synthetic_splits(const DataSpec& spec, int64_t image_size, uint64_t seed) {
   const int64_t n = spec.synthetic_train + spec.synthetic_test, hw = image_size;
-  const bool train = split == "train";
-  ImageSet all = make_synthetic(n, 3, static_cast<int>(hw), static_cast<int>(hw), 10, seed);
+  const ImageSet all = make_synthetic(n, 3, static_cast<int>(hw), static_cast<int>(hw), 10, seed);
   const int64_t per = hw * hw * 3;
-  const int64_t begin = train ? 0 : spec.synthetic_train;
-  const int64_t count = train ? spec.synthetic_train : spec.synthetic_test;
-  ImageSet part;
-  part.images = all.images.view({count, hw, hw, 3}, begin * per);
-  part.labels.assign(all.labels.begin() + begin, all.labels.begin() + begin + count);
-  part.classes = all.classes;
-  part.class_names = all.class_names;
-  return memory_source(std::move(part), split, spec.str() + " " + split);
+  auto part = [&](const std::string& split, int64_t begin, int64_t count) {
+    ImageSet s;
+    s.images = all.images.view({count, hw, hw, 3}, begin * per);
+    s.labels.assign(all.labels.begin() + begin, all.labels.begin() + begin + count);
+    s.classes = all.classes;
+    s.class_names = all.class_names;
+    return memory_source(std::move(s), split, spec.str() + " " + split);
+  };
+  return {part("train", 0, spec.synthetic_train),
+          part("test", spec.synthetic_train, spec.synthetic_test)};
 }
 
 }  // namespace
@@ -91,7 +91,10 @@ SourcePtr open_split(const DataSpec& spec, const std::string& split, int64_t ima
                      uint64_t seed) {
   if (split != "train" && split != "test")
     throw Error("data", "split '" + split + "' is not train or test");
-  if (spec.kind == "synthetic") return synthetic_split(spec, split, image_size, seed);
+  if (spec.kind == "synthetic") {
+    DataSplits d = synthetic_splits(spec, image_size, seed);
+    return split == "train" ? d.train : d.test;
+  }
   if (spec.kind == "idx")
     return memory_source(load_idx(spec.path, split == "train"), split,
                          "idx:" + spec.path + " " + split);
@@ -120,10 +123,11 @@ SourcePtr open_eval_source(const DataSpec& spec, int64_t image_size, uint64_t se
 }
 
 DataSplits open_data(const DataSpec& spec, int64_t image_size, uint64_t seed) {
+  if (spec.kind == "synthetic") return synthetic_splits(spec, image_size, seed);  // one draw
   DataSplits d;
   d.train = open_split(spec, "train", image_size, seed);
   const bool has_test =
-      spec.kind == "synthetic" || spec.kind == "idx" ||
+      spec.kind == "idx" ||
       ((spec.kind == "records" || spec.kind == "folder") && !split_dir(spec.path, "test").empty());
   if (has_test) d.test = open_split(spec, "test", image_size, seed);
   return d;
