@@ -5,8 +5,9 @@
 
 #include <array>
 #include <cstdio>
-#include <filesystem>
 #include <string>
+
+#include "temp_dir.h"
 
 namespace scaledl::testing {
 
@@ -29,15 +30,6 @@ inline CliResult run_command(const std::string& cmd) {
 inline CliResult run_cli(const std::string& args, bool with_stderr = true) {
   return run_command(std::string(SCALEDL_BINARY) + " " + args +
                      (with_stderr ? " 2>&1" : " 2>/dev/null"));
-}
-
-// An empty folder under the system temp dir, unique to this process and `name`.
-inline std::filesystem::path fresh_temp_dir(const std::string& name) {
-  namespace fs = std::filesystem;
-  fs::path p = fs::temp_directory_path() / ("scaledl_" + name + "_" + std::to_string(getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
 }
 
 }  // namespace scaledl::testing

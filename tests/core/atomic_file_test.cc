@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "temp_dir.h"
 
 namespace scaledl {
 namespace {
@@ -20,11 +21,7 @@ namespace fs = std::filesystem;
 class AtomicFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("scaledl_atomic_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = testing::test_temp_dir("atomic");
   }
   void TearDown() override { fs::remove_all(dir_); }
 

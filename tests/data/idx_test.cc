@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "temp_dir.h"
 
 namespace scaledl {
 namespace {
@@ -59,11 +60,7 @@ std::vector<uint8_t> gzip_bytes(const std::vector<uint8_t>& data) {
 class IdxFiles : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("scaledl_idx_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = testing::test_temp_dir("idx");
   }
   void TearDown() override { fs::remove_all(dir_); }
 

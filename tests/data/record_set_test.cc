@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/rng.h"
 #include "data/corrupt.h"
+#include "temp_dir.h"
 
 namespace scaledl {
 namespace {
@@ -61,11 +62,7 @@ class TinySource : public SampleSource {
 class RecordSet : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() /
-            ("scaledl_recset_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
-    fs::create_directories(root_);
+    root_ = testing::test_temp_dir("recset");
     dir_ = (root_ / "packed").string();
     set_log_level(LogLevel::warn);  // no progress lines in test output
   }

@@ -14,6 +14,7 @@
 #include "core/rng.h"
 #include "data/corrupt.h"
 #include "data/crc32c.h"
+#include "temp_dir.h"
 
 namespace scaledl {
 namespace {
@@ -99,11 +100,7 @@ class RecordShard : public ::testing::Test {
  protected:
   static constexpr int kN = 12;
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("scaledl_rec_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = testing::test_temp_dir("rec");
     shard_ = (dir_ / "part-00000.rec").string();
     index_ = (dir_ / "part-00000.idx").string();
   }
