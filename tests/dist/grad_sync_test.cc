@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <mutex>
 #include <thread>
 
@@ -67,11 +68,16 @@ TEST(GradSync, EveryElementAveragedOnceInBucketsFromTheEnd) {
   EXPECT_EQ(sync.buckets(), 4);
   sync.begin_step();
   sync.ready(750);  // nothing whole yet
-  sync.ready(650);  // the first bucket is final
-  for (int spin = 0; spin < 1000; ++spin) {  // it goes out before finish (overlap)
-    std::lock_guard<std::mutex> lock(group->mu);
-    if (!group->calls.empty()) break;
+  sync.ready(650);  // the first bucket is final: it goes out now, before finish (overlap)
+  bool sent_early = false;
+  for (int wait_ms = 0; wait_ms < 2000 && !sent_early; ++wait_ms) {
+    {
+      std::lock_guard<std::mutex> lock(group->mu);
+      sent_early = !group->calls.empty();
+    }
+    if (!sent_early) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  EXPECT_TRUE(sent_early) << "a final bucket must be allreduced during backward, not at finish";
   sync.ready(400);
   sync.finish();
   ASSERT_EQ(group->calls.size(), 4u);
