@@ -4,6 +4,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "core/device_memory.h"
 #include "core/error.h"
 
 namespace scaledl {
@@ -38,10 +39,23 @@ Device parse_device(std::string_view s) {
   throw Error("device", "unknown device '" + std::string(s) + "'; use cpu, cuda or cuda:N");
 }
 
-Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
+Storage::Storage(size_t bytes, Device device, bool pinned)
+    : bytes_(bytes), device_(device), pinned_(pinned && device.is_cpu()) {
   if (!device.is_cpu())
-    throw Error("device", device.str() + " memory needs the CUDA backend; this build has none");
-  buf_ = aligned_alloc_bytes(bytes);
+    data_ = device_alloc(bytes, device);
+  else if (pinned_)
+    data_ = pinned_alloc(bytes);
+  else
+    data_ = aligned_alloc_bytes(bytes).release();
+}
+
+Storage::~Storage() {
+  if (!device_.is_cpu())
+    device_free(data_, device_);
+  else if (pinned_)
+    pinned_free(data_);
+  else
+    AlignedFree{}(data_);
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, Layout layout) {
@@ -52,6 +66,16 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, Layout layo
   t.dtype_ = dtype;
   t.layout_ = shape.size() == 4 ? layout : Layout::nchw;
   t.storage_ = std::make_shared<Storage>(t.nbytes(), device);
+  return t;
+}
+
+Tensor Tensor::pinned(const Shape& shape, DType dtype, Layout layout) {
+  Tensor t = empty({0}, dtype);  // shape checks and storage below
+  for (int64_t d : shape)
+    if (d < 0) throw Error("tensor", "negative dimension in shape " + shape_str(shape));
+  t.shape_ = shape;
+  t.layout_ = shape.size() == 4 ? layout : Layout::nchw;
+  t.storage_ = std::make_shared<Storage>(t.nbytes(), Device::cpu(), true);
   return t;
 }
 
@@ -95,27 +119,58 @@ Tensor Tensor::view(const Shape& shape, int64_t offset) const {
 
 Tensor Tensor::clone() const {
   Tensor t = empty(shape_, dtype_, device(), layout_);
-  std::memcpy(t.raw(), raw(), nbytes());
+  t.copy_from(*this);
   return t;
 }
 
-void Tensor::zero() { std::memset(raw(), 0, nbytes()); }
+Tensor Tensor::to(Device d) const {
+  if (d == device()) return *this;
+  Tensor t = empty(shape_, dtype_, d, layout_);
+  t.copy_from(*this);
+  return t;
+}
+
+float Tensor::at(int64_t i) const {
+  SDL_ASSERT(dtype_ == DType::f32 && i >= 0 && i < numel(), "at() needs an f32 element in range");
+  if (device().is_cpu()) return data<float>()[i];
+  float v = 0;
+  device_copy(&v, Device::cpu(), data<float>() + i, device(), sizeof v);
+  return v;
+}
+
+void Tensor::zero() {
+  if (device().is_cpu())
+    std::memset(raw(), 0, nbytes());
+  else
+    device_memset_zero(raw(), device(), nbytes());
+}
 
 void Tensor::fill(float v) {
   SDL_ASSERT(dtype_ == DType::f32, "fill needs an f32 tensor");
+  if (!device().is_cpu()) {
+    copy_from(Tensor::from(shape_, std::vector<float>(static_cast<size_t>(numel()), v)));
+    return;
+  }
   float* p = data<float>();
   for (int64_t i = 0, n = numel(); i < n; ++i) p[i] = v;
 }
 
 void Tensor::copy_from(const Tensor& src) {
   SDL_ASSERT(src.dtype() == dtype_ && src.numel() == numel(), "copy_from needs equal dtype/numel");
-  std::memcpy(raw(), src.raw(), nbytes());
+  if (device().is_cpu() && src.device().is_cpu())
+    std::memcpy(raw(), src.raw(), nbytes());
+  else
+    device_copy(raw(), device(), src.raw(), src.device(), nbytes());
 }
 
 std::vector<float> Tensor::to_vector() const {
   SDL_ASSERT(dtype_ == DType::f32, "to_vector needs an f32 tensor");
-  const float* p = data<float>();
-  return std::vector<float>(p, p + numel());
+  std::vector<float> out(static_cast<size_t>(numel()));
+  if (device().is_cpu())
+    std::memcpy(out.data(), raw(), nbytes());
+  else
+    device_copy(out.data(), Device::cpu(), raw(), device(), nbytes());
+  return out;
 }
 
 std::string Tensor::str() const {

@@ -24,17 +24,23 @@ std::string shape_str(const Shape& s);
 enum class Layout : uint8_t { nchw, nhwc };
 std::string_view layout_name(Layout l);
 
+// Memory of one tensor (or of several views): host, page-locked host, or a CUDA device's.
 class Storage {
  public:
-  Storage(size_t bytes, Device device);
-  void* data() const { return buf_.get(); }
+  Storage(size_t bytes, Device device, bool pinned = false);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  void* data() const { return data_; }
   size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
+  bool pinned() const { return pinned_; }
 
  private:
-  AlignedBuffer buf_;
+  void* data_ = nullptr;
   size_t bytes_;
   Device device_;
+  bool pinned_;
 };
 
 class Tensor {
@@ -45,6 +51,8 @@ class Tensor {
                       Layout layout = Layout::nchw);
   static Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu(),
                       Layout layout = Layout::nchw);
+  // Host memory that a GPU copies from asynchronously (page-locked when a GPU is present).
+  static Tensor pinned(const Shape& shape, DType dtype = DType::f32, Layout layout = Layout::nchw);
   // f32 tensor from values (row-major in the given layout's memory order).
   static Tensor from(const Shape& shape, const std::vector<float>& values,
                      Layout layout = Layout::nchw);
@@ -61,8 +69,8 @@ class Tensor {
 
   void* raw() const { return static_cast<char*>(storage_->data()) + offset_; }
   template <class T> T* data() const { return static_cast<T*>(raw()); }
-  // Element i of an f32 tensor in memory order.
-  float at(int64_t i) const { return data<float>()[i]; }
+  // Element i of an f32 tensor in memory order (copied from the device for cuda tensors).
+  float at(int64_t i) const;
 
   // Same storage, new shape with the same element count (layout kept; 4-D only keeps it).
   Tensor reshape(const Shape& shape) const;
@@ -71,10 +79,13 @@ class Tensor {
   // A tensor over `shape` elements of this one's storage starting at element `offset`.
   Tensor view(const Shape& shape, int64_t offset) const;
   Tensor clone() const;
+  // A copy on `device` (same shape, dtype, layout); this tensor itself when already there.
+  Tensor to(Device device) const;
   void zero();
   void fill(float v);  // f32 only
-  void copy_from(const Tensor& src);  // same dtype and numel; memory order copied as is
-  std::vector<float> to_vector() const;  // f32 only, memory order
+  // Same dtype and numel; memory order copied as is, between any devices.
+  void copy_from(const Tensor& src);
+  std::vector<float> to_vector() const;  // f32 only, memory order, from any device
   std::string str() const;  // "f32[2,3,4,4] nhwc cpu"
 
  private:

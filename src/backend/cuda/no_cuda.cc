@@ -1,12 +1,31 @@
-// Built without SCALEDL_CUDA: every cuda kernel throws, naming the op.
+// Built without SCALEDL_CUDA: every cuda kernel throws, naming the op; device memory cannot be
+// allocated; pinned host memory is plain aligned memory.
 #include <string>
 
+#include "core/allocator.h"
+#include "core/device_memory.h"
 #include "core/error.h"
 #include "ops/ops.h"
 
 namespace scaledl {
 
 bool cuda_supports(std::string_view) { return false; }
+
+namespace {
+constexpr const char* kNoCuda =
+    "this build has no CUDA backend; rebuild with -DSCALEDL_CUDA=ON (needs nvcc) or use --device cpu";
+}
+
+int cuda_device_count() { return 0; }
+const char* cuda_unavailable_reason() { return kNoCuda; }
+void* device_alloc(size_t, Device device) {
+  throw Error("device", device.str() + " is not available: " + kNoCuda);
+}
+void device_free(void*, Device) noexcept {}
+void device_copy(void*, Device, const void*, Device, size_t) { throw Error("device", kNoCuda); }
+void device_memset_zero(void*, Device, size_t) { throw Error("device", kNoCuda); }
+void* pinned_alloc(size_t bytes) { return aligned_alloc_bytes(bytes).release(); }
+void pinned_free(void* p) noexcept { AlignedFree{}(p); }
 
 namespace cuda {
 namespace {

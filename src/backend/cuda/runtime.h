@@ -1,0 +1,47 @@
+// The CUDA runtime of the backend: per device, one compute stream with its cuDNN and cuBLAS
+// handles, a growing workspace, and the caching allocator behind device_alloc. Every op of a
+// device runs on its compute stream, in call order, so memory freed to the cache may be reused
+// by the next op without synchronizing. Work on other streams (copies, NCCL) orders itself
+// against it with events.
+#pragma once
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <cstddef>
+
+#include "core/device.h"
+#include "core/dtype.h"
+
+namespace scaledl::cuda {
+
+struct Context {
+  int device = 0;
+  cudaStream_t stream = nullptr;
+  cudnnHandle_t cudnn = nullptr;
+  cublasHandle_t cublas = nullptr;
+};
+
+// The context of `device`, created on first use; makes it the calling thread's current device.
+Context& context(Device device);
+// Scratch memory of at least `bytes` on the device's stream (valid until the next call).
+void* workspace(Device device, size_t bytes);
+
+// Caching allocator statistics of one device, in bytes.
+struct MemoryStats {
+  size_t in_use = 0, cached = 0, peak_in_use = 0;
+  size_t device_allocs = 0;  // cudaMalloc calls so far (a steady step makes none)
+};
+MemoryStats memory_stats(Device device);
+
+cudaDataType_t cuda_dtype(DType t);   // f32, f16, bf16
+cudnnDataType_t cudnn_dtype(DType t);
+
+// Threads and blocks for a grid-stride loop over n elements.
+inline unsigned grid_for(long long n, unsigned block = 256) {
+  long long g = (n + block - 1) / block;
+  return static_cast<unsigned>(g < 1 ? 1 : (g > 65535LL * 8 ? 65535LL * 8 : g));
+}
+
+}  // namespace scaledl::cuda

@@ -1,0 +1,29 @@
+// Device memory seen from core: allocation, copies and fills of cuda:N memory, and page-locked
+// (pinned) host memory. Defined by the CUDA backend (backend/cuda/runtime.cc) or, in builds
+// without it, by backend/cuda/no_cuda.cc, where device calls throw and pinned memory is plain.
+#pragma once
+#include <cstddef>
+
+#include "core/device.h"
+
+namespace scaledl {
+
+// Number of usable CUDA devices (0 without the backend or without a GPU).
+int cuda_device_count();
+// Why no CUDA device is usable ("" when one is): the build, the driver, or no GPU present.
+const char* cuda_unavailable_reason();
+
+// From the backend's caching allocator; throws Error (out of memory names the bytes).
+void* device_alloc(size_t bytes, Device device);
+void device_free(void* p, Device device) noexcept;
+// Copies bytes between any two of host and device memory; returns once the copy is complete
+// and ordered after the device's queued work.
+void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
+void device_memset_zero(void* p, Device device, size_t bytes);
+
+// Page-locked host memory (fast, asynchronous copies to a GPU); plain aligned memory when
+// no GPU is present.
+void* pinned_alloc(size_t bytes);
+void pinned_free(void* p) noexcept;
+
+}  // namespace scaledl
