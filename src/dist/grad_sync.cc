@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "core/error.h"
-#include "dist/half.h"
+#include "core/half.h"
 
 namespace scaledl {
 

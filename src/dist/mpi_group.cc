@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "dist/check_mpi.h"
-#include "dist/half.h"
+#include "core/half.h"
 
 namespace scaledl {
 

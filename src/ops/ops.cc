@@ -2,6 +2,7 @@
 #include "ops/ops.h"
 
 #include <algorithm>
+#include <atomic>
 #include <string>
 
 #include "core/error.h"
@@ -18,8 +19,13 @@ constexpr std::string_view kOps[] = {
     "avgpool2d_forward", "avgpool2d_backward", "global_avgpool_forward",
     "global_avgpool_backward", "linear_forward", "linear_backward_data",
     "linear_backward_weights", "softmax_cross_entropy", "add", "dropout_forward",
-    "dropout_backward", "concat_channels", "split_channels", "reorder", "sgd_update"};
+    "dropout_backward", "concat_channels", "split_channels", "reorder", "cast", "all_finite",
+    "sgd_update"};
+std::atomic<bool> g_allow_tf32{false};
 }  // namespace
+
+void set_allow_tf32(bool allow) { g_allow_tf32 = allow; }
+bool allow_tf32() { return g_allow_tf32; }
 
 std::string_view backend_name(Backend b) {
   switch (b) {
@@ -133,6 +139,11 @@ void split_channels(const Tensor& y, std::vector<Tensor>& xs) {
   SDL_DISPATCH(y.device(), split_channels, y, xs);
 }
 void reorder(const Tensor& x, Tensor& y) { SDL_DISPATCH(y.device(), reorder, x, y); }
+void cast(const Tensor& x, Tensor& y, float scale) { SDL_DISPATCH(y.device(), cast, x, y, scale); }
+bool all_finite(const Tensor& x) {
+  SDL_DISPATCH(x.device(), all_finite, x);
+  return false;  // not reached: every backend returns above
+}
 void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum) {
   SDL_DISPATCH(param.device(), sgd_update, p, param, grad, momentum);
 }

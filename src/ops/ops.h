@@ -32,6 +32,11 @@ class ScopedBackend {
   Backend saved_;
 };
 
+// fp32 convolutions and matrix products may use TF32 tensor cores (--precision tf32); off by
+// default (exact fp32). Process-wide; read by the cuda backend.
+void set_allow_tf32(bool allow);
+bool allow_tf32();
+
 namespace ops {
 #include "ops/kernels.inc"
 }  // namespace ops

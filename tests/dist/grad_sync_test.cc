@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "core/error.h"
-#include "dist/half.h"
+#include "core/half.h"
 #include "models/models.h"
 #include "nn/net.h"
 

@@ -15,7 +15,7 @@
 
 #include "core/error.h"
 #include "dist/bootstrap.h"
-#include "dist/half.h"
+#include "core/half.h"
 #include "dist/mpi_group.h"
 
 namespace {

@@ -89,6 +89,8 @@ void dropout_backward(float, const Tensor&, const Tensor&, Tensor&) { missing("d
 void concat_channels(const std::vector<Tensor>&, Tensor&) { missing("concat_channels"); }
 void split_channels(const Tensor&, std::vector<Tensor>&) { missing("split_channels"); }
 void reorder(const Tensor&, Tensor&) { missing("reorder"); }
+void cast(const Tensor&, Tensor&, float) { missing("cast"); }
+bool all_finite(const Tensor&) { missing("all_finite"); }
 void sgd_update(const SgdParams&, Tensor&, const Tensor&, Tensor&) { missing("sgd_update"); }
 
 }  // namespace cuda

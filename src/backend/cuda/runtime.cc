@@ -67,7 +67,7 @@ class CachingAllocator {
     sizes_.erase(it);
   }
 
-  MemoryStats stats() {
+  cuda::MemoryStats stats() {
     std::lock_guard<std::mutex> lock(mu_);
     return {in_use_, cached_, peak_, device_allocs_};
   }

@@ -1,6 +1,6 @@
 // f16/bf16 conversions: portable bit manipulation, and F16C (x86) for f16 sums when the CPU has
 // it, chosen once at run time so one binary runs on every x86-64.
-#include "dist/half.h"
+#include "core/half.h"
 
 #include <bit>
 

@@ -9,7 +9,7 @@
 
 #include "core/error.h"
 #include "dist/group.h"
-#include "dist/half.h"
+#include "core/half.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>

@@ -1,0 +1,114 @@
+// Batch normalization through cuDNN (spatial; the persistent kernels for nhwc f16/bf16).
+// Statistics and affine parameters stay f32 whatever the activations' dtype. cuDNN saves the
+// inverse standard deviation; the op contract keeps the biased variance in save_var, so it is
+// converted on the way out and back (a [C] kernel each).
+#include <string>
+
+#include "backend/cuda/check_cuda.h"
+#include "backend/cuda/cudnn_desc.h"
+#include "backend/cuda/device_math.cuh"
+#include "backend/cuda/launch.h"
+#include "backend/cuda/runtime.h"
+#include "ops/ops.h"
+
+namespace scaledl::cuda {
+
+namespace {
+
+const float kOne = 1.f, kZero = 0.f;
+
+cudnnBatchNormMode_t mode_for(const Tensor& x) {
+  return x.layout() == Layout::nhwc && x.dtype() != DType::f32 ? CUDNN_BATCHNORM_SPATIAL_PERSISTENT
+                                                               : CUDNN_BATCHNORM_SPATIAL;
+}
+
+void check_vec(const char* op, const char* name, const Tensor& t, const Tensor& x) {
+  require(t.defined() && t.dtype() == DType::f32 && t.numel() == x.dim(1) &&
+              t.device() == x.device(),
+          op, std::string(name) + " must be f32[" + std::to_string(x.dim(1)) + "] on " +
+                  x.device().str() + ", got " + describe(t));
+}
+
+void check_x(const char* op, const BatchNormParams& p, const Tensor& x, const Tensor& y) {
+  require_cuda_float(op, "input", x);
+  require(x.ndim() == 4, op, "input must be 4-D [N,C,H,W], got " + x.str());
+  require_cuda_like(op, "output", y, x);
+  require(p.eps >= static_cast<float>(CUDNN_BN_MIN_EPSILON), op,
+          "eps " + std::to_string(p.eps) + " is below cuDNN's minimum " +
+              std::to_string(CUDNN_BN_MIN_EPSILON));
+}
+
+// The [1,C,1,1] descriptor cuDNN derives for x's statistics (f32 for f16/bf16 x).
+struct StatsDesc {
+  explicit StatsDesc(const TensorDesc& x, cudnnBatchNormMode_t mode) {
+    SDL_CUDNN(cudnnCreateTensorDescriptor(&d));
+    SDL_CUDNN(cudnnDeriveBNTensorDescriptor(d, x.get(), mode));
+  }
+  ~StatsDesc() { cudnnDestroyTensorDescriptor(d); }
+  StatsDesc(const StatsDesc&) = delete;
+  StatsDesc& operator=(const StatsDesc&) = delete;
+  cudnnTensorDescriptor_t d = nullptr;
+};
+
+}  // namespace
+
+void batchnorm_forward_train(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
+                             const Tensor& beta, Tensor& y, Tensor& save_mean, Tensor& save_var,
+                             Tensor& running_mean, Tensor& running_var) {
+  const char* op = "batchnorm_forward_train";
+  check_x(op, p, x, y);
+  for (auto [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma}, {"beta", &beta},
+                         {"save_mean", &save_mean}, {"save_var", &save_var},
+                         {"running_mean", &running_mean}, {"running_var", &running_var}})
+    check_vec(op, name, *t, x);
+  Context& c = context(y.device());
+  const cudnnBatchNormMode_t mode = mode_for(x);
+  TensorDesc xd(x), yd(y);
+  StatsDesc sd(xd, mode);
+  Tensor invstd = Tensor::empty({x.dim(1)}, DType::f32, x.device());
+  SDL_CUDNN(cudnnBatchNormalizationForwardTraining(
+      c.cudnn, mode, &kOne, &kZero, xd.get(), x.raw(), yd.get(), y.raw(), sd.d, gamma.raw(),
+      beta.raw(), p.momentum, running_mean.raw(), running_var.raw(), p.eps, save_mean.raw(),
+      invstd.raw()));
+  invstd_to_var(invstd, p.eps, save_var);
+}
+
+void batchnorm_forward_inference(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
+                                 const Tensor& beta, const Tensor& running_mean,
+                                 const Tensor& running_var, Tensor& y) {
+  const char* op = "batchnorm_forward_inference";
+  check_x(op, p, x, y);
+  for (auto [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma}, {"beta", &beta},
+                         {"running_mean", &running_mean}, {"running_var", &running_var}})
+    check_vec(op, name, *t, x);
+  Context& c = context(y.device());
+  TensorDesc xd(x), yd(y);
+  StatsDesc sd(xd, CUDNN_BATCHNORM_SPATIAL);
+  SDL_CUDNN(cudnnBatchNormalizationForwardInference(
+      c.cudnn, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, xd.get(), x.raw(), yd.get(), y.raw(), sd.d,
+      gamma.raw(), beta.raw(), running_mean.raw(), running_var.raw(), p.eps));
+}
+
+void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
+                        const Tensor& gamma, const Tensor& save_mean, const Tensor& save_var,
+                        Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
+  const char* op = "batchnorm_backward";
+  check_x(op, p, x, dx);
+  require_cuda_like(op, "output gradient", dy, x);
+  for (auto [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma},
+                         {"save_mean", &save_mean}, {"save_var", &save_var},
+                         {"dgamma", &dgamma}, {"dbeta", &dbeta}})
+    check_vec(op, name, *t, x);
+  Context& c = context(dx.device());
+  const cudnnBatchNormMode_t mode = mode_for(x);
+  TensorDesc xd(x), dyd(dy), dxd(dx);
+  StatsDesc sd(xd, mode);
+  Tensor invstd = Tensor::empty({x.dim(1)}, DType::f32, x.device());
+  var_to_invstd(save_var, p.eps, invstd);
+  SDL_CUDNN(cudnnBatchNormalizationBackward(
+      c.cudnn, mode, &kOne, &kZero, &kOne, &kZero, xd.get(), x.raw(), dyd.get(), dy.raw(),
+      dxd.get(), dx.raw(), sd.d, gamma.raw(), dgamma.raw(), dbeta.raw(), p.eps, save_mean.raw(),
+      invstd.raw()));
+}
+
+}  // namespace scaledl::cuda

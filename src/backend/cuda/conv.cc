@@ -1,0 +1,198 @@
+// Convolutions through cuDNN: forward, backward data, backward weights (+ bias). The algorithm
+// is found once per (direction, shapes, dtype, layout, math) by cudnnFind*AlgorithmEx on the
+// real buffers and cached. Weights may lie in either layout: when it differs from the
+// activations' (parameters are kept plain, KCRS), they are reordered into a scratch copy in
+// the activations' layout (KRSC for nhwc, which cuDNN's tensor-core kernels want).
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+
+#include "backend/cuda/check_cuda.h"
+#include "backend/cuda/cudnn_desc.h"
+#include "backend/cuda/device_math.cuh"
+#include "backend/cuda/runtime.h"
+#include "ops/ops.h"
+
+namespace scaledl::cuda {
+
+namespace {
+
+constexpr size_t kFindWorkspace = size_t{512} << 20;  // algorithms may use up to this much
+
+enum class Dir { fwd, bwd_data, bwd_filter };
+
+using Key = std::tuple<int, int, std::vector<int64_t>, int, int, int, int, int, int, int, int, int,
+                       int>;
+
+Key key_of(Dir d, const Conv2dParams& p, const Tensor& x, const Tensor& w) {
+  Shape s = x.shape();
+  s.insert(s.end(), w.shape().begin(), w.shape().end());
+  return {static_cast<int>(d), x.device().index, s, p.stride_h, p.stride_w, p.pad_h, p.pad_w,
+          p.dil_h, p.dil_w, p.groups, static_cast<int>(x.dtype()), static_cast<int>(x.layout()),
+          allow_tf32() ? 1 : 0};
+}
+
+struct Choice {
+  int algo = 0;
+  size_t workspace = 0;
+};
+
+std::mutex g_mu;
+std::map<Key, Choice>& cache() {
+  static std::map<Key, Choice> c;
+  return c;
+}
+
+// The first (fastest) algorithm Find returned that succeeded.
+template <class Perf>
+Choice pick(const char* op, const Perf* perf, int n) {
+  for (int i = 0; i < n; ++i)
+    if (perf[i].status == CUDNN_STATUS_SUCCESS)
+      return {static_cast<int>(perf[i].algo), perf[i].memory};
+  throw Error(op, "cuDNN found no algorithm for this convolution");
+}
+
+void check_conv(const char* op, const Conv2dParams& p, const Tensor& x, const Tensor& w,
+                const Tensor& y) {
+  require_cuda_float(op, "input", x);
+  require(x.ndim() == 4, op, "input must be 4-D [N,C,H,W], got " + x.str());
+  require(w.defined() && w.dtype() == x.dtype() && w.device() == x.device() && w.ndim() == 4 &&
+              w.dim(1) * p.groups == x.dim(1),
+          op, "weight must be " + std::string(dtype_name(x.dtype())) + "[O," +
+                  std::to_string(x.dim(1) / (p.groups ? p.groups : 1)) +
+                  ",KH,KW] on the input's device, got " + describe(w));
+  const int64_t oh = conv_out_size(x.dim(2), static_cast<int>(w.dim(2)), p.stride_h, p.pad_h, p.dil_h);
+  const int64_t ow = conv_out_size(x.dim(3), static_cast<int>(w.dim(3)), p.stride_w, p.pad_w, p.dil_w);
+  const Shape want{x.dim(0), w.dim(0), oh, ow};
+  require(y.defined() && y.dtype() == x.dtype() && y.layout() == x.layout() &&
+              y.device() == x.device() && y.shape() == want,
+          op, "output must be " + std::string(dtype_name(x.dtype())) + shape_str(want) +
+                  " in the input's layout, got " + describe(y));
+}
+
+// w in the activations' layout (a reordered scratch copy when it is not).
+Tensor filter_in(const Tensor& w, Layout layout) {
+  if (w.layout() == layout) return w;
+  Tensor t = Tensor::empty(w.shape(), w.dtype(), w.device(), layout);
+  ops::reorder(w, t);
+  return t;
+}
+
+const float kOne = 1.f, kZero = 0.f;
+
+}  // namespace
+
+void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w_in, const Tensor& b,
+                    Tensor& y) {
+  const char* op = "conv2d_forward";
+  check_conv(op, p, x, w_in, y);
+  Context& c = context(y.device());
+  const Tensor w = filter_in(w_in, x.layout());
+  TensorDesc xd(x), yd(y);
+  FilterDesc wd(w);
+  ConvDesc cd(p, x.dtype());
+  Choice ch;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    const Key k = key_of(Dir::fwd, p, x, w);
+    auto it = cache().find(k);
+    if (it == cache().end()) {
+      cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+      int n = 0;
+      SDL_CUDNN(cudnnFindConvolutionForwardAlgorithmEx(
+          c.cudnn, xd.get(), x.raw(), wd.get(), w.raw(), cd.get(), yd.get(), y.raw(),
+          CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf, workspace(y.device(), kFindWorkspace),
+          kFindWorkspace));
+      it = cache().emplace(k, pick(op, perf, n)).first;
+    }
+    ch = it->second;
+  }
+  SDL_CUDNN(cudnnConvolutionForward(c.cudnn, &kOne, xd.get(), x.raw(), wd.get(), w.raw(), cd.get(),
+                                    static_cast<cudnnConvolutionFwdAlgo_t>(ch.algo),
+                                    workspace(y.device(), ch.workspace), ch.workspace, &kZero,
+                                    yd.get(), y.raw()));
+  if (b.defined()) {
+    require(b.dtype() == y.dtype() && b.numel() == y.dim(1) && b.device() == y.device(), op,
+            "bias must be " + std::string(dtype_name(y.dtype())) + "[" +
+                std::to_string(y.dim(1)) + "] on the output's device, got " + describe(b));
+    TensorDesc bd(b);
+    SDL_CUDNN(cudnnAddTensor(c.cudnn, &kOne, bd.get(), b.raw(), &kOne, yd.get(), y.raw()));
+  }
+}
+
+void conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, const Tensor& w_in,
+                          Tensor& dx) {
+  const char* op = "conv2d_backward_data";
+  check_conv(op, p, dx, w_in, dy);
+  Context& c = context(dx.device());
+  const Tensor w = filter_in(w_in, dx.layout());
+  TensorDesc dxd(dx), dyd(dy);
+  FilterDesc wd(w);
+  ConvDesc cd(p, dx.dtype());
+  Choice ch;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    const Key k = key_of(Dir::bwd_data, p, dx, w);
+    auto it = cache().find(k);
+    if (it == cache().end()) {
+      cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+      int n = 0;
+      SDL_CUDNN(cudnnFindConvolutionBackwardDataAlgorithmEx(
+          c.cudnn, wd.get(), w.raw(), dyd.get(), dy.raw(), cd.get(), dxd.get(), dx.raw(),
+          CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf,
+          workspace(dx.device(), kFindWorkspace), kFindWorkspace));
+      it = cache().emplace(k, pick(op, perf, n)).first;
+    }
+    ch = it->second;
+  }
+  SDL_CUDNN(cudnnConvolutionBackwardData(
+      c.cudnn, &kOne, wd.get(), w.raw(), dyd.get(), dy.raw(), cd.get(),
+      static_cast<cudnnConvolutionBwdDataAlgo_t>(ch.algo), workspace(dx.device(), ch.workspace),
+      ch.workspace, &kZero, dxd.get(), dx.raw()));
+}
+
+void conv2d_backward_weights(const Conv2dParams& p, const Tensor& x, const Tensor& dy,
+                             Tensor& dw_out, Tensor& db) {
+  const char* op = "conv2d_backward_weights";
+  check_conv(op, p, x, dw_out, dy);
+  Context& c = context(dw_out.device());
+  // cuDNN writes the gradient in the activations' layout; reorder afterwards if needed.
+  Tensor dw = dw_out.layout() == x.layout()
+                  ? dw_out
+                  : Tensor::empty(dw_out.shape(), dw_out.dtype(), dw_out.device(), x.layout());
+  TensorDesc xd(x), dyd(dy);
+  FilterDesc wd(dw);
+  ConvDesc cd(p, x.dtype());
+  Choice ch;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    const Key k = key_of(Dir::bwd_filter, p, x, dw);
+    auto it = cache().find(k);
+    if (it == cache().end()) {
+      cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+      int n = 0;
+      SDL_CUDNN(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+          c.cudnn, xd.get(), x.raw(), dyd.get(), dy.raw(), cd.get(), wd.get(), dw.raw(),
+          CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf,
+          workspace(dw.device(), kFindWorkspace), kFindWorkspace));
+      it = cache().emplace(k, pick(op, perf, n)).first;
+    }
+    ch = it->second;
+  }
+  SDL_CUDNN(cudnnConvolutionBackwardFilter(
+      c.cudnn, &kOne, xd.get(), x.raw(), dyd.get(), dy.raw(), cd.get(),
+      static_cast<cudnnConvolutionBwdFilterAlgo_t>(ch.algo), workspace(dw.device(), ch.workspace),
+      ch.workspace, &kZero, wd.get(), dw.raw()));
+  if (dw.raw() != dw_out.raw()) ops::reorder(dw, dw_out);
+  if (db.defined()) {
+    require(db.dtype() == dy.dtype() && db.numel() == dy.dim(1) && db.device() == dy.device(), op,
+            "bias gradient must be " + std::string(dtype_name(dy.dtype())) + "[" +
+                std::to_string(dy.dim(1)) + "], got " + describe(db));
+    TensorDesc bd(db);
+    SDL_CUDNN(cudnnConvolutionBackwardBias(c.cudnn, &kOne, dyd.get(), dy.raw(), &kZero, bd.get(),
+                                           db.raw()));
+  }
+}
+
+}  // namespace scaledl::cuda

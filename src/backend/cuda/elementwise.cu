@@ -1,0 +1,377 @@
+// Elementwise and data-movement kernels: relu, add, dropout (the reference's hash mask), cast,
+// reorder, channel concat/split, global average pooling, bias rows, batch-norm statistics
+// conversion. Math is f32 whatever the element type.
+#include <string>
+
+#include "backend/cuda/check_cuda.h"
+#include "backend/cuda/device_math.cuh"
+#include "backend/cuda/launch.h"
+#include "backend/cuda/runtime.h"
+#include "ops/ops.h"
+
+namespace scaledl::cuda {
+
+namespace {
+
+#define SDL_GRID_STRIDE(i, n) \
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
+
+cudaStream_t stream_of(const Tensor& t) { return context(t.device()).stream; }
+
+template <class T>
+__global__ void relu_fwd_k(const T* x, T* y, long long n) {
+  SDL_GRID_STRIDE(i, n) {
+    const float v = load(x, i);
+    store(y, i, (v > 0.f || v != v) ? v : 0.f);
+  }
+}
+
+template <class T>
+__global__ void relu_bwd_k(const T* y, const T* dy, T* dx, long long n) {
+  SDL_GRID_STRIDE(i, n) store(dx, i, load(y, i) > 0.f ? load(dy, i) : 0.f);
+}
+
+template <class T>
+__global__ void add_k(const T* a, const T* b, T* y, long long n) {
+  SDL_GRID_STRIDE(i, n) store(y, i, load(a, i) + load(b, i));
+}
+
+__device__ __forceinline__ unsigned long long mix64(unsigned long long x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// core/rng's hash_words(seed, i) and bits_to_unit: the mask equals the reference's.
+template <class T>
+__global__ void dropout_fwd_k(float p, unsigned long long seed, const T* x, T* y,
+                              unsigned char* mask, long long n) {
+  SDL_GRID_STRIDE(i, n) {
+    const unsigned long long h =
+        mix64(mix64(mix64(mix64(seed) ^ static_cast<unsigned long long>(i)) ^ 0ull) ^ 0ull);
+    const float u = static_cast<float>(h >> 40) * 0x1.0p-24f;
+    const unsigned char keep = u >= p ? 1 : 0;
+    mask[i] = keep;
+    store(y, i, keep ? load(x, i) / (1.f - p) : 0.f);
+  }
+}
+
+template <class T>
+__global__ void dropout_bwd_k(float p, const unsigned char* mask, const T* dy, T* dx, long long n) {
+  SDL_GRID_STRIDE(i, n) store(dx, i, mask[i] ? load(dy, i) / (1.f - p) : 0.f);
+}
+
+template <class S, class D>
+__global__ void cast_k(const S* x, D* y, float scale, long long n) {
+  SDL_GRID_STRIDE(i, n) store(y, i, load(x, i) * scale);
+}
+
+template <class T>
+__global__ void reorder_k(const T* x, T* y, bool x_nhwc, bool y_nhwc, long long N, long long C,
+                          long long H, long long W) {
+  const long long total = N * C * H * W;
+  SDL_GRID_STRIDE(i, total) {
+    // i walks y's memory order (coalesced writes).
+    long long n, c, h, w, r = i;
+    if (y_nhwc) {
+      c = r % C, r /= C, w = r % W, r /= W, h = r % H, n = r / H;
+    } else {
+      w = r % W, r /= W, h = r % H, r /= H, c = r % C, n = r / C;
+    }
+    y[i] = x[off4(x_nhwc, n, c, h, w, C, H, W)];
+  }
+}
+
+// Copies part `xs` ([N,Cx,H,W]) to or from channels [c0, c0+Cx) of `y` ([N,Cy,H,W]).
+template <class T>
+__global__ void channel_slice_k(T* part, T* whole, bool to_whole, bool nhwc, long long N,
+                                long long Cx, long long Cy, long long c0, long long H,
+                                long long W) {
+  const long long total = N * Cx * H * W;
+  SDL_GRID_STRIDE(i, total) {
+    long long n, c, h, w, r = i;
+    if (nhwc) {
+      c = r % Cx, r /= Cx, w = r % W, r /= W, h = r % H, n = r / H;
+    } else {
+      w = r % W, r /= W, h = r % H, r /= H, c = r % Cx, n = r / Cx;
+    }
+    const long long o = off4(nhwc, n, c0 + c, h, w, Cy, H, W);
+    if (to_whole)
+      whole[o] = part[i];
+    else
+      part[i] = whole[o];
+  }
+}
+
+template <class T>
+__global__ void gap_fwd_k(const T* x, T* y, bool nhwc, long long N, long long C, long long H,
+                          long long W) {
+  SDL_GRID_STRIDE(i, N * C) {
+    const long long n = i / C, c = i % C;
+    float sum = 0.f;
+    for (long long h = 0; h < H; ++h)
+      for (long long w = 0; w < W; ++w) sum += load(x, off4(nhwc, n, c, h, w, C, H, W));
+    store(y, i, sum / static_cast<float>(H * W));
+  }
+}
+
+template <class T>
+__global__ void gap_bwd_k(const T* dy, T* dx, bool nhwc, long long N, long long C, long long H,
+                          long long W) {
+  const float inv = 1.f / static_cast<float>(H * W);
+  SDL_GRID_STRIDE(i, N * C * H * W) {
+    long long n, c, r = i;
+    if (nhwc) {
+      c = r % C, n = r / (C * H * W);
+    } else {
+      c = (r / (H * W)) % C, n = r / (C * H * W);
+    }
+    store(dx, i, load(dy, n * C + c) * inv);
+  }
+}
+
+template <class T, class B>
+__global__ void bias_add_k(const B* b, T* y, long long N, long long M) {
+  SDL_GRID_STRIDE(i, N * M) store(y, i, load(y, i) + load(b, i % M));
+}
+
+template <class T, class B>
+__global__ void bias_grad_k(const T* dy, B* db, long long N, long long M) {
+  SDL_GRID_STRIDE(m, M) {
+    float s = 0.f;
+    for (long long n = 0; n < N; ++n) s += load(dy, n * M + m);
+    store(db, m, s);
+  }
+}
+
+__global__ void invstd_to_var_k(const float* inv, float eps, float* var, long long n) {
+  SDL_GRID_STRIDE(i, n) var[i] = 1.f / (inv[i] * inv[i]) - eps;
+}
+
+__global__ void var_to_invstd_k(const float* var, float eps, float* inv, long long n) {
+  SDL_GRID_STRIDE(i, n) inv[i] = rsqrtf(var[i] + eps);
+}
+
+template <class T>
+T* ptr(const Tensor& t) {
+  return static_cast<T*>(t.raw());
+}
+
+void require_4d_cuda(const char* op, const char* name, const Tensor& t) {
+  require_cuda_float(op, name, t);
+  require(t.ndim() == 4, op, std::string(name) + " must be 4-D [N,C,H,W], got " + t.str());
+}
+
+}  // namespace
+
+void relu_forward(const Tensor& x, Tensor& y) {
+  const char* op = "relu_forward";
+  require_cuda_float(op, "input", x);
+  require_cuda_like(op, "output", y, x);
+  const long long n = x.numel();
+  with_float_type(x.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    relu_fwd_k<<<grid_for(n), 256, 0, stream_of(y)>>>(ptr<T>(x), ptr<T>(y), n);
+  });
+  SDL_CUDA(cudaGetLastError());
+}
+
+void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
+  const char* op = "relu_backward";
+  require_cuda_float(op, "output", y);
+  require_cuda_like(op, "output gradient", dy, y);
+  require_cuda_like(op, "input gradient", dx, y);
+  const long long n = y.numel();
+  with_float_type(y.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    relu_bwd_k<<<grid_for(n), 256, 0, stream_of(dx)>>>(ptr<T>(y), ptr<T>(dy), ptr<T>(dx), n);
+  });
+  SDL_CUDA(cudaGetLastError());
+}
+
+void add(const Tensor& a, const Tensor& b, Tensor& y) {
+  const char* op = "add";
+  require_cuda_float(op, "a", a);
+  require_cuda_like(op, "b", b, a);
+  require_cuda_like(op, "output", y, a);
+  const long long n = a.numel();
+  with_float_type(a.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    add_k<<<grid_for(n), 256, 0, stream_of(y)>>>(ptr<T>(a), ptr<T>(b), ptr<T>(y), n);
+  });
+  SDL_CUDA(cudaGetLastError());
+}
+
+void dropout_forward(float p, uint64_t seed, const Tensor& x, Tensor& y, Tensor& mask) {
+  const char* op = "dropout_forward";
+  require(p >= 0.f && p < 1.f, op, "dropout probability must be in [0, 1), got " + std::to_string(p));
+  require_cuda_float(op, "input", x);
+  require_cuda_like(op, "output", y, x);
+  if (!mask.defined()) mask = Tensor::empty(x.shape(), DType::u8, x.device(), x.layout());
+  require(mask.dtype() == DType::u8 && mask.numel() == x.numel() && mask.device() == x.device(),
+          op, "mask must be u8 with the input's elements on its device, got " + describe(mask));
+  const long long n = x.numel();
+  with_float_type(x.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    dropout_fwd_k<<<grid_for(n), 256, 0, stream_of(y)>>>(p, seed, ptr<T>(x), ptr<T>(y),
+                                                         ptr<unsigned char>(mask), n);
+  });
+  SDL_CUDA(cudaGetLastError());
+}
+
+void dropout_backward(float p, const Tensor& mask, const Tensor& dy, Tensor& dx) {
+  const char* op = "dropout_backward";
+  require_cuda_float(op, "output gradient", dy);
+  require_cuda_like(op, "input gradient", dx, dy);
+  require(mask.defined() && mask.dtype() == DType::u8 && mask.numel() == dy.numel(), op,
+          "mask must be the u8 mask of dropout_forward, got " + describe(mask));
+  const long long n = dy.numel();
+  with_float_type(dy.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    dropout_bwd_k<<<grid_for(n), 256, 0, stream_of(dx)>>>(p, ptr<unsigned char>(mask),
+                                                          ptr<T>(dy), ptr<T>(dx), n);
+  });
+  SDL_CUDA(cudaGetLastError());
+}
+
+void cast(const Tensor& x, Tensor& y, float scale) {
+  const char* op = "cast";
+  require_cuda_float(op, "input", x);
+  require_cuda_float(op, "output", y);
+  require(x.numel() == y.numel() && x.layout() == y.layout() && x.device() == y.device(), op,
+          "output must have the input's elements, layout and device: " + x.str() + " -> " +
+              y.str());
+  const long long n = x.numel();
+  with_float_type(x.dtype(), op, [&](auto s) {
+    with_float_type(y.dtype(), op, [&](auto d) {
+      using S = decltype(s);
+      using D = decltype(d);
+      cast_k<<<grid_for(n), 256, 0, stream_of(y)>>>(ptr<S>(x), ptr<D>(y), scale, n);
+    });
+  });
+  SDL_CUDA(cudaGetLastError());
+}
+
+void reorder(const Tensor& x, Tensor& y) {
+  const char* op = "reorder";
+  require_cuda_float(op, "input", x);
+  require(y.defined() && y.dtype() == x.dtype() && y.shape() == x.shape() &&
+              y.device() == x.device(),
+          op, "output must have the input's dtype and shape, got " + describe(y) + " for " + x.str());
+  if (x.ndim() != 4 || x.layout() == y.layout()) {
+    y.copy_from(x);
+    return;
+  }
+  const long long N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  with_float_type(x.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    reorder_k<<<grid_for(N * C * H * W), 256, 0, stream_of(y)>>>(
+        ptr<T>(x), ptr<T>(y), x.layout() == Layout::nhwc, y.layout() == Layout::nhwc, N, C, H, W);
+  });
+  SDL_CUDA(cudaGetLastError());
+}
+
+namespace {
+void channel_slices(const char* op, std::vector<Tensor>& xs, const Tensor& y, bool to_whole) {
+  require_4d_cuda(op, "concatenation", y);
+  long long c0 = 0;
+  for (Tensor& x : xs) {
+    require_4d_cuda(op, "part", x);
+    require(x.dtype() == y.dtype() && x.layout() == y.layout() && x.dim(0) == y.dim(0) &&
+                x.dim(2) == y.dim(2) && x.dim(3) == y.dim(3),
+            op, "part " + x.str() + " does not fit " + y.str());
+    const long long N = x.dim(0), Cx = x.dim(1), H = x.dim(2), W = x.dim(3);
+    require(c0 + Cx <= y.dim(1), op, "parts have more channels than " + y.str());
+    with_float_type(y.dtype(), op, [&](auto t) {
+      using T = decltype(t);
+      channel_slice_k<<<grid_for(N * Cx * H * W), 256, 0, stream_of(y)>>>(
+          ptr<T>(x), ptr<T>(y), to_whole, y.layout() == Layout::nhwc, N, Cx, y.dim(1), c0, H, W);
+    });
+    SDL_CUDA(cudaGetLastError());
+    c0 += Cx;
+  }
+  require(c0 == y.dim(1), op, "parts have fewer channels than " + y.str());
+}
+}  // namespace
+
+void concat_channels(const std::vector<Tensor>& xs, Tensor& y) {
+  std::vector<Tensor> parts = xs;
+  channel_slices("concat_channels", parts, y, true);
+}
+
+void split_channels(const Tensor& y, std::vector<Tensor>& xs) {
+  channel_slices("split_channels", xs, y, false);
+}
+
+void global_avgpool_forward(const Tensor& x, Tensor& y) {
+  const char* op = "global_avgpool_forward";
+  require_4d_cuda(op, "input", x);
+  const long long N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  require(y.defined() && y.dtype() == x.dtype() && y.shape() == Shape{N, C}, op,
+          "output must be " + std::string(dtype_name(x.dtype())) + shape_str({N, C}) +
+              " for input " + x.str() + ", got " + describe(y));
+  with_float_type(x.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    gap_fwd_k<<<grid_for(N * C), 256, 0, stream_of(y)>>>(ptr<T>(x), ptr<T>(y),
+                                                         x.layout() == Layout::nhwc, N, C, H, W);
+  });
+  SDL_CUDA(cudaGetLastError());
+}
+
+void global_avgpool_backward(const Tensor& dy, Tensor& dx) {
+  const char* op = "global_avgpool_backward";
+  require_4d_cuda(op, "input gradient", dx);
+  const long long N = dx.dim(0), C = dx.dim(1), H = dx.dim(2), W = dx.dim(3);
+  require(dy.defined() && dy.dtype() == dx.dtype() && dy.shape() == Shape{N, C}, op,
+          "output gradient must be " + std::string(dtype_name(dx.dtype())) + shape_str({N, C}) +
+              " for input gradient " + dx.str() + ", got " + describe(dy));
+  with_float_type(dx.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    gap_bwd_k<<<grid_for(N * C * H * W), 256, 0, stream_of(dx)>>>(
+        ptr<T>(dy), ptr<T>(dx), dx.layout() == Layout::nhwc, N, C, H, W);
+  });
+  SDL_CUDA(cudaGetLastError());
+}
+
+void bias_add_rows(const Tensor& b, Tensor& y) {
+  const char* op = "linear_forward";
+  const long long N = y.dim(0), M = y.dim(1);
+  with_float_type(y.dtype(), op, [&](auto t) {
+    with_float_type(b.dtype(), op, [&](auto bt) {
+      using T = decltype(t);
+      using B = decltype(bt);
+      bias_add_k<<<grid_for(N * M), 256, 0, stream_of(y)>>>(ptr<B>(b), ptr<T>(y), N, M);
+    });
+  });
+  SDL_CUDA(cudaGetLastError());
+}
+
+void bias_grad_rows(const Tensor& dy, Tensor& db) {
+  const char* op = "linear_backward_weights";
+  const long long N = dy.dim(0), M = dy.dim(1);
+  with_float_type(dy.dtype(), op, [&](auto t) {
+    with_float_type(db.dtype(), op, [&](auto bt) {
+      using T = decltype(t);
+      using B = decltype(bt);
+      bias_grad_k<<<grid_for(M), 256, 0, stream_of(db)>>>(ptr<T>(dy), ptr<B>(db), N, M);
+    });
+  });
+  SDL_CUDA(cudaGetLastError());
+}
+
+void invstd_to_var(const Tensor& invstd, float eps, Tensor& var) {
+  const long long n = var.numel();
+  invstd_to_var_k<<<grid_for(n), 256, 0, stream_of(var)>>>(ptr<float>(invstd), eps,
+                                                           ptr<float>(var), n);
+  SDL_CUDA(cudaGetLastError());
+}
+
+void var_to_invstd(const Tensor& var, float eps, Tensor& invstd) {
+  const long long n = var.numel();
+  var_to_invstd_k<<<grid_for(n), 256, 0, stream_of(var)>>>(ptr<float>(var), eps,
+                                                           ptr<float>(invstd), n);
+  SDL_CUDA(cudaGetLastError());
+}
+
+}  // namespace scaledl::cuda
