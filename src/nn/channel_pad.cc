@@ -12,10 +12,11 @@ namespace {
 // A tensor like `like` but with `channels` channels, reused while the shape and layout hold.
 void ensure(Tensor& t, const Tensor& like, int64_t channels, bool zero) {
   Shape s{like.dim(0), channels, like.dim(2), like.dim(3)};
-  if (t.defined() && t.shape() == s && t.layout() == like.layout() && t.device() == like.device())
+  if (t.defined() && t.shape() == s && t.layout() == like.layout() && t.device() == like.device() &&
+      t.dtype() == like.dtype())
     return;
-  t = zero ? Tensor::zeros(s, DType::f32, like.device(), like.layout())
-           : Tensor::empty(s, DType::f32, like.device(), like.layout());
+  t = zero ? Tensor::zeros(s, like.dtype(), like.device(), like.layout())
+           : Tensor::empty(s, like.dtype(), like.device(), like.layout());
 }
 }  // namespace
 

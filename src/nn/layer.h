@@ -26,6 +26,7 @@ struct ParamSpec {
   int64_t fan_in = 1, fan_out = 1;
   bool is_norm_or_bias = false;  // excluded from weight decay when asked
   bool zero_for_residual_init = false;  // starts at 0 under zero-init-residual (last BN gamma)
+  bool always_f32 = false;  // stays f32 under mixed precision (batch norm's affine parameters)
 };
 
 struct BufferSpec {

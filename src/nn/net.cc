@@ -119,37 +119,84 @@ void Net::init(uint64_t seed, bool zero_init_residual) {
     flat_params_ = Tensor::zeros({np});
     flat_grads_ = Tensor::zeros({np});
     flat_buffers_ = Tensor::zeros({nb});
-    int64_t po = 0, bo = 0;
-    param_begin_.assign(nodes_.size(), 0);
-    for (size_t i = 0; i < nodes_.size(); ++i) {
-      Node& n = nodes_[i];
-      param_begin_[i] = po;
-      if (!n.layer) continue;
-      std::vector<Tensor> ps, gs, bs;
-      for (const ParamSpec& s : n.layer->param_specs()) {
-        ps.push_back(flat_params_.view(s.shape, po));
-        gs.push_back(flat_grads_.view(s.shape, po));
-        po += shape_numel(s.shape);
-        params_.push_back({n.name + "." + s.name, ps.back(), gs.back(), s.is_norm_or_bias});
-      }
-      for (const BufferSpec& s : n.layer->buffer_specs()) {
-        bs.push_back(flat_buffers_.view(s.shape, bo));
-        bo += shape_numel(s.shape);
-        buffers_.push_back({n.name + "." + s.name, bs.back()});
-      }
-      n.layer->bind(std::move(ps), std::move(gs), std::move(bs));
-    }
+    bind_layers();
   }
-  size_t pi = 0, bi = 0;
+  // Values are drawn on the host (the same numbers on every device), then copied.
+  Tensor hp = flat_params_.to(Device::cpu()), hb = flat_buffers_.to(Device::cpu());
+  int64_t po = 0, bo = 0;
+  uint64_t pi = 0;
   for (Node& n : nodes_) {
     if (!n.layer) continue;
     for (ParamSpec s : n.layer->param_specs()) {
       if (zero_init_residual && s.zero_for_residual_init) s.init = Init::zeros;
-      Rng rng(hash_words(seed, pi));
-      init_tensor(params_[pi++].value, s, rng);
+      Rng rng(hash_words(seed, pi++));
+      Tensor v = hp.view(s.shape, po);
+      init_tensor(v, s, rng);
+      po += shape_numel(s.shape);
     }
-    for (const BufferSpec& s : n.layer->buffer_specs()) buffers_[bi++].value.fill(s.init);
+    for (const BufferSpec& s : n.layer->buffer_specs()) {
+      hb.view(s.shape, bo).fill(s.init);
+      bo += shape_numel(s.shape);
+    }
   }
+  if (hp.raw() != flat_params_.raw()) flat_params_.copy_from(hp), flat_buffers_.copy_from(hb);
+}
+
+void Net::bind_layers() {
+  params_.clear();
+  buffers_.clear();
+  param_begin_.assign(nodes_.size(), 0);
+  grad_casts_.assign(nodes_.size(), {});
+  int64_t po = 0, bo = 0;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    Node& n = nodes_[i];
+    param_begin_[i] = po;
+    if (!n.layer) continue;
+    std::vector<Tensor> ps, gs, bs;
+    for (const ParamSpec& s : n.layer->param_specs()) {
+      Tensor v = flat_params_.view(s.shape, po), g = flat_grads_.view(s.shape, po);
+      params_.push_back({n.name + "." + s.name, v, g, s.is_norm_or_bias});
+      if (half_params_.defined() && !s.always_f32) {
+        ps.push_back(half_params_.view(s.shape, po));
+        gs.push_back(half_grads_.view(s.shape, po));
+        grad_casts_[i].emplace_back(gs.back(), g);
+      } else {
+        ps.push_back(v);
+        gs.push_back(g);
+      }
+      po += shape_numel(s.shape);
+    }
+    for (const BufferSpec& s : n.layer->buffer_specs()) {
+      bs.push_back(flat_buffers_.view(s.shape, bo));
+      bo += shape_numel(s.shape);
+      buffers_.push_back({n.name + "." + s.name, bs.back()});
+    }
+    n.layer->bind(std::move(ps), std::move(gs), std::move(bs));
+  }
+}
+
+void Net::place(Device device, DType compute) {
+  SDL_ASSERT(flat_params_.defined(), "Net::init() must come before place()");
+  if (compute != DType::f32 && compute != DType::f16 && compute != DType::bf16)
+    throw Error("net", "compute dtype must be f32, f16 or bf16, got " +
+                           std::string(dtype_name(compute)));
+  if (compute != DType::f32 && device.is_cpu())
+    throw Error("net", std::string(dtype_name(compute)) +
+                           " compute runs on the cuda backend only; use --device cuda or "
+                           "--precision fp32");
+  flat_params_ = flat_params_.to(device);
+  flat_grads_ = flat_grads_.to(device);
+  flat_buffers_ = flat_buffers_.to(device);
+  device_ = device;
+  compute_ = compute;
+  half_params_ = half_grads_ = Tensor();
+  if (compute != DType::f32) {
+    half_params_ = Tensor::empty(flat_params_.shape(), compute, device);
+    half_grads_ = Tensor::zeros(flat_params_.shape(), compute, device);
+  }
+  bind_layers();
+  batch_ = 0;  // activations are reallocated by the next setup()
+  staged_input_ = out_f32_ = Tensor();
 }
 
 void Net::setup(int64_t batch, Layout layout) {
@@ -161,12 +208,45 @@ void Net::setup(int64_t batch, Layout layout) {
     Node& n = nodes_[i];
     Shape s{batch};
     s.insert(s.end(), n.shape.begin(), n.shape.end());
-    n.act = i == 0 ? Tensor() : Tensor::empty(s, DType::f32, Device::cpu(), layout);
-    n.own_grad = i == 0 ? Tensor() : Tensor::empty(s, DType::f32, Device::cpu(), layout);
+    n.act = i == 0 ? Tensor() : Tensor::empty(s, compute_, device_, layout);
+    n.own_grad = i == 0 ? Tensor() : Tensor::empty(s, compute_, device_, layout);
     n.grad = n.own_grad;
-    n.scratch = n.consumers > 1 ? Tensor::empty(s, DType::f32, Device::cpu(), layout) : Tensor();
+    n.scratch = n.consumers > 1 ? Tensor::empty(s, compute_, device_, layout) : Tensor();
   }
   grad_written_.assign(nodes_.size(), false);
+}
+
+// x on the net's device, in its layout and compute dtype (copied, reordered, cast as needed).
+const Tensor& Net::input_on_device(const Tensor& x) {
+  Tensor src = x;
+  if (!(x.device() == device_)) {
+    if (!staged_input_.defined() || staged_input_.shape() != x.shape() ||
+        staged_input_.layout() != x.layout() || staged_input_.dtype() != x.dtype())
+      staged_input_ = Tensor::empty(x.shape(), x.dtype(), device_, x.layout());
+    staged_input_.copy_from(x);
+    src = staged_input_;
+  }
+  Node& in = nodes_[0];
+  const bool relayout = src.ndim() == 4 && src.layout() != layout_;
+  if (!relayout && src.dtype() == compute_) {
+    in.act = src;
+    return in.act;
+  }
+  const Layout l = src.ndim() == 4 ? layout_ : Layout::nchw;
+  if (!in.scratch.defined() || in.scratch.shape() != src.shape() || in.scratch.layout() != l ||
+      in.scratch.dtype() != compute_ || !(in.scratch.device() == device_))
+    in.scratch = Tensor::empty(src.shape(), compute_, device_, l);
+  if (relayout && src.dtype() != compute_) {
+    Tensor tmp = Tensor::empty(src.shape(), src.dtype(), device_, l);
+    ops::reorder(src, tmp);
+    ops::cast(tmp, in.scratch, 1.f);
+  } else if (relayout) {
+    ops::reorder(src, in.scratch);
+  } else {
+    ops::cast(src, in.scratch, 1.f);
+  }
+  in.act = in.scratch;
+  return in.act;
 }
 
 const Tensor& Net::forward(const Tensor& x, const RunContext& ctx) {
@@ -174,14 +254,8 @@ const Tensor& Net::forward(const Tensor& x, const RunContext& ctx) {
   want.insert(want.end(), nodes_[0].shape.begin(), nodes_[0].shape.end());
   if (x.shape() != want)
     throw Error("net", name_ + " expects input " + shape_str(want) + ", got " + x.str());
-  if (x.ndim() == 4 && x.layout() != layout_) {
-    if (!nodes_[0].scratch.defined() || nodes_[0].scratch.shape() != want)
-      nodes_[0].scratch = Tensor::empty(want, DType::f32, x.device(), layout_);
-    ops::reorder(x, nodes_[0].scratch);
-    nodes_[0].act = nodes_[0].scratch;
-  } else {
-    nodes_[0].act = x;
-  }
+  input_on_device(x);
+  if (half_params_.defined()) ops::cast(flat_params_, half_params_, 1.f);
   RunContext c = ctx;
   std::vector<Tensor> in;
   for (size_t i = 1; i < nodes_.size(); ++i) {
@@ -193,14 +267,22 @@ const Tensor& Net::forward(const Tensor& x, const RunContext& ctx) {
     n.layer->forward(c, in, n.act);
     if (profiling_) n.fwd_s += since(t0);
   }
-  return nodes_[output_].act;
+  const Tensor& out = nodes_[output_].act;
+  if (compute_ == DType::f32) return out;
+  if (!out_f32_.defined() || out_f32_.shape() != out.shape())
+    out_f32_ = Tensor::empty(out.shape(), DType::f32, device_, out.layout());
+  ops::cast(out, out_f32_, 1.f);
+  return out_f32_;
 }
 
-void Net::backward(const Tensor& dout, const RunContext& ctx) {
+void Net::backward(const Tensor& dout, const RunContext& ctx, float loss_scale) {
   SDL_ASSERT(dout.shape() == nodes_[output_].act.shape(), "backward: gradient shape mismatch");
   std::fill(grad_written_.begin(), grad_written_.end(), false);
   for (Node& n : nodes_) n.grad = n.own_grad;
-  nodes_[output_].grad.copy_from(dout);
+  if (compute_ == DType::f32 && loss_scale == 1.f)
+    nodes_[output_].grad.copy_from(dout);
+  else
+    ops::cast(dout, nodes_[output_].grad, loss_scale);
   grad_written_[output_] = true;
   RunContext c = ctx;
   std::vector<Tensor> in, din;
@@ -233,6 +315,7 @@ void Net::backward(const Tensor& dout, const RunContext& ctx) {
         ops::add(nodes_[j].grad, nodes_[j].scratch, nodes_[j].grad);
       grad_written_[j] = true;
     }
+    for (auto& [mirror, master] : grad_casts_[i]) ops::cast(mirror, master, 1.f);
     if (profiling_) n.bwd_s += since(t0);
     const bool has_params = (static_cast<size_t>(i) + 1 < param_begin_.size()
                                  ? param_begin_[i + 1]

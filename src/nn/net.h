@@ -1,6 +1,14 @@
 // Net: a static graph of Layers. Model builders add nodes (shapes are inferred as they go);
 // init() places every parameter and gradient in one flat f32 buffer each (views per layer),
-// setup() allocates activations for a batch size and layout, forward()/backward() run it.
+// place() moves them to a device and picks the compute dtype, setup() allocates activations
+// for a batch size and layout, forward()/backward() run it.
+//
+// Mixed precision (compute dtype f16 or bf16): the flat f32 parameters stay the master copy
+// that the optimizer updates; forward() first casts them into a mirror of the compute dtype,
+// which the layers read (batch norm's parameters excepted: they stay f32). Activations and
+// their gradients are in the compute dtype; each layer's mirrored weight gradients are cast
+// into the flat f32 gradients as soon as its backward is done, so gradient buckets and the
+// optimizer only ever see f32.
 #pragma once
 #include <functional>
 #include <memory>
@@ -58,14 +66,20 @@ class Net {
   // Allocates the flat parameter/gradient/buffer storage and initializes it from `seed`.
   // zero_init_residual: the last BN gamma of each residual branch starts at 0 (Goyal et al.).
   void init(uint64_t seed, bool zero_init_residual = false);
+  // Moves parameters, gradients and buffers to `device` and computes in `compute` (f32, f16 or
+  // bf16). After init(), before setup().
+  void place(Device device, DType compute);
   // Allocates activations and gradients for `batch` samples in `layout` (4-D tensors).
   void setup(int64_t batch, Layout layout);
 
   // --- running ---
-  // x: [batch, input_shape...] in any layout. Returns the output node's activation.
+  // x: f32 [batch, input_shape...] in any layout, on any device (copied to the net's).
+  // Returns the output node's activation, f32 on the net's device.
   const Tensor& forward(const Tensor& x, const RunContext& ctx);
-  // dout: gradient of the loss w.r.t. the output. Fills every parameter gradient.
-  void backward(const Tensor& dout, const RunContext& ctx);
+  // dout: f32 gradient of the loss w.r.t. the output, on the net's device. Fills every parameter
+  // gradient with loss_scale times its value (mixed precision scales the loss so that small
+  // f16 gradients do not flush to zero; the optimizer divides it out).
+  void backward(const Tensor& dout, const RunContext& ctx, float loss_scale = 1.f);
   // Called during backward each time more gradients are final: every element of flat_grads() at
   // offset >= ready_from is final (parameters are laid out in node order and backward runs in
   // reverse, so the final part grows from the end). Data-parallel training starts each gradient
@@ -79,6 +93,8 @@ class Net {
   const Shape& output_shape() const { return nodes_[output_].shape; }
   int64_t batch() const { return batch_; }
   Layout layout() const { return layout_; }
+  Device device() const { return device_; }
+  DType compute_dtype() const { return compute_; }
   const std::vector<NetParam>& params() const { return params_; }
   const std::vector<NetBuffer>& buffers() const { return buffers_; }
   const Tensor& flat_params() const { return flat_params_; }
@@ -103,6 +119,8 @@ class Net {
     double fwd_s = 0, bwd_s = 0;
   };
   std::string auto_name(std::string_view kind);
+  void bind_layers();
+  const Tensor& input_on_device(const Tensor& x);
 
   std::string name_;
   std::vector<Node> nodes_;
@@ -110,6 +128,12 @@ class Net {
   std::vector<NetParam> params_;
   std::vector<NetBuffer> buffers_;
   Tensor flat_params_, flat_grads_, flat_buffers_;
+  Tensor half_params_, half_grads_;  // compute-dtype mirrors (mixed precision only)
+  // Per node: (mirror gradient view, f32 gradient view) of its mirrored parameters.
+  std::vector<std::vector<std::pair<Tensor, Tensor>>> grad_casts_;
+  Tensor staged_input_, out_f32_;  // the input copied to the device; the f32 output
+  Device device_ = Device::cpu();
+  DType compute_ = DType::f32;
   int64_t batch_ = 0;
   Layout layout_ = Layout::nchw;
   bool profiling_ = false;

@@ -18,8 +18,9 @@ Shape BatchNorm2d::infer(const std::vector<Shape>& in) {
 }
 
 std::vector<ParamSpec> BatchNorm2d::param_specs() const {
-  return {{"weight", {channels_}, Init::ones, 1, 1, true, zero_gamma_},
-          {"bias", {channels_}, Init::zeros, 1, 1, true}};
+  // f32 under mixed precision too: cuDNN's batch norm takes f32 scale, shift and statistics.
+  return {{"weight", {channels_}, Init::ones, 1, 1, true, zero_gamma_, true},
+          {"bias", {channels_}, Init::zeros, 1, 1, true, false, true}};
 }
 
 std::vector<BufferSpec> BatchNorm2d::buffer_specs() const {
