@@ -1,4 +1,4 @@
-// scaledl comm bench: collective bandwidth of the launcher's group, in the style of nccl-tests
+// scaledl comm bench: collective bandwidth of the MPI or NCCL group, in the style of nccl-tests
 // (size, count, time, algbw, busbw, #wrong per size), with every result checked exactly.
 #include <algorithm>
 #include <chrono>
@@ -13,9 +13,12 @@
 #include "cli/bytes.h"
 #include "cli/commands.h"
 #include "core/atomic_file.h"
+#include "core/device_memory.h"
 #include "core/error.h"
+#include "core/tensor.h"
 #include "dist/bootstrap.h"
 #include "dist/mpi_group.h"
+#include "dist/nccl_group.h"
 
 namespace scaledl::cli {
 
@@ -24,7 +27,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct BenchArgs {
-  std::string op = "allreduce", min_bytes = "8", max_bytes = "256M", json;
+  std::string op = "allreduce", backend = "mpi", min_bytes = "8", max_bytes = "256M", json;
   double factor = 2, timeout = 60;
   int iters = 20, warmup = 5;
   bool check = true;
@@ -54,10 +57,13 @@ float sum_over_ranks(int world, uint64_t index) {
   return static_cast<float>(w * (index % 1021 + 1) + 2048 * w * (w - 1) / 2);
 }
 
-// One collective at one size: buffers, the call, and the check of its result.
+// One collective at one size: buffers, the call, and the check of its result. The group works
+// on `device`'s memory (cuda:N for NCCL): host buffers are filled and checked, and copied to
+// and from device buffers around the calls.
 class OpRun {
  public:
-  OpRun(Group& g, const std::string& op, uint64_t bytes) : g_(g), op_(op) {
+  OpRun(Group& g, const std::string& op, uint64_t bytes, Device device)
+      : g_(g), op_(op), device_(device) {
     const uint64_t n = static_cast<uint64_t>(g.world());
     count_ = std::max<uint64_t>(1, bytes / sizeof(float));
     // nccl-tests' convention: for allgather and reduce_scatter the size is the whole (gathered
@@ -72,6 +78,11 @@ class OpRun {
       out_.resize(block_);
     } else {
       in_.resize(count_);  // allreduce and broadcast work in place
+    }
+    if (!device_.is_cpu()) {
+      d_in_ = Tensor::empty({static_cast<int64_t>(in_.size())}, DType::f32, device_);
+      if (!out_.empty())
+        d_out_ = Tensor::empty({static_cast<int64_t>(out_.size())}, DType::f32, device_);
     }
   }
   uint64_t count() const { return count_; }
@@ -97,23 +108,29 @@ class OpRun {
       for (uint64_t i = 0; i < in_.size(); ++i) in_[i] = value(r, i);
       std::fill(out_.begin(), out_.end(), -1.f);
     }
+    copy(in_, d_in_, true);
+    copy(out_, d_out_, true);
   }
 
   void call() {
     const std::string what = op_ + " of " + std::to_string(bytes()) + " bytes";
+    float* in = device_.is_cpu() ? in_.data() : d_in_.data<float>();
+    float* out = device_.is_cpu() ? out_.data() : (out_.empty() ? nullptr : d_out_.data<float>());
     if (op_ == "allreduce") {
-      g_.allreduce(in_.data(), count_, WireType::f32, ReduceOp::sum, what);
+      g_.allreduce(in, count_, WireType::f32, ReduceOp::sum, what);
     } else if (op_ == "broadcast") {
-      g_.broadcast(in_.data(), bytes(), 0, what);
+      g_.broadcast(in, bytes(), 0, what);
     } else if (op_ == "allgather") {
-      g_.allgather(in_.data(), out_.data(), block_ * sizeof(float), what);
+      g_.allgather(in, out, block_ * sizeof(float), what);
     } else {
-      g_.reduce_scatter(in_.data(), out_.data(), block_, WireType::f32, ReduceOp::sum, what);
+      g_.reduce_scatter(in, out, block_, WireType::f32, ReduceOp::sum, what);
     }
   }
 
   // Mismatches on this rank after one call on freshly filled buffers.
-  int64_t wrong() const {
+  int64_t wrong() {
+    copy(in_, d_in_, false);
+    copy(out_, d_out_, false);
     const int r = g_.rank(), n = g_.world();
     int64_t bad = 0;
     if (op_ == "allreduce") {
@@ -132,16 +149,38 @@ class OpRun {
 
  private:
   bool blocked() const { return op_ == "allgather" || op_ == "reduce_scatter"; }
+  // Host buffer to its device twin (or back); nothing when the group works on host memory.
+  void copy(std::vector<float>& host, Tensor& dev, bool to_device) {
+    if (device_.is_cpu() || host.empty()) return;
+    if (to_device)
+      device_copy(dev.raw(), device_, host.data(), Device::cpu(), host.size() * sizeof(float));
+    else
+      device_copy(host.data(), Device::cpu(), dev.raw(), device_, host.size() * sizeof(float));
+  }
 
   Group& g_;
   std::string op_;
+  Device device_;
   uint64_t count_ = 0, block_ = 0;
   std::vector<float> in_, out_;
+  Tensor d_in_, d_out_;
 };
 
+// allgather of host bytes through the group; through `device`'s memory when it is a GPU's.
+void gather_bytes(Group& g, const void* mine, void* all, size_t bytes, Device device,
+                  const std::string& what) {
+  if (device.is_cpu()) return g.allgather(mine, all, bytes, what);
+  const int64_t n = static_cast<int64_t>(bytes);
+  Tensor send = Tensor::empty({n}, DType::u8, device);
+  Tensor recv = Tensor::empty({n * g.world()}, DType::u8, device);
+  device_copy(send.raw(), device, mine, Device::cpu(), bytes);
+  g.allgather(send.raw(), recv.raw(), bytes, what);
+  device_copy(all, Device::cpu(), recv.raw(), device, bytes * g.world());
+}
+
 // Runs one op at one size on every rank; returns rank 0's view of the row (all ranks get it).
-Row run_size(Group& g, const std::string& op, uint64_t bytes, const BenchArgs& a) {
-  OpRun run(g, op, bytes);
+Row run_size(Group& g, Device device, const std::string& op, uint64_t bytes, const BenchArgs& a) {
+  OpRun run(g, op, bytes, device);
   // Timed calls run on the filled data too: in-place allreduce multiplies it by the world size
   // each call, which may reach inf after many calls; float addition costs the same either way.
   run.fill();
@@ -159,7 +198,7 @@ Row run_size(Group& g, const std::string& op, uint64_t bytes, const BenchArgs& a
   // The Group reduces only floats with sum or average; the slowest rank's time and the exact
   // mismatch count come from gathering every rank's figures instead.
   std::vector<RankResult> all(static_cast<size_t>(g.world()));
-  g.allgather(&mine, all.data(), sizeof(RankResult), "allgather of " + op + " results");
+  gather_bytes(g, &mine, all.data(), sizeof(RankResult), device, "allgather of " + op + " results");
   Row row;
   row.op = op;
   row.bytes = run.bytes();
@@ -223,12 +262,23 @@ int run_bench(const BenchArgs& a) {
   if (a.iters < 1 || a.warmup < 0)
     throw Error("flags", "--iters wants at least 1 and --warmup at least 0");
   if (!(a.timeout > 0)) throw Error("flags", "--timeout wants a number of seconds above 0");
+  if (a.backend != "mpi" && a.backend != "nccl")
+    throw Error("flags", "--backend '" + a.backend + "': want mpi or nccl");
   const std::vector<uint64_t> todo = sizes(a);
 
-  // The same group the trainer would use: MPI under a launcher, a group of one alone.
+  // mpi: the group the trainer uses on CPUs (MPI under a launcher, a group of one alone);
+  // nccl: the GPU group, also for one rank, with buffers on this rank's GPU.
   const LaunchInfo launch = detect_launch();
-  GroupPtr g = launch.world > 1 ? mpi_group(launch) : single_process_group();
-  g->set_timeout(std::chrono::milliseconds(static_cast<int64_t>(a.timeout * 1000)));
+  const std::chrono::milliseconds timeout(static_cast<int64_t>(a.timeout * 1000));
+  GroupPtr g;
+  Device device = Device::cpu();
+  if (a.backend == "nccl") {
+    device = nccl_device(launch);  // says why when no CUDA device is present
+    g = nccl_group(launch, timeout);
+  } else {
+    g = launch.world > 1 ? mpi_group(launch) : single_process_group();
+  }
+  g->set_timeout(timeout);
   const bool lead = g->rank() == 0;
 
   std::vector<Row> rows;
@@ -245,7 +295,7 @@ int run_bench(const BenchArgs& a) {
                   "", "(us)", "(GB/s)", "(GB/s)", "");
     }
     for (uint64_t b : todo) {
-      rows.push_back(run_size(*g, op, b, a));
+      rows.push_back(run_size(*g, device, op, b, a));
       if (lead) print_row(rows.back());
     }
   }
@@ -293,6 +343,8 @@ Runner add_comm(CLI::App& app) {
   CLI::App* c = comm->add_subcommand(
       "bench", "Time collectives over a range of sizes (run under mpirun; alone: 1 rank)");
   c->add_option("--op", a->op, "allreduce, broadcast, allgather, reduce_scatter or all")
+      ->capture_default_str();
+  c->add_option("--backend", a->backend, "mpi (host memory) or nccl (CUDA memory)")
       ->capture_default_str();
   c->add_option("--min-bytes", a->min_bytes, "Smallest size (K/M/G suffixes)")
       ->capture_default_str();
