@@ -242,7 +242,8 @@ Loader::Loader(SourcePtr source, Transformer transform, LoaderOptions options)
   m.slots.resize(static_cast<size_t>(m.opt.prefetch) + 1);
   const Shape shape = x_shape();
   for (Slot& s : m.slots) {
-    s.x_full = Tensor::empty(shape, m.tf.spec().dtype, Device::cpu(), m.tf.spec().layout);
+    s.x_full = m.opt.pinned ? Tensor::pinned(shape, m.tf.spec().dtype, m.tf.spec().layout)
+                            : Tensor::empty(shape, m.tf.spec().dtype, Device::cpu(), m.tf.spec().layout);
     s.labels_full = Tensor::empty({m.opt.batch}, DType::s32);
   }
   try {

@@ -29,6 +29,7 @@ struct LoaderOptions {
   int prefetch = 2;        // batches filled ahead of the consumer (>= 1)
   int64_t skip_corrupt = 0;  // corrupt samples to skip (each replaced by the next good sample
                              // of the rank's order) before failing
+  bool pinned = false;  // batches in page-locked memory (fast copies to a GPU)
 };
 
 struct Batch {

@@ -96,8 +96,12 @@ GradSync::GradSync(GroupPtr group, Tensor grads, GradSyncOptions options)
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.group = std::move(group);
-  if (!grads.defined() || grads.dtype() != DType::f32 || !grads.device().is_cpu())
-    throw Error("dist", "GradSync needs the flat f32 gradient buffer in host memory");
+  if (!grads.defined() || grads.dtype() != DType::f32)
+    throw Error("dist", "GradSync needs the flat f32 gradient buffer");
+  // 16-bit wires convert on the host; device gradients go to the group (NCCL) as they are.
+  if (!grads.device().is_cpu() && options.wire != WireType::f32)
+    throw Error("dist", "a 16-bit gradient wire needs host gradients; use --grad-wire f32 with "
+                        "--device cuda");
   m.storage = grads;
   m.grads = m.storage.data<float>();
   const int64_t count = m.storage.numel();

@@ -26,7 +26,9 @@ double norm2(const float* p, int64_t n) {
 Lars::Lars(Net& net, LarsConfig config) : net_(net), config_(config), sgd_(net, plain_momentum(config)) {
   if (!(config_.eta > 0)) throw Error("config", "--lars-eta must be positive");
   if (!net.flat_params().device().is_cpu())
-    throw Error("optim", "LARS runs on cpu parameters only in this build");
+    throw Error("optim", "--optimizer lars runs on --device cpu only (its trust ratios are "
+                        "computed on the host); use --optimizer sgd on " +
+                        net.flat_params().device().str());
 }
 
 void Lars::step(float lr, float grad_scale) {

@@ -95,10 +95,12 @@ void load_into(const SafetensorsFile& f, const std::string& path, const std::str
 void save_checkpoint(const std::string& path, const Net& net, const OptimizerState* state,
                      const CheckpointInfo& info) {
   std::vector<std::pair<std::string, Tensor>> tensors;
-  for (const NetParam& p : net.params()) tensors.emplace_back(p.name, p.value);
-  for (const NetBuffer& b : net.buffers()) tensors.emplace_back(b.name, b.value);
+  // Device tensors are staged through host copies.
+  const Device host = Device::cpu();
+  for (const NetParam& p : net.params()) tensors.emplace_back(p.name, p.value.to(host));
+  for (const NetBuffer& b : net.buffers()) tensors.emplace_back(b.name, b.value.to(host));
   if (state)
-    for (const auto& s : *state) tensors.push_back(s);
+    for (const auto& [name, t] : *state) tensors.emplace_back(name, t.to(host));
   std::map<std::string, std::string> meta{
       {"format", kFormat},
       {"model", info.model},

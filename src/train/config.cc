@@ -43,9 +43,10 @@ void TrainConfig::validate() const {
   need(lr_scaling == "none" || lr_scaling == "linear", "--lr-scaling", "must be none or linear");
   need(lr_base_batch > 0, "--lr-base-batch", "must be positive");
   need(baseline_ips >= 0, "--baseline-ips", "must not be negative");
-  if (precision != "fp32")
-    throw Error("config", "--precision " + precision +
-                              " is not available on the cpu backend yet; use --precision fp32");
+  need(precision == "fp32" || precision == "tf32" || precision == "fp16" || precision == "bf16",
+       "--precision", "must be fp32, tf32, fp16 or bf16, got '" + precision + "'");
+  need(precision == "fp32" || device != "cpu", "--precision",
+       precision + " needs --device cuda (the cpu backend computes in fp32)");
 }
 
 nlohmann::json TrainConfig::to_json() const {

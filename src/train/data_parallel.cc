@@ -11,6 +11,7 @@
 #include "data/crc32c.h"
 #include "dist/bootstrap.h"
 #include "dist/mpi_group.h"
+#include "dist/nccl_group.h"
 
 namespace scaledl {
 
@@ -18,7 +19,17 @@ DataParallel::DataParallel(const TrainConfig& cfg) {
   const LaunchInfo launch = detect_launch();
   launcher_ = launch.launcher;
   group_ = launch.world > 1 ? mpi_group(launch) : single_process_group();
-  group_->set_timeout(std::chrono::milliseconds(static_cast<int64_t>(cfg.comm_timeout * 1000)));
+  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.comm_timeout * 1000));
+  group_->set_timeout(timeout);
+  device_ = parse_device(cfg.device);
+  if (!device_.is_cpu() && launch.world > 1) {
+    if (cfg.device == "cuda") device_ = nccl_device(launch);
+    if (cfg.grad_wire != "f32")
+      throw Error("config", "--grad-wire " + cfg.grad_wire +
+                                " converts gradients on the host; with --device cuda NCCL moves "
+                                "them as f32: use --grad-wire f32");
+    device_group_ = nccl_group(launch, timeout);
+  }
   sync_opt_.bucket_bytes = static_cast<size_t>(cfg.bucket_mb * 1e6);
   sync_opt_.overlap = cfg.overlap;
   sync_opt_.wire = cfg.grad_wire == "f16"    ? WireType::f16
@@ -29,14 +40,22 @@ DataParallel::DataParallel(const TrainConfig& cfg) {
 
 DataParallel::~DataParallel() = default;
 
+Group& DataParallel::group_for(const Tensor& t) const {
+  return !t.device().is_cpu() && device_group_ ? *device_group_ : *group_;
+}
+
 void DataParallel::attach(Net& net) {
   if (world() > 1) {
     const Tensor& p = net.flat_params();
-    group_->broadcast(p.raw(), p.nbytes(), 0, "broadcast of rank 0's parameters");
+    group_for(p).broadcast(p.raw(), p.nbytes(), 0, "broadcast of rank 0's parameters");
     const Tensor& b = net.flat_buffers();
-    if (b.numel() > 0) group_->broadcast(b.raw(), b.nbytes(), 0, "broadcast of rank 0's buffers");
+    if (b.numel() > 0)
+      group_for(b).broadcast(b.raw(), b.nbytes(), 0, "broadcast of rank 0's buffers");
   }
-  sync_ = std::make_unique<GradSync>(group_, net.flat_grads(), sync_opt_);
+  // One process on a GPU has nothing to average.
+  if (world() == 1 && !net.device().is_cpu()) return;
+  const Tensor& g = net.flat_grads();
+  sync_ = std::make_unique<GradSync>(g.device().is_cpu() ? group_ : device_group_, g, sync_opt_);
   GradSync* sync = sync_.get();
   net.set_grad_ready_hook([sync](int64_t from) { sync->ready(from); });
 }
@@ -62,8 +81,8 @@ void DataParallel::reduce(EvalResult& r) {
 void DataParallel::average_buffers(Net& net) {
   const Tensor& b = net.flat_buffers();
   if (world() == 1 || b.numel() == 0) return;
-  group_->allreduce(b.raw(), static_cast<size_t>(b.numel()), WireType::f32, ReduceOp::average,
-                    "allreduce of the batch-norm running statistics");
+  group_for(b).allreduce(b.raw(), static_cast<size_t>(b.numel()), WireType::f32,
+                         ReduceOp::average, "allreduce of the batch-norm running statistics");
 }
 
 void DataParallel::check_agreement(const std::vector<int64_t>& values, const std::string& what) {
@@ -90,9 +109,9 @@ void DataParallel::barrier(const std::string& what, double seconds) {
 }
 
 bool DataParallel::params_identical(const Net& net) {
-  const Tensor& p = net.flat_params();
+  const Tensor p = net.flat_params().to(Device::cpu());
   uint32_t mine = crc32c(p.raw(), p.nbytes());
-  const Tensor& b = net.flat_buffers();
+  const Tensor b = net.flat_buffers().to(Device::cpu());
   if (b.numel() > 0) mine = crc32c(b.raw(), b.nbytes(), mine);
   std::vector<uint32_t> all(static_cast<size_t>(world()));
   group_->allgather(&mine, all.data(), sizeof mine, "allgather of parameter checksums");

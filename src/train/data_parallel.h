@@ -1,7 +1,9 @@
 // Data parallelism for the trainer: the job's Group (from the launcher's environment), gradient
 // averaging overlapped with backward (GradSync on the Net's grad-ready hook), the collectives
 // around it (parameters from rank 0 at the start, the step's loss, evaluation counts, a final
-// check that every rank holds the same parameters) and its telemetry.
+// check that every rank holds the same parameters) and its telemetry. A job on GPUs moves
+// device memory (gradients, parameters, batch-norm statistics) over NCCL and the host's
+// scalars (loss, counts, checksums) over MPI.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -26,12 +28,19 @@ class DataParallel {
   int rank() const { return group_->rank(); }
   int world() const { return group_->world(); }
   bool lead() const { return rank() == 0; }
+  // The device this rank computes on: --device, with a bare "cuda" in a job of several ranks
+  // meaning the local rank's GPU (the NCCL group's).
+  Device device() const { return device_; }
 
   // Rank 0's parameters and buffers everywhere; attaches gradient averaging to `net`.
   void attach(Net& net);
-  void begin_step() { sync_->begin_step(); }
+  void begin_step() {
+    if (sync_) sync_->begin_step();
+  }
   // After backward: waits for the gradient buckets still in flight.
-  void finish_step() { sync_->finish(); }
+  void finish_step() {
+    if (sync_) sync_->finish();
+  }
   // The mean over ranks (every rank gets the same value, so every rank decides alike).
   float average(float local, const char* what);
   // Sums the counts of every rank's share and recomputes the percentages.
@@ -53,7 +62,11 @@ class DataParallel {
   nlohmann::json json(double ips, double baseline_ips) const;
 
  private:
-  GroupPtr group_;
+  // The group for a tensor of this device: NCCL for cuda memory in a multi-GPU job.
+  Group& group_for(const Tensor& t) const;
+
+  GroupPtr group_, device_group_;
+  Device device_;
   std::string launcher_;
   GradSyncOptions sync_opt_;
   std::unique_ptr<GradSync> sync_;

@@ -21,7 +21,8 @@ EvalResult evaluate(Net& net, Loader& loader) {
     const int64_t n = batch.real;
     const Tensor& labels = batch.labels;
     if (n == 0) continue;
-    const Tensor& logits = net.forward(batch.x, ctx);
+    // Metrics on the host: the logits are small next to the forward pass.
+    const Tensor logits = net.forward(batch.x, ctx).to(Device::cpu());
     const int64_t k = logits.dim(1);
     // Mean cross-entropy of the real rows (a partial last batch pads the rest).
     ops::softmax_cross_entropy(logits.view({n, k}, 0), labels.view({n}, 0), 0.f, loss, no_grad);

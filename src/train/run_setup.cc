@@ -10,11 +10,13 @@
 #include <filesystem>
 #include <map>
 
+#include "core/device_memory.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/threads.h"
 #include "data/pipeline.h"
 #include "models/models.h"
+#include "ops/ops.h"
 
 namespace scaledl {
 
@@ -41,13 +43,16 @@ std::string join_names(const std::vector<std::string>& names) {
 }
 }  // namespace
 
-RunSetup prepare_run(const TrainConfig& cfg, int rank, int world) {
+RunSetup prepare_run(const TrainConfig& cfg, int rank, int world, Device device) {
   cfg.validate();
-  Device device = parse_device(cfg.device);
-  if (!device.is_cpu())
-    throw Error("device", "--device " + cfg.device +
-                              ": this build has no CUDA backend; rebuild with -DSCALEDL_CUDA=ON "
-                              "or use --device cpu");
+  if (device.is_cpu()) device = parse_device(cfg.device);
+  if (!device.is_cpu() && device.index >= cuda_device_count())
+    throw Error("device", "--device " + cfg.device + ": " +
+                              (cuda_device_count() == 0
+                                   ? std::string(cuda_unavailable_reason())
+                                   : "this host has " + std::to_string(cuda_device_count()) +
+                                         " CUDA device(s); use cuda:0 to cuda:" +
+                                         std::to_string(cuda_device_count() - 1)));
   set_num_threads(cfg.threads);
   if (rank == 0) ensure_run_dir(cfg.run_dir);  // only rank 0 writes there
 
@@ -97,6 +102,7 @@ RunSetup prepare_run(const TrainConfig& cfg, int rank, int world) {
   lo.threads = cfg.loader_threads;
   lo.prefetch = cfg.prefetch;
   lo.skip_corrupt = cfg.skip_corrupt;
+  lo.pinned = !device.is_cpu();
   const int in_channels = train_tf.channels();
   image_size = train_tf.out_height();
   const int classes = data.train->classes();
@@ -121,6 +127,10 @@ RunSetup prepare_run(const TrainConfig& cfg, int rank, int world) {
   run.train_loader = std::make_unique<Loader>(data.train, std::move(train_tf), lo);
   run.net = build_model(cfg.model, in_channels, image_size, classes);
   run.net->init(cfg.seed, cfg.zero_init_residual);
+  set_allow_tf32(cfg.precision == "tf32");
+  run.net->place(device, cfg.precision == "fp16"   ? DType::f16
+                         : cfg.precision == "bf16" ? DType::bf16
+                                                   : DType::f32);
   run.net->setup(cfg.batch, layout);
 
   CheckpointInfo& info = run.checkpoint_info;
@@ -135,11 +145,11 @@ RunSetup prepare_run(const TrainConfig& cfg, int rank, int world) {
   char line[768];
   std::snprintf(line, sizeof line,
                 "%s: %lld parameters, %.3f GFLOPs/image at %lldx%lld; %s; "
-                "batch %lld; %d compute threads, %d loader threads",
+                "batch %lld; %s %s; %d compute threads, %d loader threads",
                 cfg.model.c_str(), static_cast<long long>(run.net->num_params()),
                 run.net->flops() / 1e9, static_cast<long long>(image_size),
                 static_cast<long long>(image_size), train_desc.c_str(),
-                static_cast<long long>(cfg.batch),
+                static_cast<long long>(cfg.batch), device.str().c_str(), cfg.precision.c_str(),
                 num_threads(), run.train_loader->options().threads);
   log_info(line);
   return run;

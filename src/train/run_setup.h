@@ -21,8 +21,10 @@ struct RunSetup {
   CheckpointInfo checkpoint_info;   // what checkpoints of this run record
 };
 
-// rank/world: this process's place in a data-parallel job (its loaders read its share).
-RunSetup prepare_run(const TrainConfig& cfg, int rank = 0, int world = 1);
+// rank/world: this process's place in a data-parallel job (its loaders read its share);
+// device: where the net computes (--device, resolved per rank by DataParallel).
+RunSetup prepare_run(const TrainConfig& cfg, int rank = 0, int world = 1,
+                     Device device = Device::cpu());
 // Makes (or checks) a writable run folder; throws Error naming it.
 void ensure_run_dir(const std::string& dir);
 // Per-layer-kind and top per-layer times (from Net profiling) per step.

@@ -17,6 +17,7 @@
 #include "ops/ops.h"
 #include "optim/schedule.h"
 #include "optim/lars.h"
+#include "optim/loss_scaler.h"
 #include "optim/sgd.h"
 #include "telemetry/jsonl.h"
 #include "train/checkpoint.h"
@@ -71,7 +72,10 @@ class Optimizer {
     sc.decay_norm_and_bias = !cfg.no_decay_norm_bias;
     sgd_ = std::make_unique<Sgd>(net, sc);
   }
-  void step(float lr) { lars_ ? lars_->step(lr) : sgd_->step(lr); }
+  // grad_scale: 1 / the loss scale the gradients carry.
+  void step(float lr, float grad_scale) {
+    lars_ ? lars_->step(lr, grad_scale) : sgd_->step(lr, grad_scale);
+  }
   const OptimizerState& state() const { return lars_ ? lars_->state() : sgd_->state(); }
 
  private:
@@ -89,7 +93,7 @@ nlohmann::json run_training(const TrainConfig& cfg) {
   auto wall0 = Clock::now();
   DataParallel dp(cfg);
   const bool lead = dp.lead();  // rank 0 writes the run's files
-  RunSetup run = prepare_run(cfg, dp.rank(), dp.world());
+  RunSetup run = prepare_run(cfg, dp.rank(), dp.world(), dp.device());
   Net& net = *run.net;
   const int64_t global_batch = cfg.batch * dp.world();
   const int64_t bpe = run.train_loader->batches_per_epoch();
@@ -145,8 +149,14 @@ nlohmann::json run_training(const TrainConfig& cfg) {
   };
 
   Loader& loader = *run.train_loader;
-  Tensor loss = Tensor::empty({1});
-  Tensor dlogits = Tensor::empty({cfg.batch, net.output_shape()[0]});
+  const Device dev = net.device();
+  Tensor loss = Tensor::empty({1}, DType::f32, dev);
+  Tensor dlogits = Tensor::empty({cfg.batch, net.output_shape()[0]}, DType::f32, dev);
+  Tensor labels_dev = dev.is_cpu() ? Tensor() : Tensor::empty({cfg.batch}, DType::s32, dev);
+  // f16 gradients need loss scaling; f32, tf32 and bf16 (f32's exponent range) do not.
+  LossScalerConfig lsc;
+  lsc.enabled = cfg.precision == "fp16";
+  LossScaler scaler(lsc);
 
   const int64_t end = cfg.stop_after > 0 ? std::min(total, start + cfg.stop_after) : total;
   loader.seek(start, end);
@@ -168,7 +178,9 @@ nlohmann::json run_training(const TrainConfig& cfg) {
     Phases ph;
     auto t0 = Clock::now();
     const Batch& batch = loader.next();
-    const Tensor &x = batch.x, &labels = batch.labels;
+    const Tensor& x = batch.x;
+    if (!dev.is_cpu()) labels_dev.copy_from(batch.labels);
+    const Tensor& labels = dev.is_cpu() ? batch.labels : labels_dev;
     auto t1 = Clock::now();
     RunContext ctx;
     ctx.training = true;
@@ -178,12 +190,15 @@ nlohmann::json run_training(const TrainConfig& cfg) {
     ops::softmax_cross_entropy(logits, labels, cfg.label_smoothing, loss, dlogits);
     auto t2 = Clock::now();
     dp.begin_step();
-    net.backward(dlogits, ctx);
+    const float scale = scaler.scale();
+    net.backward(dlogits, ctx, scale);
     auto t3 = Clock::now();
     dp.finish_step();
     auto t3c = Clock::now();
     const float lr = lr_at(sched, step);
-    opt.step(lr);
+    // After the allreduce every rank holds the same gradients, so every rank skips alike.
+    if (scaler.update(!scaler.enabled() || ops::all_finite(net.flat_grads())))
+      opt.step(lr, 1.f / scale);
     auto t4 = Clock::now();
     ph.data = secs(t0, t1), ph.forward = secs(t1, t2), ph.backward = secs(t2, t3);
     ph.comm = secs(t3, t3c), ph.optimizer = secs(t3c, t4);
@@ -285,7 +300,11 @@ nlohmann::json run_training(const TrainConfig& cfg) {
       {"distributed", dp.json(ips, cfg.baseline_ips)},
       {"params", net.num_params()}, {"gflops_per_image", net.flops() / 1e9},
       {"threads", num_threads()}, {"device", cfg.device}, {"precision", cfg.precision},
-      {"layout", cfg.layout}, {"checkpoint", ck_path}, {"data_pipeline", data_json}, {"history", history},
+      {"layout", cfg.layout}, {"checkpoint", ck_path},
+      {"loss_scale", scaler.enabled() ? nlohmann::json{{"final", scaler.scale()},
+                                                        {"skipped_steps", scaler.skipped()},
+                                                        {"growths", scaler.growths()}}
+                                      : nlohmann::json(nullptr)}, {"data_pipeline", data_json}, {"history", history},
       {"seconds", {{"data", all.data}, {"forward", all.forward}, {"backward", all.backward},
                    {"comm_exposed", all.comm}, {"optimizer", all.optimizer},
                    {"eval", eval_seconds}}},
