@@ -4,6 +4,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "cli/commands.h"
+#include "core/device_memory.h"
 #include "core/threads.h"
 #include "dist/mpi_group.h"
 #include "ops/ops.h"
@@ -33,6 +34,12 @@ Runner add_info(CLI::App& app) {
     std::printf("scaledl %s\n", SCALEDL_VERSION);
     std::printf("backends: cpu (oneDNN %d.%d.%d), reference%s\n", v->major, v->minor, v->patch,
                 supports("conv2d_forward", Backend::cuda) ? ", cuda" : "; cuda not built");
+    if (supports("conv2d_forward", Backend::cuda)) {
+      std::printf("cuda libraries: %s\n", cuda_library_versions().c_str());
+      if (cuda_device_count() == 0) std::printf("cuda devices: none (%s)\n", cuda_unavailable_reason());
+      for (int i = 0; i < cuda_device_count(); ++i)
+        std::printf("cuda:%d: %s\n", i, cuda_device_description(i).c_str());
+    }
     const std::string mpi = mpi_library();
     std::printf("groups: single%s\n", mpi.empty() ? "; mpi not built" : (", mpi (" + mpi + ")").c_str());
     std::printf("cpu isa: %s\n", isa_name(dnnl::get_effective_cpu_isa()));

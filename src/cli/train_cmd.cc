@@ -94,8 +94,13 @@ Runner add_train(CLI::App& app) {
   c->add_option("--layout", t.layout, "Activation layout: nhwc or nchw")->capture_default_str();
   c->add_option("--threads", t.threads, "Compute threads (0: one per core)")
       ->capture_default_str();
-  c->add_option("--device", t.device, "cpu, or cuda[:N] in CUDA builds")->capture_default_str();
-  c->add_option("--precision", t.precision, "fp32 (fp16, bf16, tf32 come with the CUDA backend)")
+  c->add_option("--device", t.device,
+                "cpu, or cuda[:N] (a CUDA build on a GPU host; a bare cuda in a job of several "
+                "ranks: the local rank's GPU)")
+      ->capture_default_str();
+  c->add_option("--precision", t.precision,
+                "fp32 (exact), tf32 (fp32 with TF32 tensor cores), fp16 (with dynamic loss "
+                "scaling) or bf16; all but fp32 need --device cuda")
       ->capture_default_str();
   c->add_option("--seed", t.seed, "Seed of initialization, data order and augmentation")
       ->capture_default_str();

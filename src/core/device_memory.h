@@ -3,6 +3,7 @@
 // without it, by backend/cuda/no_cuda.cc, where device calls throw and pinned memory is plain.
 #pragma once
 #include <cstddef>
+#include <string>
 
 #include "core/device.h"
 
@@ -12,6 +13,10 @@ namespace scaledl {
 int cuda_device_count();
 // Why no CUDA device is usable ("" when one is): the build, the driver, or no GPU present.
 const char* cuda_unavailable_reason();
+// "NVIDIA H100 80GB HBM3, 79.1 GiB, sm_90" for device i < cuda_device_count().
+std::string cuda_device_description(int i);
+// The CUDA runtime, cuDNN, cuBLAS and NCCL versions loaded ("" without the backend).
+std::string cuda_library_versions();
 
 // From the backend's caching allocator; throws Error (out of memory names the bytes).
 void* device_alloc(size_t bytes, Device device);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/run_cli.h"
+#include "core/device_memory.h"
 
 namespace {
 
@@ -41,7 +42,14 @@ TEST(Cli, BadInputGivesOneLineAndExitCode2) {
   expect_user_error("train --batch 0" + rd, "--batch");
   expect_user_error("train --batch abc" + rd, "--batch");
   expect_user_error("train --lr -1" + rd, "--lr");
-  expect_user_error("train --device cuda" + rd, "cuda");
+  expect_user_error("train --device gpu0" + rd, "gpu0");
+  expect_user_error("train --precision fp16" + rd, "--precision fp16 needs --device cuda");
+  expect_user_error("train --precision fp64 --device cuda" + rd, "--precision");
+  // Without a GPU (or without the CUDA backend) the reason is named, before any data is read.
+  if (scaledl::cuda_device_count() == 0) {
+    expect_user_error("train --device cuda --precision bf16" + rd, scaledl::cuda_unavailable_reason());
+    expect_user_error("comm bench --backend nccl", "CUDA");
+  }
   expect_user_error("train --no-such-flag" + rd, "--no-such-flag");
   std::ofstream(d / "file") << "x";
   expect_user_error("train --data synthetic:64 --run-dir " + (d / "file" / "run").string(),

@@ -8,7 +8,9 @@
 #include <numeric>
 #include <sstream>
 
+#include "core/device_memory.h"
 #include "core/error.h"
+#include "core/half.h"
 
 namespace scaledl::optest {
 
@@ -56,6 +58,10 @@ double value_at(const Tensor& t, int64_t mem) {
       return t.data<int8_t>()[mem];
     case DType::s32:
       return t.data<int32_t>()[mem];
+    case DType::f16:
+      return half::f16_to_f32(t.data<uint16_t>()[mem]);
+    case DType::bf16:
+      return half::bf16_to_f32(t.data<uint16_t>()[mem]);
     default:
       break;
   }
@@ -112,7 +118,7 @@ Tensor random_labels(Rng& rng, int64_t n, int64_t classes) {
 std::vector<Backend> backends_under_test(std::string_view op) {
   std::vector<Backend> out;
   for (Backend b : {Backend::cpu, Backend::cuda})
-    if (supports(op, b)) out.push_back(b);
+    if (supports(op, b) && (b != Backend::cuda || cuda_device_count() > 0)) out.push_back(b);
   return out;
 }
 
@@ -136,15 +142,12 @@ Device device_of(Backend b) {
 Tensor on(Backend b, const Tensor& t) {
   if (!t.defined()) return t;
   if (device_of(b) == t.device()) return t.clone();
-  // A host <-> device copy belongs to Tensor; until it has one, a cuda run cannot get its inputs.
-  throw Error("op harness", "cannot copy " + t.str() + " to " + device_of(b).str() +
-                                ": Tensor has no device copy yet");
+  return t.to(device_of(b));
 }
 
 Tensor to_host(const Tensor& t) {
   if (!t.defined() || t.device().is_cpu()) return t;
-  throw Error("op harness",
-              "cannot copy " + t.str() + " to the host: Tensor has no device copy yet");
+  return t.to(Device::cpu());
 }
 
 Tensor poisoned(Backend b, const Shape& shape, Layout layout, DType dtype) {
@@ -164,8 +167,9 @@ std::string tagged(const std::string& what, Backend b) {
   return what + " [" + std::string(backend_name(b)) + "]";
 }
 
-::testing::AssertionResult all_close(const std::string& what, const Tensor& got, const Tensor& want,
-                                     Tolerance tol) {
+::testing::AssertionResult all_close(const std::string& what, const Tensor& got_any,
+                                     const Tensor& want_any, Tolerance tol) {
+  const Tensor got = to_host(got_any), want = to_host(want_any);
   if (auto r = same_shape(what, got, want); !r) return r;
   const int64_t n = want.numel();
   int64_t bad = 0, worst = -1;
@@ -189,8 +193,9 @@ std::string tagged(const std::string& what, Backend b) {
                                        << g << ", want " << w << ", |diff| " << std::fabs(g - w);
 }
 
-::testing::AssertionResult all_equal(const std::string& what, const Tensor& got,
-                                     const Tensor& want) {
+::testing::AssertionResult all_equal(const std::string& what, const Tensor& got_any,
+                                     const Tensor& want_any) {
+  const Tensor got = to_host(got_any), want = to_host(want_any);
   if (auto r = same_shape(what, got, want); !r) return r;
   const int64_t n = want.numel();
   const size_t es = dtype_size(want.dtype());

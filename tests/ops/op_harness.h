@@ -43,7 +43,8 @@ Tensor random_distinct(Rng& rng, const Shape& shape, Layout layout, float step =
 // s32 labels in [0, classes).
 Tensor random_labels(Rng& rng, int64_t n, int64_t classes);
 
-// Backends other than the reference that implement `op` in this build (cpu; cuda if built).
+// Backends other than the reference that implement `op` in this build (cpu; cuda when built
+// and a GPU is present: CudaConsistency.GpuPresent reports the skip otherwise).
 std::vector<Backend> backends_under_test(std::string_view op);
 // The reference followed by backends_under_test(op).
 std::vector<Backend> all_backends(std::string_view op);
@@ -60,7 +61,8 @@ Tensor to_host(const Tensor& t);
 Tensor poisoned(Backend b, const Shape& shape, Layout layout = Layout::nchw,
                 DType dtype = DType::f32);
 
-// Compares logical elements (layouts may differ); on failure names `what`, the shape and layout,
+// Compares logical elements (layouts may differ, device tensors are copied to the host, f16 and
+// bf16 read as f32); on failure names `what`, the shape and layout,
 // the worst element's logical index ([n, c, h, w] for 4-D whatever the layout) and values, and
 // how many elements are out of tolerance.
 ::testing::AssertionResult all_close(const std::string& what, const Tensor& got, const Tensor& want,

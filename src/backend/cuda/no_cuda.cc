@@ -18,6 +18,8 @@ constexpr const char* kNoCuda =
 
 int cuda_device_count() { return 0; }
 const char* cuda_unavailable_reason() { return kNoCuda; }
+std::string cuda_device_description(int) { return ""; }
+std::string cuda_library_versions() { return ""; }
 void* device_alloc(size_t, Device device) {
   throw Error("device", device.str() + " is not available: " + kNoCuda);
 }

@@ -1,7 +1,10 @@
 // Device contexts, the caching allocator and the core/device_memory.h hooks.
 #include "backend/cuda/runtime.h"
 
+#include <nccl.h>
+
 #include <array>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -147,6 +150,32 @@ const Probe& probe() {
 
 int cuda_device_count() { return probe().count; }
 const char* cuda_unavailable_reason() { return probe().reason.c_str(); }
+
+std::string cuda_device_description(int i) {
+  cudaDeviceProp p{};
+  SDL_CUDA(cudaGetDeviceProperties(&p, i));
+  char line[512];
+  std::snprintf(line, sizeof line, "%s, %.1f GiB, sm_%d%d", p.name,
+                static_cast<double>(p.totalGlobalMem) / (1 << 30), p.major, p.minor);
+  return line;
+}
+
+std::string cuda_library_versions() {
+  int rt = 0;
+  cudaRuntimeGetVersion(&rt);
+  int nccl = 0;
+  ncclGetVersion(&nccl);
+  const size_t dnn = cudnnGetVersion();
+  int cublas = 0;
+  cublasGetProperty(MAJOR_VERSION, &cublas);
+  int cublas_minor = 0;
+  cublasGetProperty(MINOR_VERSION, &cublas_minor);
+  char line[256];
+  std::snprintf(line, sizeof line, "CUDA runtime %d.%d, cuDNN %zu.%zu.%zu, cuBLAS %d.%d, NCCL %d.%d.%d",
+                rt / 1000, rt % 1000 / 10, dnn / 10000, dnn % 10000 / 100, dnn % 100, cublas,
+                cublas_minor, nccl / 10000, nccl % 10000 / 100, nccl % 100);
+  return line;
+}
 
 void* device_alloc(size_t bytes, Device device) {
   DeviceState& s = state(device);

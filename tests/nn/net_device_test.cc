@@ -1,0 +1,128 @@
+// Net::place: placement and compute dtype. On the host: f32 placement changes nothing, f16 is
+// refused with the flag to use, and the loss scale reaches every gradient exactly. With a GPU:
+// the same small net on cuda agrees with the cpu in f32, and in f16/bf16 within their rounding.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/device_memory.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "nn/net.h"
+#include "ops/ops.h"
+
+namespace scaledl {
+namespace {
+
+// conv-bn-relu, a residual add, max pooling, global pooling, linear.
+std::unique_ptr<Net> small_net() {
+  auto net = std::make_unique<Net>("small", Shape{3, 9, 7});
+  int x = net->relu(net->bn(net->conv(net->input(), 8, 3, 1, 1, "conv1"), "bn1"));
+  int y = net->conv(x, 8, 3, 1, 1, "block.conv1");
+  y = net->bn(y, "block.bn1");
+  x = net->relu(net->add(y, x));
+  x = net->global_avgpool(net->maxpool(x, 3, 2, 1));
+  net->linear(x, 5, "fc");
+  net->init(7);
+  return net;
+}
+
+Tensor random_input(int64_t n) {
+  Tensor t = Tensor::empty({n, 3, 9, 7});
+  Rng r(3);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = r.uniform(-1.f, 1.f);
+  return t;
+}
+
+Tensor labels_for(int64_t n) {
+  Tensor t = Tensor::empty({n}, DType::s32);
+  for (int64_t i = 0; i < n; ++i) t.data<int32_t>()[i] = static_cast<int32_t>(i % 5);
+  return t;
+}
+
+// One forward and backward; returns (logits, flat gradients) on the host.
+std::pair<std::vector<float>, std::vector<float>> step(Net& net, const Tensor& x,
+                                                       const Tensor& labels, float scale) {
+  RunContext ctx;
+  const Tensor& logits = net.forward(x, ctx);
+  const Device d = net.device();
+  Tensor loss = Tensor::empty({1}, DType::f32, d), dl = Tensor::empty(logits.shape(), DType::f32, d);
+  ops::softmax_cross_entropy(logits, labels.to(d), 0.f, loss, dl);
+  net.backward(dl, ctx, scale);
+  return {logits.to_vector(), net.flat_grads().to_vector()};
+}
+
+double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b, double floor) {
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    worst = std::max(worst, std::fabs(a[i] - b[i]) / std::max(floor, std::fabs(double(b[i]))));
+  return worst;
+}
+
+TEST(NetDevice, PlacingOnTheCpuInF32ChangesNothing) {
+  auto a = small_net(), b = small_net();
+  b->place(Device::cpu(), DType::f32);
+  a->setup(4, Layout::nhwc);
+  b->setup(4, Layout::nhwc);
+  const Tensor x = random_input(4), labels = labels_for(4);
+  const auto ra = step(*a, x, labels, 1.f), rb = step(*b, x, labels, 1.f);
+  EXPECT_EQ(ra.first, rb.first);
+  EXPECT_EQ(ra.second, rb.second);
+}
+
+TEST(NetDevice, LossScaleMultipliesEveryGradient) {
+  auto a = small_net(), b = small_net();
+  a->setup(4, Layout::nchw);
+  b->setup(4, Layout::nchw);
+  const Tensor x = random_input(4), labels = labels_for(4);
+  const auto ra = step(*a, x, labels, 1.f), rb = step(*b, x, labels, 1024.f);
+  ASSERT_EQ(ra.second.size(), rb.second.size());
+  size_t nonzero = 0;
+  for (size_t i = 0; i < ra.second.size(); ++i) {
+    // A power of two scales f32 exactly, through every op of the backward pass.
+    EXPECT_EQ(rb.second[i], 1024.f * ra.second[i]) << "gradient element " << i;
+    nonzero += ra.second[i] != 0.f;
+  }
+  EXPECT_GT(nonzero, ra.second.size() / 2);
+}
+
+TEST(NetDevice, HalfComputeOnTheCpuIsRefusedNamingTheFlag) {
+  auto net = small_net();
+  try {
+    net->place(Device::cpu(), DType::f16);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--device cuda"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(net->place(Device::cpu(), DType::s8), Error);
+}
+
+TEST(NetDevice, CudaAgreesWithCpuInF32AndWithinRoundingInHalfTypes) {
+  if (cuda_device_count() == 0 || !supports("conv2d_forward", Backend::cuda))
+    GTEST_SKIP() << "needs a CUDA GPU and a CUDA build: " << cuda_unavailable_reason();
+  const Tensor x = random_input(8), labels = labels_for(8);
+  auto cpu = small_net();
+  cpu->setup(8, Layout::nhwc);
+  const auto want = step(*cpu, x, labels, 1.f);
+  struct Case {
+    DType dtype;
+    float scale;
+    double logits_tol, grad_tol;
+  };
+  for (const Case c : {Case{DType::f32, 1.f, 1e-4, 1e-3}, Case{DType::f16, 1024.f, 2e-2, 5e-2},
+                       Case{DType::bf16, 1.f, 8e-2, 2e-1}}) {
+    auto gpu = small_net();
+    gpu->place(Device::cuda(0), c.dtype);
+    gpu->setup(8, Layout::nhwc);
+    auto got = step(*gpu, x, labels, c.scale);
+    for (float& g : got.second) g /= c.scale;
+    EXPECT_LT(max_rel_diff(got.first, want.first, 0.1), c.logits_tol) << dtype_name(c.dtype);
+    EXPECT_LT(max_rel_diff(got.second, want.second, 0.01), c.grad_tol) << dtype_name(c.dtype);
+    // The master weights are f32 and unchanged by a forward/backward pass.
+    EXPECT_EQ(gpu->flat_params().dtype(), DType::f32);
+    EXPECT_EQ(gpu->flat_params().to_vector(), cpu->flat_params().to_vector());
+  }
+}
+
+}  // namespace
+}  // namespace scaledl
