@@ -25,6 +25,11 @@ void device_free(void* p, Device device) noexcept;
 // and ordered after the device's queued work.
 void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
 void device_memset_zero(void* p, Device device, size_t bytes);
+// Host -> device on the device's copy stream, overlapping the compute stream's queued work;
+// ops queued on the device after this call wait for the copy. Returns at once: `src` (pinned
+// memory for a truly asynchronous copy) must stay unchanged until the device has run the ops
+// queued before the next synchronizing call (Tensor::at, to_vector, a copy to the host).
+void device_copy_ahead(void* dst, Device device, const void* src, size_t bytes);
 
 // Page-locked host memory (fast, asynchronous copies to a GPU); plain aligned memory when
 // no GPU is present.

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <string>
 
+#include "core/device_memory.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "nn/layers.h"
@@ -216,10 +217,24 @@ void Net::setup(int64_t batch, Layout layout) {
   grad_written_.assign(nodes_.size(), false);
 }
 
+void Net::stage_input(const Tensor& x) {
+  if (device_.is_cpu() || !x.device().is_cpu()) return;
+  Tensor& buf = ahead_[ahead_next_];
+  if (!buf.defined() || buf.shape() != x.shape() || buf.layout() != x.layout() ||
+      buf.dtype() != x.dtype())
+    buf = Tensor::empty(x.shape(), x.dtype(), device_, x.layout());
+  device_copy_ahead(buf.raw(), device_, x.raw(), x.nbytes());
+  ahead_src_ = x.raw();
+  ahead_next_ ^= 1;
+}
+
 // x on the net's device, in its layout and compute dtype (copied, reordered, cast as needed).
 const Tensor& Net::input_on_device(const Tensor& x) {
   Tensor src = x;
-  if (!(x.device() == device_)) {
+  if (ahead_src_ && ahead_src_ == x.raw()) {
+    src = ahead_[ahead_next_ ^ 1];  // stage_input's newest copy
+    ahead_src_ = nullptr;
+  } else if (!(x.device() == device_)) {
     if (!staged_input_.defined() || staged_input_.shape() != x.shape() ||
         staged_input_.layout() != x.layout() || staged_input_.dtype() != x.dtype())
       staged_input_ = Tensor::empty(x.shape(), x.dtype(), device_, x.layout());

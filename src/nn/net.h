@@ -76,6 +76,11 @@ class Net {
   // x: f32 [batch, input_shape...] in any layout, on any device (copied to the net's).
   // Returns the output node's activation, f32 on the net's device.
   const Tensor& forward(const Tensor& x, const RunContext& ctx);
+  // On a GPU: starts copying the next batch's x (pinned host memory, valid until the next
+  // forward) to the device on the copy stream, overlapping the work already queued; the
+  // forward() given the same x then reads the copy. Two buffers alternate, so the copy never
+  // touches the input the queued work reads. A no-op on the cpu.
+  void stage_input(const Tensor& x);
   // dout: f32 gradient of the loss w.r.t. the output, on the net's device. Fills every parameter
   // gradient with loss_scale times its value (mixed precision scales the loss so that small
   // f16 gradients do not flush to zero; the optimizer divides it out).
@@ -132,6 +137,9 @@ class Net {
   // Per node: (mirror gradient view, f32 gradient view) of its mirrored parameters.
   std::vector<std::vector<std::pair<Tensor, Tensor>>> grad_casts_;
   Tensor staged_input_, out_f32_;  // the input copied to the device; the f32 output
+  Tensor ahead_[2];                 // stage_input's alternating device buffers
+  const void* ahead_src_ = nullptr; // the host data the newest of them holds
+  int ahead_next_ = 0;
   Device device_ = Device::cpu();
   DType compute_ = DType::f32;
   int64_t batch_ = 0;

@@ -173,11 +173,14 @@ nlohmann::json run_training(const TrainConfig& cfg) {
   double eval_seconds = 0;
   net.set_profiling(cfg.profile);
 
+  const Batch* ahead = nullptr;
   for (int64_t step = start; step < end; ++step) {
     const int64_t epoch = step / bpe, index = step % bpe;
     Phases ph;
     auto t0 = Clock::now();
-    const Batch& batch = loader.next();
+    // On a GPU the batch was fetched during the last step and its copy is under way.
+    const Batch& batch = ahead ? *ahead : loader.next();
+    ahead = nullptr;
     const Tensor& x = batch.x;
     if (!dev.is_cpu()) labels_dev.copy_from(batch.labels);
     const Tensor& labels = dev.is_cpu() ? batch.labels : labels_dev;
@@ -200,7 +203,12 @@ nlohmann::json run_training(const TrainConfig& cfg) {
     if (scaler.update(!scaler.enabled() || ops::all_finite(net.flat_grads())))
       opt.step(lr, 1.f / scale);
     auto t4 = Clock::now();
-    ph.data = secs(t0, t1), ph.forward = secs(t1, t2), ph.backward = secs(t2, t3);
+    if (!dev.is_cpu() && step + 1 < end) {  // the next batch's copy overlaps this step's work
+      ahead = &loader.next();
+      net.stage_input(ahead->x);
+    }
+    ph.data = secs(t0, t1) + secs(t4, Clock::now());
+    ph.forward = secs(t1, t2), ph.backward = secs(t2, t3);
     ph.comm = secs(t3, t3c), ph.optimizer = secs(t3c, t4);
     // The job's mean loss: every rank sees the same value, so a divergence stops every rank.
     last_loss = dp.average(loss.at(0), "allreduce of the step's loss");

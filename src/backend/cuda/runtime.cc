@@ -196,6 +196,14 @@ void device_copy(void* dst, Device dst_device, const void* src, Device src_devic
   if (dst_device.is_cpu() || src_device.is_cpu()) SDL_CUDA(cudaStreamSynchronize(c.stream));
 }
 
+void device_copy_ahead(void* dst, Device device, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  cuda::Context& c = cuda::context(device);
+  SDL_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c.copy_stream));
+  SDL_CUDA(cudaEventRecord(c.copied, c.copy_stream));
+  SDL_CUDA(cudaStreamWaitEvent(c.stream, c.copied, 0));
+}
+
 void device_memset_zero(void* p, Device device, size_t bytes) {
   SDL_CUDA(cudaMemsetAsync(p, 0, bytes, cuda::context(device).stream));
 }
@@ -227,6 +235,8 @@ Context& context(Device device) {
   std::call_once(s.once, [&] {
     s.ctx.device = device.index;
     SDL_CUDA(cudaStreamCreateWithFlags(&s.ctx.stream, cudaStreamNonBlocking));
+    SDL_CUDA(cudaStreamCreateWithFlags(&s.ctx.copy_stream, cudaStreamNonBlocking));
+    SDL_CUDA(cudaEventCreateWithFlags(&s.ctx.copied, cudaEventDisableTiming));
     SDL_CUDNN(cudnnCreate(&s.ctx.cudnn));
     SDL_CUDNN(cudnnSetStream(s.ctx.cudnn, s.ctx.stream));
     SDL_CUBLAS(cublasCreate(&s.ctx.cublas));

@@ -19,6 +19,8 @@ namespace scaledl::cuda {
 struct Context {
   int device = 0;
   cudaStream_t stream = nullptr;
+  cudaStream_t copy_stream = nullptr;  // host -> device copies ahead of the compute stream
+  cudaEvent_t copied = nullptr;        // recorded on copy_stream after each such copy
   cudnnHandle_t cudnn = nullptr;
   cublasHandle_t cublas = nullptr;
 };
