@@ -181,10 +181,6 @@ void Net::place(Device device, DType compute) {
   if (compute != DType::f32 && compute != DType::f16 && compute != DType::bf16)
     throw Error("net", "compute dtype must be f32, f16 or bf16, got " +
                            std::string(dtype_name(compute)));
-  if (compute != DType::f32 && device.is_cpu())
-    throw Error("net", std::string(dtype_name(compute)) +
-                           " compute runs on the cuda backend only; use --device cuda or "
-                           "--precision fp32");
   flat_params_ = flat_params_.to(device);
   flat_grads_ = flat_grads_.to(device);
   flat_buffers_ = flat_buffers_.to(device);

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
+#include <utility>
 #include <string>
 
 #include "core/error.h"
@@ -49,13 +51,93 @@ bool supports(std::string_view op, Backend backend) {
 ScopedBackend::ScopedBackend(Backend b) : saved_(t_cpu_backend) { t_cpu_backend = b; }
 ScopedBackend::~ScopedBackend() { t_cpu_backend = saved_; }
 
-#define SDL_DISPATCH(device, fn, ...)                 \
-  do {                                                \
-    switch (backend_for(device)) {                    \
-      case Backend::reference: return ref::fn(__VA_ARGS__); \
-      case Backend::cpu: return cpu::fn(__VA_ARGS__);       \
-      case Backend::cuda: return cuda::fn(__VA_ARGS__);     \
-    }                                                 \
+// f16/bf16 tensors on the host backends (emulated mixed precision): every half argument is
+// widened to an f32 copy, the f32 kernel runs, and each half output is rounded back. The math
+// is f32 as on the GPU's tensor cores; each op's output carries the dtype's rounding.
+class Emulation {
+ public:
+  static bool half(const Tensor& t) {
+    return t.defined() && (t.dtype() == DType::f16 || t.dtype() == DType::bf16);
+  }
+  template <class A>
+  static bool any(const A&) {
+    return false;
+  }
+  static bool any(const Tensor& t) { return half(t); }
+  static bool any(const std::vector<Tensor>& v) {
+    return std::any_of(v.begin(), v.end(), [](const Tensor& t) { return half(t); });
+  }
+
+  template <class A>
+  A& arg(A& a) {
+    return a;
+  }
+  const Tensor& arg(const Tensor& t) { return half(t) ? widen(t) : t; }
+  Tensor& arg(Tensor& t) {
+    if (!half(t)) return t;
+    Tensor& f = widen(t);
+    back_.emplace_back(&f, &t);
+    return f;
+  }
+  const std::vector<Tensor>& arg(const std::vector<Tensor>& v) {
+    lists_.emplace_back();
+    for (const Tensor& t : v) lists_.back().push_back(arg(t));
+    return lists_.back();
+  }
+  std::vector<Tensor>& arg(std::vector<Tensor>& v) {
+    lists_.emplace_back();
+    for (Tensor& t : v) lists_.back().push_back(arg(t));  // shares the widened storage
+    return lists_.back();
+  }
+  // Rounds the f32 results into the half outputs.
+  void finish() {
+    for (auto [f, h] : back_) ref::cast(*f, *h, 1.f);
+  }
+
+ private:
+  Tensor& widen(const Tensor& t) {
+    keep_.push_back(Tensor::empty(t.shape(), DType::f32, t.device(), t.layout()));
+    ref::cast(t, keep_.back(), 1.f);
+    return keep_.back();
+  }
+  std::deque<Tensor> keep_;  // stable addresses for the references handed out
+  std::deque<std::vector<Tensor>> lists_;
+  std::vector<std::pair<Tensor*, Tensor*>> back_;
+};
+
+template <class F, class... A>
+void emulated(F&& fn, A&... a) {
+  Emulation em;
+  fn(em.arg(a)...);
+  em.finish();
+}
+
+template <class... A>
+bool any_half(const A&... a) {
+  return (Emulation::any(a) || ...);
+}
+
+#define SDL_DISPATCH(device, fn, ...)                                                  \
+  do {                                                                                 \
+    switch (backend_for(device)) {                                                     \
+      case Backend::reference:                                                         \
+        if (any_half(__VA_ARGS__)) return emulated(ref::fn, __VA_ARGS__);              \
+        return ref::fn(__VA_ARGS__);                                                   \
+      case Backend::cpu:                                                               \
+        if (any_half(__VA_ARGS__)) return emulated(cpu::fn, __VA_ARGS__);              \
+        return cpu::fn(__VA_ARGS__);                                                   \
+      case Backend::cuda: return cuda::fn(__VA_ARGS__);                                \
+    }                                                                                  \
+  } while (0)
+
+// cast and all_finite take half tensors natively on every backend.
+#define SDL_DISPATCH_NATIVE(device, fn, ...)                  \
+  do {                                                        \
+    switch (backend_for(device)) {                            \
+      case Backend::reference: return ref::fn(__VA_ARGS__);   \
+      case Backend::cpu: return cpu::fn(__VA_ARGS__);         \
+      case Backend::cuda: return cuda::fn(__VA_ARGS__);       \
+    }                                                         \
   } while (0)
 
 namespace ops {
@@ -139,9 +221,11 @@ void split_channels(const Tensor& y, std::vector<Tensor>& xs) {
   SDL_DISPATCH(y.device(), split_channels, y, xs);
 }
 void reorder(const Tensor& x, Tensor& y) { SDL_DISPATCH(y.device(), reorder, x, y); }
-void cast(const Tensor& x, Tensor& y, float scale) { SDL_DISPATCH(y.device(), cast, x, y, scale); }
+void cast(const Tensor& x, Tensor& y, float scale) {
+  SDL_DISPATCH_NATIVE(y.device(), cast, x, y, scale);
+}
 bool all_finite(const Tensor& x) {
-  SDL_DISPATCH(x.device(), all_finite, x);
+  SDL_DISPATCH_NATIVE(x.device(), all_finite, x);
   return false;  // not reached: every backend returns above
 }
 void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum) {

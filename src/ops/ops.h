@@ -3,6 +3,8 @@
 // Backends: `cpu` (oneDNN primitives, the default on cpu tensors), `reference` (plain loops,
 // the ground truth the consistency tests compare every backend against), `cuda`. A backend
 // that lacks an op answers supports() == false and throws "[op] has no <backend> implementation".
+// The host backends take f16/bf16 tensors by emulation: f32 math, each half output rounded
+// (numerics checks of mixed precision without a GPU; no speed-up).
 #pragma once
 #include <cstdint>
 #include <string_view>

@@ -45,8 +45,8 @@ void TrainConfig::validate() const {
   need(baseline_ips >= 0, "--baseline-ips", "must not be negative");
   need(precision == "fp32" || precision == "tf32" || precision == "fp16" || precision == "bf16",
        "--precision", "must be fp32, tf32, fp16 or bf16, got '" + precision + "'");
-  need(precision == "fp32" || device != "cpu", "--precision",
-       precision + " needs --device cuda (the cpu backend computes in fp32)");
+  need(precision != "tf32" || device != "cpu", "--precision",
+       "tf32 needs --device cuda (TF32 is a GPU tensor-core format)");
 }
 
 nlohmann::json TrainConfig::to_json() const {

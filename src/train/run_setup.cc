@@ -128,6 +128,9 @@ RunSetup prepare_run(const TrainConfig& cfg, int rank, int world, Device device)
   run.net = build_model(cfg.model, in_channels, image_size, classes);
   run.net->init(cfg.seed, cfg.zero_init_residual);
   set_allow_tf32(cfg.precision == "tf32");
+  if (device.is_cpu() && cfg.precision != "fp32")
+    log_warn("--precision " + cfg.precision + " on the cpu is emulated: f32 math with each op's "
+             "output rounded to " + cfg.precision + " (for checking numerics, not for speed)");
   run.net->place(device, cfg.precision == "fp16"   ? DType::f16
                          : cfg.precision == "bf16" ? DType::bf16
                                                    : DType::f32);

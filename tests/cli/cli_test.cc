@@ -43,7 +43,7 @@ TEST(Cli, BadInputGivesOneLineAndExitCode2) {
   expect_user_error("train --batch abc" + rd, "--batch");
   expect_user_error("train --lr -1" + rd, "--lr");
   expect_user_error("train --device gpu0" + rd, "gpu0");
-  expect_user_error("train --precision fp16" + rd, "--precision fp16 needs --device cuda");
+  expect_user_error("train --precision tf32" + rd, "tf32 needs --device cuda");
   expect_user_error("train --precision fp64 --device cuda" + rd, "--precision");
   // Without a GPU (or without the CUDA backend) the reason is named, before any data is read.
   if (scaledl::cuda_device_count() == 0) {
