@@ -44,6 +44,15 @@ std::map<Key, Choice>& cache() {
   return c;
 }
 
+// The cached choice for `key`; `find()` runs (under the lock) the first time.
+template <class Find>
+Choice cached(const Key& key, Find&& find) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  auto it = cache().find(key);
+  if (it == cache().end()) it = cache().emplace(key, find()).first;
+  return it->second;
+}
+
 // The first (fastest) algorithm Find returned that succeeded.
 template <class Perf>
 Choice pick(const char* op, const Perf* perf, int n) {
@@ -92,22 +101,15 @@ void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w_in, 
   TensorDesc xd(x), yd(y);
   FilterDesc wd(w);
   ConvDesc cd(p, x.dtype());
-  Choice ch;
-  {
-    std::lock_guard<std::mutex> lock(g_mu);
-    const Key k = key_of(Dir::fwd, p, x, w);
-    auto it = cache().find(k);
-    if (it == cache().end()) {
-      cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-      int n = 0;
-      SDL_CUDNN(cudnnFindConvolutionForwardAlgorithmEx(
-          c.cudnn, xd.get(), x.raw(), wd.get(), w.raw(), cd.get(), yd.get(), y.raw(),
-          CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf, workspace(y.device(), kFindWorkspace),
-          kFindWorkspace));
-      it = cache().emplace(k, pick(op, perf, n)).first;
-    }
-    ch = it->second;
-  }
+  const Choice ch = cached(key_of(Dir::fwd, p, x, w), [&] {
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int n = 0;
+    SDL_CUDNN(cudnnFindConvolutionForwardAlgorithmEx(
+        c.cudnn, xd.get(), x.raw(), wd.get(), w.raw(), cd.get(), yd.get(), y.raw(),
+        CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf, workspace(y.device(), kFindWorkspace),
+        kFindWorkspace));
+    return pick(op, perf, n);
+  });
   SDL_CUDNN(cudnnConvolutionForward(c.cudnn, &kOne, xd.get(), x.raw(), wd.get(), w.raw(), cd.get(),
                                     static_cast<cudnnConvolutionFwdAlgo_t>(ch.algo),
                                     workspace(y.device(), ch.workspace), ch.workspace, &kZero,
@@ -130,22 +132,15 @@ void conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, const Tensor&
   TensorDesc dxd(dx), dyd(dy);
   FilterDesc wd(w);
   ConvDesc cd(p, dx.dtype());
-  Choice ch;
-  {
-    std::lock_guard<std::mutex> lock(g_mu);
-    const Key k = key_of(Dir::bwd_data, p, dx, w);
-    auto it = cache().find(k);
-    if (it == cache().end()) {
-      cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-      int n = 0;
-      SDL_CUDNN(cudnnFindConvolutionBackwardDataAlgorithmEx(
-          c.cudnn, wd.get(), w.raw(), dyd.get(), dy.raw(), cd.get(), dxd.get(), dx.raw(),
-          CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf,
-          workspace(dx.device(), kFindWorkspace), kFindWorkspace));
-      it = cache().emplace(k, pick(op, perf, n)).first;
-    }
-    ch = it->second;
-  }
+  const Choice ch = cached(key_of(Dir::bwd_data, p, dx, w), [&] {
+    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    int n = 0;
+    SDL_CUDNN(cudnnFindConvolutionBackwardDataAlgorithmEx(
+        c.cudnn, wd.get(), w.raw(), dyd.get(), dy.raw(), cd.get(), dxd.get(), dx.raw(),
+        CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf, workspace(dx.device(), kFindWorkspace),
+        kFindWorkspace));
+    return pick(op, perf, n);
+  });
   SDL_CUDNN(cudnnConvolutionBackwardData(
       c.cudnn, &kOne, wd.get(), w.raw(), dyd.get(), dy.raw(), cd.get(),
       static_cast<cudnnConvolutionBwdDataAlgo_t>(ch.algo), workspace(dx.device(), ch.workspace),
@@ -164,22 +159,15 @@ void conv2d_backward_weights(const Conv2dParams& p, const Tensor& x, const Tenso
   TensorDesc xd(x), dyd(dy);
   FilterDesc wd(dw);
   ConvDesc cd(p, x.dtype());
-  Choice ch;
-  {
-    std::lock_guard<std::mutex> lock(g_mu);
-    const Key k = key_of(Dir::bwd_filter, p, x, dw);
-    auto it = cache().find(k);
-    if (it == cache().end()) {
-      cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-      int n = 0;
-      SDL_CUDNN(cudnnFindConvolutionBackwardFilterAlgorithmEx(
-          c.cudnn, xd.get(), x.raw(), dyd.get(), dy.raw(), cd.get(), wd.get(), dw.raw(),
-          CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf,
-          workspace(dw.device(), kFindWorkspace), kFindWorkspace));
-      it = cache().emplace(k, pick(op, perf, n)).first;
-    }
-    ch = it->second;
-  }
+  const Choice ch = cached(key_of(Dir::bwd_filter, p, x, dw), [&] {
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    int n = 0;
+    SDL_CUDNN(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+        c.cudnn, xd.get(), x.raw(), dyd.get(), dy.raw(), cd.get(), wd.get(), dw.raw(),
+        CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf, workspace(dw.device(), kFindWorkspace),
+        kFindWorkspace));
+    return pick(op, perf, n);
+  });
   SDL_CUDNN(cudnnConvolutionBackwardFilter(
       c.cudnn, &kOne, xd.get(), x.raw(), dyd.get(), dy.raw(), cd.get(),
       static_cast<cudnnConvolutionBwdFilterAlgo_t>(ch.algo), workspace(dw.device(), ch.workspace),
