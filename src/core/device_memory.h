@@ -26,10 +26,14 @@ void device_free(void* p, Device device) noexcept;
 void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
 void device_memset_zero(void* p, Device device, size_t bytes);
 // Host -> device on the device's copy stream, overlapping the compute stream's queued work;
-// ops queued on the device after this call wait for the copy. Returns at once: `src` (pinned
-// memory for a truly asynchronous copy) must stay unchanged until the device has run the ops
-// queued before the next synchronizing call (Tensor::at, to_vector, a copy to the host).
+// ops queued on the device after this call wait for the copy, and the copy waits for the ops
+// queued before the previous call (so two alternating destination buffers are never written
+// while queued work still reads them). Returns at once: `src` (pinned memory for a truly
+// asynchronous copy) must stay unchanged until the next synchronizing call (Tensor::at,
+// to_vector, a copy to the host, device_synchronize).
 void device_copy_ahead(void* dst, Device device, const void* src, size_t bytes);
+// Waits until the device has run everything queued on it.
+void device_synchronize(Device device);
 
 // Page-locked host memory (fast, asynchronous copies to a GPU); plain aligned memory when
 // no GPU is present.

@@ -217,8 +217,12 @@ void Net::stage_input(const Tensor& x) {
   if (device_.is_cpu() || !x.device().is_cpu()) return;
   Tensor& buf = ahead_[ahead_next_];
   if (!buf.defined() || buf.shape() != x.shape() || buf.layout() != x.layout() ||
-      buf.dtype() != x.dtype())
+      buf.dtype() != x.dtype() || !(buf.device() == device_)) {
     buf = Tensor::empty(x.shape(), x.dtype(), device_, x.layout());
+    // A fresh block may be one that queued work still uses (the allocator reuses freed
+    // blocks on the compute stream's order, which the copy stream does not follow).
+    device_synchronize(device_);
+  }
   device_copy_ahead(buf.raw(), device_, x.raw(), x.nbytes());
   ahead_src_ = x.raw();
   ahead_next_ ^= 1;

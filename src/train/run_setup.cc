@@ -54,6 +54,8 @@ RunSetup prepare_run(const TrainConfig& cfg, int rank, int world, Device device)
                                          " CUDA device(s); use cuda:0 to cuda:" +
                                          std::to_string(cuda_device_count() - 1)));
   set_num_threads(cfg.threads);
+  // The GPU's context first: the loaders' pinned buffers are then made on it, not on cuda:0.
+  if (!device.is_cpu()) Tensor::empty({1}, DType::f32, device);
   if (rank == 0) ensure_run_dir(cfg.run_dir);  // only rank 0 writes there
 
   RunSetup run;

@@ -5,6 +5,7 @@
 //   bf16 abs 3e-2, rel 3e-2   (8-bit significand: one rounding is 3.9e-3 relative)
 // The f32 cuda runs are in the shared consistency tests (for_each_backend). Every test here
 // needs a GPU and skips, saying why, without one.
+#include <cmath>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -226,6 +227,18 @@ TEST(CudaConsistency, CastRoundsLikeTheReferenceAndAllFiniteSeesInf) {
   Tensor h = gpu_empty({3}, DType::f16);
   ops::cast(big.to(Device::cuda(0)), h, 1.f);
   EXPECT_FALSE(ops::all_finite(h));
+}
+
+TEST(CudaConsistency, AnOutOfRangeLabelMakesTheLossNan) {
+  SDL_NEED_GPU();
+  const Device d = Device::cuda(0);
+  Rng rng(16);
+  const Tensor logits = random_tensor(rng, {3, 10}).to(d);
+  Tensor labels = Tensor::empty({3}, DType::s32);
+  for (int i = 0; i < 3; ++i) labels.data<int32_t>()[i] = i == 1 ? 10 : i;  // 10: one past K
+  Tensor loss = gpu_empty({1}, DType::f32), dl;
+  ops::softmax_cross_entropy(logits, labels.to(d), 0.f, loss, dl);
+  EXPECT_TRUE(std::isnan(loss.at(0)));
 }
 
 }  // namespace

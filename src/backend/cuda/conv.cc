@@ -2,7 +2,8 @@
 // is found once per (direction, shapes, dtype, layout, math) by cudnnFind*AlgorithmEx on the
 // real buffers and cached. Weights may lie in either layout: when it differs from the
 // activations' (parameters are kept plain, KCRS), they are reordered into a scratch copy in
-// the activations' layout (KRSC for nhwc, which cuDNN's tensor-core kernels want).
+// the activations' layout (KRSC for nhwc, which cuDNN's tensor-core kernels want). Biases use
+// own kernels (any dtype; cuDNN's legacy bias calls are deprecated and unclear on bf16).
 #include <map>
 #include <mutex>
 #include <string>
@@ -11,6 +12,7 @@
 #include "backend/cuda/check_cuda.h"
 #include "backend/cuda/cudnn_desc.h"
 #include "backend/cuda/device_math.cuh"
+#include "backend/cuda/launch.h"
 #include "backend/cuda/runtime.h"
 #include "ops/ops.h"
 
@@ -36,6 +38,7 @@ Key key_of(Dir d, const Conv2dParams& p, const Tensor& x, const Tensor& w) {
 struct Choice {
   int algo = 0;
   size_t workspace = 0;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;  // the math Find timed the algorithm with
 };
 
 std::mutex g_mu;
@@ -58,7 +61,7 @@ template <class Perf>
 Choice pick(const char* op, const Perf* perf, int n) {
   for (int i = 0; i < n; ++i)
     if (perf[i].status == CUDNN_STATUS_SUCCESS)
-      return {static_cast<int>(perf[i].algo), perf[i].memory};
+      return {static_cast<int>(perf[i].algo), perf[i].memory, perf[i].mathType};
   throw Error(op, "cuDNN found no algorithm for this convolution");
 }
 
@@ -110,6 +113,7 @@ void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w_in, 
         kFindWorkspace));
     return pick(op, perf, n);
   });
+  SDL_CUDNN(cudnnSetConvolutionMathType(cd.get(), ch.math));
   SDL_CUDNN(cudnnConvolutionForward(c.cudnn, &kOne, xd.get(), x.raw(), wd.get(), w.raw(), cd.get(),
                                     static_cast<cudnnConvolutionFwdAlgo_t>(ch.algo),
                                     workspace(y.device(), ch.workspace), ch.workspace, &kZero,
@@ -118,8 +122,7 @@ void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w_in, 
     require(b.dtype() == y.dtype() && b.numel() == y.dim(1) && b.device() == y.device(), op,
             "bias must be " + std::string(dtype_name(y.dtype())) + "[" +
                 std::to_string(y.dim(1)) + "] on the output's device, got " + describe(b));
-    TensorDesc bd(b);
-    SDL_CUDNN(cudnnAddTensor(c.cudnn, &kOne, bd.get(), b.raw(), &kOne, yd.get(), y.raw()));
+    bias_add_channels(b, y);
   }
 }
 
@@ -141,6 +144,7 @@ void conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, const Tensor&
         kFindWorkspace));
     return pick(op, perf, n);
   });
+  SDL_CUDNN(cudnnSetConvolutionMathType(cd.get(), ch.math));
   SDL_CUDNN(cudnnConvolutionBackwardData(
       c.cudnn, &kOne, wd.get(), w.raw(), dyd.get(), dy.raw(), cd.get(),
       static_cast<cudnnConvolutionBwdDataAlgo_t>(ch.algo), workspace(dx.device(), ch.workspace),
@@ -168,6 +172,7 @@ void conv2d_backward_weights(const Conv2dParams& p, const Tensor& x, const Tenso
         kFindWorkspace));
     return pick(op, perf, n);
   });
+  SDL_CUDNN(cudnnSetConvolutionMathType(cd.get(), ch.math));
   SDL_CUDNN(cudnnConvolutionBackwardFilter(
       c.cudnn, &kOne, xd.get(), x.raw(), dyd.get(), dy.raw(), cd.get(),
       static_cast<cudnnConvolutionBwdFilterAlgo_t>(ch.algo), workspace(dw.device(), ch.workspace),
@@ -177,9 +182,7 @@ void conv2d_backward_weights(const Conv2dParams& p, const Tensor& x, const Tenso
     require(db.dtype() == dy.dtype() && db.numel() == dy.dim(1) && db.device() == dy.device(), op,
             "bias gradient must be " + std::string(dtype_name(dy.dtype())) + "[" +
                 std::to_string(dy.dim(1)) + "], got " + describe(db));
-    TensorDesc bd(db);
-    SDL_CUDNN(cudnnConvolutionBackwardBias(c.cudnn, &kOne, dyd.get(), dy.raw(), &kZero, bd.get(),
-                                           db.raw()));
+    bias_grad_channels(dy, db);
   }
 }
 

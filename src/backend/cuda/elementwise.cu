@@ -145,8 +145,34 @@ __global__ void bias_grad_k(const T* dy, B* db, long long N, long long M) {
   }
 }
 
+template <class T, class B>
+__global__ void bias_add_channels_k(const B* b, T* y, bool nhwc, long long C, long long HW,
+                                    long long total) {
+  SDL_GRID_STRIDE(i, total) store(y, i, load(y, i) + load(b, nhwc ? i % C : (i / HW) % C));
+}
+
+// One block per channel: its threads stride over the channel's N*H*W elements, then reduce.
+template <class T, class B>
+__global__ void bias_grad_channels_k(const T* dy, B* db, bool nhwc, long long N, long long C,
+                                     long long HW) {
+  __shared__ float part[256];
+  const long long c = blockIdx.x;
+  float s = 0.f;
+  for (long long j = threadIdx.x; j < N * HW; j += blockDim.x) {
+    const long long n = j / HW, p = j % HW;
+    s += load(dy, nhwc ? (n * HW + p) * C + c : (n * C + c) * HW + p);
+  }
+  part[threadIdx.x] = s;
+  __syncthreads();
+  for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+    if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) store(db, c, part[0]);
+}
+
 __global__ void invstd_to_var_k(const float* inv, float eps, float* var, long long n) {
-  SDL_GRID_STRIDE(i, n) var[i] = 1.f / (inv[i] * inv[i]) - eps;
+  SDL_GRID_STRIDE(i, n) var[i] = fmaxf(1.f / (inv[i] * inv[i]) - eps, 0.f);
 }
 
 __global__ void var_to_invstd_k(const float* var, float eps, float* inv, long long n) {
@@ -355,6 +381,34 @@ void bias_grad_rows(const Tensor& dy, Tensor& db) {
       using T = decltype(t);
       using B = decltype(bt);
       bias_grad_k<<<grid_for(M), 256, 0, stream_of(db)>>>(ptr<T>(dy), ptr<B>(db), N, M);
+    });
+  });
+  SDL_CUDA(cudaGetLastError());
+}
+
+void bias_add_channels(const Tensor& b, Tensor& y) {
+  const char* op = "conv2d_forward";
+  const long long C = y.dim(1), HW = y.dim(2) * y.dim(3), total = y.numel();
+  with_float_type(y.dtype(), op, [&](auto t) {
+    with_float_type(b.dtype(), op, [&](auto bt) {
+      using T = decltype(t);
+      using B = decltype(bt);
+      bias_add_channels_k<<<grid_for(total), 256, 0, stream_of(y)>>>(
+          ptr<B>(b), ptr<T>(y), y.layout() == Layout::nhwc, C, HW, total);
+    });
+  });
+  SDL_CUDA(cudaGetLastError());
+}
+
+void bias_grad_channels(const Tensor& dy, Tensor& db) {
+  const char* op = "conv2d_backward_weights";
+  const long long N = dy.dim(0), C = dy.dim(1), HW = dy.dim(2) * dy.dim(3);
+  with_float_type(dy.dtype(), op, [&](auto t) {
+    with_float_type(db.dtype(), op, [&](auto bt) {
+      using T = decltype(t);
+      using B = decltype(bt);
+      bias_grad_channels_k<<<static_cast<unsigned>(C), 256, 0, stream_of(db)>>>(
+          ptr<T>(dy), ptr<B>(db), dy.layout() == Layout::nhwc, N, C, HW);
     });
   });
   SDL_CUDA(cudaGetLastError());

@@ -27,6 +27,11 @@ __global__ void softmax_ce_k(const T* z, const int* labels, float s, long long N
   const long long n = blockIdx.x * (long long)(blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (n >= N) return;
+  const int y = labels[n];
+  if (y < 0 || y >= K) {  // the whole warp leaves: the loss is NaN and the trainer stops
+    if (lane == 0) row_loss[n] = NAN;
+    return;
+  }
   const T* row = z + n * K;
   float zmax = -INFINITY;
   for (long long k = lane; k < K; k += 32) zmax = fmaxf(zmax, load(row, k));
@@ -34,13 +39,12 @@ __global__ void softmax_ce_k(const T* z, const int* labels, float s, long long N
   float sum_exp = 0.f, sum_z = 0.f;
   for (long long k = lane; k < K; k += 32) {
     const float v = load(row, k);
-    sum_exp += __expf(v - zmax);
+    sum_exp += expf(v - zmax);
     sum_z += v;
   }
   sum_exp = warp_sum(sum_exp);
   sum_z = warp_sum(sum_z);
   const float lse = zmax + logf(sum_exp);
-  const int y = labels[n];
   const float zy = load(row, y);
   if (lane == 0) {
     // -sum_k t_k (z_k - lse) with t = (1 - s) onehot + s / K.
@@ -50,7 +54,7 @@ __global__ void softmax_ce_k(const T* z, const int* labels, float s, long long N
     const float invN = 1.f / static_cast<float>(N);
     for (long long k = lane; k < K; k += 32) {
       const float t = (k == y ? 1.f - s : 0.f) + s / static_cast<float>(K);
-      store(dz + n * K, k, (__expf(load(row, k) - lse) - t) * invN);
+      store(dz + n * K, k, (expf(load(row, k) - lse) - t) * invN);
     }
   }
 }

@@ -191,6 +191,9 @@ void device_copy(void* dst, Device dst_device, const void* src, Device src_devic
                  size_t bytes) {
   if (bytes == 0) return;
   const Device on = dst_device.is_cpu() ? src_device : dst_device;
+  // Between two GPUs: the source's queued work first (the copy runs on the destination's).
+  if (!dst_device.is_cpu() && !src_device.is_cpu() && !(dst_device == src_device))
+    device_synchronize(src_device);
   cuda::Context& c = cuda::context(on);
   SDL_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, c.stream));
   if (dst_device.is_cpu() || src_device.is_cpu()) SDL_CUDA(cudaStreamSynchronize(c.stream));
@@ -199,9 +202,16 @@ void device_copy(void* dst, Device dst_device, const void* src, Device src_devic
 void device_copy_ahead(void* dst, Device device, const void* src, size_t bytes) {
   if (bytes == 0) return;
   cuda::Context& c = cuda::context(device);
+  // The work queued before the previous copy ahead read the buffer this one overwrites.
+  SDL_CUDA(cudaStreamWaitEvent(c.copy_stream, c.consumed, 0));
   SDL_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c.copy_stream));
   SDL_CUDA(cudaEventRecord(c.copied, c.copy_stream));
   SDL_CUDA(cudaStreamWaitEvent(c.stream, c.copied, 0));
+  SDL_CUDA(cudaEventRecord(c.consumed, c.stream));
+}
+
+void device_synchronize(Device device) {
+  SDL_CUDA(cudaStreamSynchronize(cuda::context(device).stream));
 }
 
 void device_memset_zero(void* p, Device device, size_t bytes) {
@@ -237,6 +247,7 @@ Context& context(Device device) {
     SDL_CUDA(cudaStreamCreateWithFlags(&s.ctx.stream, cudaStreamNonBlocking));
     SDL_CUDA(cudaStreamCreateWithFlags(&s.ctx.copy_stream, cudaStreamNonBlocking));
     SDL_CUDA(cudaEventCreateWithFlags(&s.ctx.copied, cudaEventDisableTiming));
+    SDL_CUDA(cudaEventCreateWithFlags(&s.ctx.consumed, cudaEventDisableTiming));
     SDL_CUDNN(cudnnCreate(&s.ctx.cudnn));
     SDL_CUDNN(cudnnSetStream(s.ctx.cudnn, s.ctx.stream));
     SDL_CUBLAS(cublasCreate(&s.ctx.cublas));

@@ -1,8 +1,9 @@
 // The CUDA runtime of the backend: per device, one compute stream with its cuDNN and cuBLAS
 // handles, a growing workspace, and the caching allocator behind device_alloc. Every op of a
 // device runs on its compute stream, in call order, so memory freed to the cache may be reused
-// by the next op without synchronizing. Work on other streams (copies, NCCL) orders itself
-// against it with events.
+// by the next op without synchronizing. The allocator does not track streams: work on other
+// streams (copies ahead, NCCL) uses only buffers that outlive it and orders itself against
+// the compute stream with events in both directions.
 #pragma once
 #include <cublasLt.h>
 #include <cublas_v2.h>
@@ -21,6 +22,7 @@ struct Context {
   cudaStream_t stream = nullptr;
   cudaStream_t copy_stream = nullptr;  // host -> device copies ahead of the compute stream
   cudaEvent_t copied = nullptr;        // recorded on copy_stream after each such copy
+  cudaEvent_t consumed = nullptr;      // recorded on stream at each copy ahead: what it queued
   cudnnHandle_t cudnn = nullptr;
   cublasHandle_t cublas = nullptr;
 };
