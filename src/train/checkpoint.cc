@@ -75,6 +75,14 @@ CheckpointInfo info_of(const SafetensorsFile& f, const std::string& path) {
   if (f.metadata.count("config")) info.config_json = f.metadata.at("config");
   info.mean = parse_floats(f, path, "norm_mean");
   info.stddev = parse_floats(f, path, "norm_std");
+  if (f.metadata.count("loss_scale")) {  // absent in checkpoints of fp32 runs and older ones
+    const std::vector<float> ls = parse_floats(f, path, "loss_scale");
+    if (ls.size() != 2 || !(ls[0] > 0) || ls[1] < 0)
+      throw Error("checkpoint", path + ": metadata loss_scale must be 'scale,clean_steps'; the "
+                                       "file is damaged");
+    info.loss_scale = ls[0];
+    info.loss_scale_clean_steps = static_cast<int64_t>(ls[1]);
+  }
   return info;
 }
 
@@ -113,6 +121,8 @@ void save_checkpoint(const std::string& path, const Net& net, const OptimizerSta
       {"norm_mean", join_floats(info.mean)},
       {"norm_std", join_floats(info.stddev)},
       {"config", info.config_json}};
+  if (info.loss_scale > 0)
+    meta["loss_scale"] = join_floats({info.loss_scale, static_cast<float>(info.loss_scale_clean_steps)});
   save_safetensors(path, tensors, meta);
 }
 

@@ -23,6 +23,9 @@ struct CheckpointInfo {
   int classes = 0;
   std::vector<float> mean, stddev;  // input normalization the net was trained with
   std::string config_json;  // the run's TrainConfig
+  // fp16's dynamic loss scale and its run of clean steps (0: the run scales no loss).
+  float loss_scale = 0.f;
+  int64_t loss_scale_clean_steps = 0;
 };
 
 // An optimizer's state tensors by checkpoint name (Sgd::state(), Lars::state()).

@@ -112,12 +112,17 @@ nlohmann::json run_training(const TrainConfig& cfg) {
 
   Optimizer opt(net, cfg);
 
+  // f16 gradients need loss scaling; f32, tf32 and bf16 (f32's exponent range) do not.
+  LossScalerConfig lsc;
+  lsc.enabled = cfg.precision == "fp16";
+  LossScaler scaler(lsc);
   Rng rng(cfg.seed);
   int64_t start = 0;
   if (!run.resume_path.empty()) {
     CheckpointInfo info = load_checkpoint(run.resume_path, net, &opt.state());
     start = info.step;
     rng.set_state(info.rng_state);
+    if (info.loss_scale > 0) scaler.restore(info.loss_scale, info.loss_scale_clean_steps);
     if (start > total)
       throw Error("train", run.resume_path + " is at step " + std::to_string(start) +
                                ", past this run's " + std::to_string(total) +
@@ -143,6 +148,8 @@ nlohmann::json run_training(const TrainConfig& cfg) {
     ck.step = step;
     ck.epoch = step / bpe;
     ck.rng_state = rng.state();
+    ck.loss_scale = scaler.enabled() ? scaler.scale() : 0.f;
+    ck.loss_scale_clean_steps = scaler.clean_steps();
     dp.average_buffers(net);  // rank 0 saves the job's model, not its own statistics
     if (lead) save_checkpoint(ck_path, net, &opt.state(), ck);
     dp.barrier("barrier after rank 0's checkpoint", 3600);
@@ -153,10 +160,6 @@ nlohmann::json run_training(const TrainConfig& cfg) {
   Tensor loss = Tensor::empty({1}, DType::f32, dev);
   Tensor dlogits = Tensor::empty({cfg.batch, net.output_shape()[0]}, DType::f32, dev);
   Tensor labels_dev = dev.is_cpu() ? Tensor() : Tensor::empty({cfg.batch}, DType::s32, dev);
-  // f16 gradients need loss scaling; f32, tf32 and bf16 (f32's exponent range) do not.
-  LossScalerConfig lsc;
-  lsc.enabled = cfg.precision == "fp16";
-  LossScaler scaler(lsc);
 
   const int64_t end = cfg.stop_after > 0 ? std::min(total, start + cfg.stop_after) : total;
   loader.seek(start, end);

@@ -1,6 +1,7 @@
 // Mixed-precision training end to end on the cpu's emulation (f32 math, each op's output
 // rounded to f16/bf16): LeNet-5 on Fashion-MNIST for 300 steps reaches the fp32 run's accuracy,
-// and fp16's dynamic loss scaling backs off exactly once per skipped step.
+// fp16's dynamic loss scaling backs off exactly once per skipped step, and a resumed fp16 run
+// continues with the checkpointed scale.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,11 +17,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-nlohmann::json train(const fs::path& dir, const std::string& precision) {
-  const std::string rd = (dir / precision).string();
+nlohmann::json train(const fs::path& dir, const std::string& precision,
+                     const std::string& extra = "", const std::string& name = "") {
+  const std::string rd = (dir / (name.empty() ? precision : name)).string();
   const auto r = scaledl::testing::run_cli(
       "train --model lenet5 --steps 300 --batch 64 --lr 0.05 --threads 2 --precision " +
-      precision + " --run-dir " + rd);
+      precision + " --run-dir " + rd + extra);
   EXPECT_EQ(r.code, 0) << r.out;
   std::ifstream f(rd + "/summary.json");
   return nlohmann::json::parse(f);
@@ -44,6 +46,14 @@ TEST(MixedPrecision, EmulatedFp16AndBf16TrainLikeFp32) {
   EXPECT_EQ(f16["loss_scale"]["final"].get<double>(), std::ldexp(65536.0, -static_cast<int>(skipped)));
   EXPECT_TRUE(bf16["loss_scale"].is_null());  // bf16 has f32's exponent range: no scaling
   EXPECT_TRUE(f32["loss_scale"].is_null());
+
+  // Interrupted at step 150 and resumed: the checkpoint carries the loss scale, so the run
+  // ends exactly where the uninterrupted one did.
+  train(d, "fp16", " --stop-after 150", "fp16-resumed");
+  const nlohmann::json resumed = train(d, "fp16", " --resume auto", "fp16-resumed");
+  EXPECT_EQ(resumed["final_loss"], f16["final_loss"]);
+  EXPECT_EQ(resumed["top1"], f16["top1"]);
+  EXPECT_EQ(resumed["loss_scale"]["final"], f16["loss_scale"]["final"]);
   fs::remove_all(d);
 }
 
