@@ -42,6 +42,13 @@ void init_tensor(Tensor& t, const ParamSpec& s, Rng& rng) {
 }
 }  // namespace
 
+// Seconds since t0; on a GPU (profiling only) after waiting for the node's queued work, so a
+// node's time is its kernels' and not its launches'.
+double Net::since_synced(std::chrono::steady_clock::time_point t0) const {
+  if (!device_.is_cpu()) device_synchronize(device_);
+  return since(t0);
+}
+
 Net::Net(std::string name, Shape input_shape) : name_(std::move(name)) {
   Node in;
   in.name = "input";
@@ -271,6 +278,7 @@ const Tensor& Net::forward(const Tensor& x, const RunContext& ctx) {
     throw Error("net", name_ + " expects input " + shape_str(want) + ", got " + x.str());
   input_on_device(x);
   if (half_params_.defined()) ops::cast(flat_params_, half_params_, 1.f);
+  if (profiling_ && !device_.is_cpu()) device_synchronize(device_);
   RunContext c = ctx;
   std::vector<Tensor> in;
   for (size_t i = 1; i < nodes_.size(); ++i) {
@@ -280,7 +288,7 @@ const Tensor& Net::forward(const Tensor& x, const RunContext& ctx) {
     c.node = static_cast<int>(i);
     auto t0 = Clock::now();
     n.layer->forward(c, in, n.act);
-    if (profiling_) n.fwd_s += since(t0);
+    if (profiling_) n.fwd_s += since_synced(t0);
   }
   const Tensor& out = nodes_[output_].act;
   if (compute_ == DType::f32) return out;
@@ -298,6 +306,7 @@ void Net::backward(const Tensor& dout, const RunContext& ctx, float loss_scale) 
     nodes_[output_].grad.copy_from(dout);
   else
     ops::cast(dout, nodes_[output_].grad, loss_scale);
+  if (profiling_ && !device_.is_cpu()) device_synchronize(device_);
   grad_written_[output_] = true;
   RunContext c = ctx;
   std::vector<Tensor> in, din;
@@ -331,7 +340,7 @@ void Net::backward(const Tensor& dout, const RunContext& ctx, float loss_scale) 
       grad_written_[j] = true;
     }
     for (auto& [mirror, master] : grad_casts_[i]) ops::cast(mirror, master, 1.f);
-    if (profiling_) n.bwd_s += since(t0);
+    if (profiling_) n.bwd_s += since_synced(t0);
     const bool has_params = (static_cast<size_t>(i) + 1 < param_begin_.size()
                                  ? param_begin_[i + 1]
                                  : flat_grads_.numel()) > param_begin_[i];

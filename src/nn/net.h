@@ -10,6 +10,7 @@
 // into the flat f32 gradients as soon as its backward is done, so gradient buckets and the
 // optimizer only ever see f32.
 #pragma once
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -108,6 +109,7 @@ class Net {
   int64_t num_params() const;
   int64_t flops() const;  // one sample's forward pass, multiply-adds x 2
   size_t num_nodes() const { return nodes_.size(); }
+  // Per-node times (on a GPU each node then waits for its kernels: slower, but true times).
   void set_profiling(bool on) { profiling_ = on; }
   std::vector<NodeTime> node_times() const;
   void reset_node_times();
@@ -124,6 +126,7 @@ class Net {
     double fwd_s = 0, bwd_s = 0;
   };
   std::string auto_name(std::string_view kind);
+  double since_synced(std::chrono::steady_clock::time_point t0) const;
   void bind_layers();
   const Tensor& input_on_device(const Tensor& x);
 

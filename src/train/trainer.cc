@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/device_memory.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/rng.h"
@@ -43,12 +44,14 @@ std::string eta_str(double s) {
 }
 
 // comm: gradient communication the step waited for after backward (not hidden by overlap).
+// device: on a GPU the host only queues work; this is the wait for the step's queued work at
+// its end (the forward, backward and optimizer phases are then the host's share).
 struct Phases {
-  double data = 0, forward = 0, backward = 0, comm = 0, optimizer = 0;
-  double total() const { return data + forward + backward + comm + optimizer; }
+  double data = 0, forward = 0, backward = 0, comm = 0, optimizer = 0, device = 0;
+  double total() const { return data + forward + backward + comm + optimizer + device; }
   void add(const Phases& o) {
     data += o.data, forward += o.forward, backward += o.backward, comm += o.comm;
-    optimizer += o.optimizer;
+    optimizer += o.optimizer, device += o.device;
   }
 };
 
@@ -210,9 +213,11 @@ nlohmann::json run_training(const TrainConfig& cfg) {
       ahead = &loader.next();
       net.stage_input(ahead->x);
     }
-    ph.data = secs(t0, t1) + secs(t4, Clock::now());
+    auto t5 = Clock::now();
+    if (!dev.is_cpu()) device_synchronize(dev);
+    ph.data = secs(t0, t1) + secs(t4, t5);
     ph.forward = secs(t1, t2), ph.backward = secs(t2, t3);
-    ph.comm = secs(t3, t3c), ph.optimizer = secs(t3c, t4);
+    ph.comm = secs(t3, t3c), ph.optimizer = secs(t3c, t4), ph.device = secs(t5, Clock::now());
     // The job's mean loss: every rank sees the same value, so a divergence stops every rank.
     last_loss = dp.average(loss.at(0), "allreduce of the step's loss");
     if (!std::isfinite(last_loss))
@@ -236,6 +241,7 @@ nlohmann::json run_training(const TrainConfig& cfg) {
                        {"backward_s", interval.backward / n},
                        {"comm_exposed_s", interval.comm / n},
                        {"optimizer_s", interval.optimizer / n},
+                       {"device_wait_s", interval.device / n},
                        {"data_bytes_read_total", ls.bytes_read},
                        {"data_samples_total", ls.samples},
                        {"prefetch_depth", ls.mean_queue_depth()},
@@ -318,6 +324,7 @@ nlohmann::json run_training(const TrainConfig& cfg) {
                                       : nlohmann::json(nullptr)}, {"data_pipeline", data_json}, {"history", history},
       {"seconds", {{"data", all.data}, {"forward", all.forward}, {"backward", all.backward},
                    {"comm_exposed", all.comm}, {"optimizer", all.optimizer},
+                   {"device_wait", all.device},
                    {"eval", eval_seconds}}},
       {"config", cfg.to_json()}};
   if (!cfg.eval)  // no evaluation ran: no accuracy to report
