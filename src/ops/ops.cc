@@ -22,7 +22,7 @@ constexpr std::string_view kOps[] = {
     "global_avgpool_backward", "linear_forward", "linear_backward_data",
     "linear_backward_weights", "softmax_cross_entropy", "add", "dropout_forward",
     "dropout_backward", "concat_channels", "split_channels", "reorder", "cast", "all_finite",
-    "sgd_update"};
+    "sgd_update", "sgd_update_masked"};
 std::atomic<bool> g_allow_tf32{false};
 }  // namespace
 
@@ -230,6 +230,10 @@ bool all_finite(const Tensor& x) {
 }
 void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum) {
   SDL_DISPATCH(param.device(), sgd_update, p, param, grad, momentum);
+}
+void sgd_update_masked(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum,
+                       const Tensor& decay_mask) {
+  SDL_DISPATCH(param.device(), sgd_update_masked, p, param, grad, momentum, decay_mask);
 }
 
 }  // namespace ops

@@ -1,5 +1,6 @@
 // SGD with momentum, Nesterov and weight decay over a Net's parameters. The momentum buffers
-// live in one flat tensor parallel to the Net's flat parameters.
+// live in one flat tensor parallel to the Net's flat parameters, and a step is one update over
+// the whole flat buffer (a u8 mask says which elements are decayed).
 #pragma once
 #include <string>
 #include <utility>
@@ -29,6 +30,7 @@ class Sgd {
   Net& net_;
   SgdConfig config_;
   Tensor flat_momentum_;
+  Tensor decay_mask_;  // u8 per parameter element: 1 where weight decay applies
   std::vector<std::pair<std::string, Tensor>> state_;
 };
 

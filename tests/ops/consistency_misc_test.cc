@@ -478,6 +478,48 @@ TEST(ConsistencySgd, UpdateMatchesReference) {
   }
 }
 
+// The masked update over a whole buffer equals the plain update per slice, with the slice's
+// decay (on and off in runs of uneven length, as weights, norms and biases alternate).
+TEST(ConsistencySgd, MaskedUpdateEqualsPerSliceUpdates) {
+  const SgdParams p{.lr = 0.1f, .momentum = 0.9f, .weight_decay = 5e-3f, .nesterov = true,
+                    .grad_scale = 0.25f};
+  const int64_t cuts[] = {0, 17, 20, 91, 92, 150, 185};  // slices; odd ones decay
+  Rng rng(3100);
+  const Tensor param0 = random_tensor(rng, {185});
+  std::vector<Tensor> grads;
+  for (int step = 0; step < 3; ++step) grads.push_back(random_tensor(rng, {185}));
+  Tensor mask = Tensor::empty({185}, DType::u8);
+  for (size_t k = 0; k + 1 < std::size(cuts); ++k)
+    for (int64_t i = cuts[k]; i < cuts[k + 1]; ++i) mask.data<uint8_t>()[i] = k % 2;
+  Tensor want = param0.clone(), want_m = Tensor::zeros({185});
+  {
+    ScopedBackend ref(Backend::reference);
+    for (const Tensor& g : grads)
+      for (size_t k = 0; k + 1 < std::size(cuts); ++k) {
+        SgdParams q = p;
+        q.weight_decay = k % 2 ? p.weight_decay : 0.f;
+        const int64_t n = cuts[k + 1] - cuts[k];
+        Tensor w = want.view({n}, cuts[k]), m = want_m.view({n}, cuts[k]);
+        ops::sgd_update(q, w, g.view({n}, cuts[k]), m);
+      }
+  }
+  for (Backend be : all_backends("sgd_update_masked")) {
+    SCOPED_TRACE(backend_name(be));
+    ScopedBackend guard(be);
+    Tensor param = on(be, param0), m = on(be, Tensor::zeros({185}));
+    const Tensor dm = on(be, mask);
+    for (const Tensor& g : grads) ops::sgd_update_masked(p, param, on(be, g), m, dm);
+    // The reference is exact; other backends may contract multiply-adds differently.
+    if (be == Backend::reference) {
+      EXPECT_TRUE(all_equal(tagged("masked sgd param", be), param, want));
+      EXPECT_TRUE(all_equal(tagged("masked sgd momentum", be), m, want_m));
+    } else {
+      EXPECT_TRUE(all_close(with_backend("masked sgd param", be), param, want));
+      EXPECT_TRUE(all_close(with_backend("masked sgd momentum", be), m, want_m));
+    }
+  }
+}
+
 // One Nesterov step with weight decay by hand: g = 0.5 + 0.1 * 1 = 0.6, m = 0.6,
 // param = 1 - 0.1 * (0.6 + 0.9 * 0.6) = 0.886.
 TEST(ConsistencySgd, ReferenceStepIsPyTorchs) {

@@ -53,4 +53,32 @@ void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& m
   }
 }
 
+void sgd_update_masked(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum,
+                       const Tensor& decay_mask) {
+  constexpr const char* op = "sgd_update_masked";
+  require_f32(op, "param", param);
+  require_f32(op, "grad", grad);
+  require_same_numel(op, "grad", grad, param);
+  require_f32(op, "momentum", momentum);
+  require_same_numel(op, "momentum", momentum, param);
+  require(decay_mask.defined() && decay_mask.dtype() == DType::u8 &&
+              decay_mask.numel() == param.numel() && decay_mask.device().is_cpu(),
+          op, "decay mask must be u8 with the parameter's " + std::to_string(param.numel()) +
+                  " elements on the cpu, got " + describe(decay_mask));
+  const int64_t n = param.numel();
+  float* w = param.data<float>();
+  float* m = momentum.data<float>();
+  const float* g_in = grad.data<float>();
+  const uint8_t* mask = decay_mask.data<uint8_t>();
+  const float lr = p.lr, mom = p.momentum, wd = p.weight_decay, gs = p.grad_scale;
+  const bool nesterov = p.nesterov;
+#pragma omp parallel for simd schedule(static) if (n > 16384)
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = g_in[i] * gs + (mask[i] ? wd * w[i] : 0.f);
+    const float mi = mom * m[i] + g;
+    m[i] = mi;
+    w[i] -= lr * (nesterov ? g + mom * mi : mi);
+  }
+}
+
 }  // namespace scaledl::cpu

@@ -1,5 +1,6 @@
 // Reference SGD step (PyTorch semantics: momentum, Nesterov, weight decay, gradient unscaling),
-// in place on the parameter and its momentum buffer.
+// in place on the parameter and its momentum buffer; the masked form decays only where the
+// mask is non-zero.
 #include <string>
 
 #include "core/error.h"
@@ -8,8 +9,9 @@
 
 namespace scaledl::ref {
 
-void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum) {
-  const char* op = "sgd_update";
+namespace {
+void sgd(const char* op, const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum,
+         const uint8_t* mask) {
   auto f32_like = [&](const Tensor& t) {
     return t.defined() && t.dtype() == DType::f32 && t.numel() == param.numel();
   };
@@ -25,10 +27,26 @@ void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& m
   const float* gr = grad.data<float>();
   float* m = momentum.data<float>();
   for (int64_t i = 0, n = param.numel(); i < n; ++i) {
-    const float g = gr[i] * p.grad_scale + p.weight_decay * w[i];
+    const float decay = !mask || mask[i] ? p.weight_decay * w[i] : 0.f;
+    const float g = gr[i] * p.grad_scale + decay;
     m[i] = p.momentum * m[i] + g;
     w[i] -= p.lr * (p.nesterov ? g + p.momentum * m[i] : m[i]);
   }
+}
+}  // namespace
+
+void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum) {
+  sgd("sgd_update", p, param, grad, momentum, nullptr);
+}
+
+void sgd_update_masked(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum,
+                       const Tensor& decay_mask) {
+  const char* op = "sgd_update_masked";
+  require(decay_mask.defined() && decay_mask.dtype() == DType::u8 &&
+              decay_mask.numel() == param.numel(),
+          op, "decay mask must be u8 with the parameter's " + std::to_string(param.numel()) +
+                  " elements, got " + describe(decay_mask));
+  sgd(op, p, param, grad, momentum, decay_mask.data<uint8_t>());
 }
 
 }  // namespace scaledl::ref

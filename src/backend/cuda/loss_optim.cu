@@ -1,4 +1,5 @@
-// Softmax cross-entropy with label smoothing, the fused SGD update over a flat buffer, and the
+// Softmax cross-entropy with label smoothing, the SGD update (one launch over a whole flat
+// buffer in the masked form), and the
 // all-finite check of the loss-scale overflow test.
 #include <string>
 
@@ -73,11 +74,13 @@ __global__ void mean_k(const float* v, long long n, float* out) {
   if (threadIdx.x == 0) out[0] = part[0] / static_cast<float>(n);
 }
 
+// mask null: decay everywhere.
 __global__ void sgd_k(float lr, float momentum, float wd, bool nesterov, float grad_scale,
-                      float* w, const float* grad, float* m, long long n) {
+                      float* w, const float* grad, float* m, const unsigned char* mask,
+                      long long n) {
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
        i += (long long)blockDim.x * gridDim.x) {
-    const float g = grad[i] * grad_scale + wd * w[i];
+    const float g = grad[i] * grad_scale + (!mask || mask[i] ? wd * w[i] : 0.f);
     const float mi = momentum * m[i] + g;
     m[i] = mi;
     w[i] -= lr * (nesterov ? g + momentum * mi : mi);
@@ -127,8 +130,9 @@ void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float smo
   SDL_CUDA(cudaGetLastError());
 }
 
-void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum) {
-  const char* op = "sgd_update";
+namespace {
+void sgd(const char* op, const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum,
+         const unsigned char* mask) {
   auto f32_like = [&](const Tensor& t) {
     return t.defined() && t.dtype() == DType::f32 && t.numel() == param.numel() &&
            t.device() == param.device();
@@ -142,8 +146,23 @@ void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& m
   const long long n = param.numel();
   sgd_k<<<grid_for(n), 256, 0, context(param.device()).stream>>>(
       p.lr, p.momentum, p.weight_decay, p.nesterov, p.grad_scale, param.data<float>(),
-      grad.data<float>(), momentum.data<float>(), n);
+      grad.data<float>(), momentum.data<float>(), mask, n);
   SDL_CUDA(cudaGetLastError());
+}
+}  // namespace
+
+void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum) {
+  sgd("sgd_update", p, param, grad, momentum, nullptr);
+}
+
+void sgd_update_masked(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum,
+                       const Tensor& decay_mask) {
+  const char* op = "sgd_update_masked";
+  require(decay_mask.defined() && decay_mask.dtype() == DType::u8 &&
+              decay_mask.numel() == param.numel() && decay_mask.device() == param.device(),
+          op, "decay mask must be u8 with the parameter's " + std::to_string(param.numel()) +
+                  " elements on its device, got " + describe(decay_mask));
+  sgd(op, p, param, grad, momentum, static_cast<const unsigned char*>(decay_mask.raw()));
 }
 
 bool all_finite(const Tensor& x) {

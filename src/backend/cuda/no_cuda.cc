@@ -96,6 +96,9 @@ void reorder(const Tensor&, Tensor&) { missing("reorder"); }
 void cast(const Tensor&, Tensor&, float) { missing("cast"); }
 bool all_finite(const Tensor&) { missing("all_finite"); }
 void sgd_update(const SgdParams&, Tensor&, const Tensor&, Tensor&) { missing("sgd_update"); }
+void sgd_update_masked(const SgdParams&, Tensor&, const Tensor&, Tensor&, const Tensor&) {
+  missing("sgd_update_masked");
+}
 
 }  // namespace cuda
 }  // namespace scaledl
