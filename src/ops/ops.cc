@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <map>
 #include <utility>
 #include <string>
 
@@ -93,13 +94,33 @@ class Emulation {
   void finish() {
     for (auto [f, h] : back_) ref::cast(*f, *h, 1.f);
   }
+  Emulation() = default;
+  Emulation(const Emulation&) = delete;
+  Emulation& operator=(const Emulation&) = delete;
+  ~Emulation() {
+    for (Tensor& f : taken_) pool().emplace(f.numel(), std::move(f));
+  }
 
  private:
+  // Widened copies come from a per-thread pool: a training step asks for the same sizes every
+  // time, and fresh multi-megabyte allocations (page faults) cost more than the conversion.
+  static std::multimap<int64_t, Tensor>& pool() {
+    thread_local std::multimap<int64_t, Tensor> p;
+    return p;
+  }
   Tensor& widen(const Tensor& t) {
-    keep_.push_back(Tensor::empty(t.shape(), DType::f32, t.device(), t.layout()));
+    auto it = pool().find(t.numel());
+    if (it != pool().end()) {
+      taken_.push_back(std::move(it->second));
+      pool().erase(it);
+    } else {
+      taken_.push_back(Tensor::empty({t.numel()}));
+    }
+    keep_.push_back(taken_.back().view(t.shape(), 0).with_layout(t.layout()));
     ref::cast(t, keep_.back(), 1.f);
     return keep_.back();
   }
+  std::vector<Tensor> taken_;  // the pool's flat buffers, returned on destruction
   std::deque<Tensor> keep_;  // stable addresses for the references handed out
   std::deque<std::vector<Tensor>> lists_;
   std::vector<std::pair<Tensor*, Tensor*>> back_;

@@ -1,5 +1,6 @@
 // Reference cast between f32, f16 and bf16 (with a scale factor) and the all-finite check;
-// the cpu backend runs these same loops (one pass over memory, nothing for oneDNN to fuse).
+// the cpu backend runs these same loops (one pass over memory, nothing for oneDNN to fuse),
+// the cast split over the compute threads.
 #include <cmath>
 #include <string>
 
@@ -38,7 +39,10 @@ void host_cast(const Tensor& x, Tensor& y, float scale) {
                   describe(x) + " and " + describe(y));
   const void* s = x.raw();
   void* d = y.raw();
-  for (int64_t i = 0, n = x.numel(); i < n; ++i) store(y.dtype(), d, i, scale * load(x.dtype(), s, i));
+  const DType from = x.dtype(), to = y.dtype();
+  const int64_t n = x.numel();
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) store(to, d, i, scale * load(from, s, i));
 }
 
 bool host_all_finite(const Tensor& x) {
