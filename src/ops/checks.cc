@@ -54,4 +54,11 @@ void require_vec(const char* op, const char* name, const Tensor& t, int64_t c) {
           std::string(name) + " must be f32[" + std::to_string(c) + "], got " + t.str());
 }
 
+void require_decay_mask(const char* op, const Tensor& mask, const Tensor& param) {
+  require(mask.defined() && mask.dtype() == DType::u8 && mask.numel() == param.numel() &&
+              mask.device() == param.device(),
+          op, "decay mask must be u8 with the parameter's " + std::to_string(param.numel()) +
+                  " elements on " + param.device().str() + ", got " + describe(mask));
+}
+
 }  // namespace scaledl

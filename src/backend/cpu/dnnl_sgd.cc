@@ -61,10 +61,7 @@ void sgd_update_masked(const SgdParams& p, Tensor& param, const Tensor& grad, Te
   require_same_numel(op, "grad", grad, param);
   require_f32(op, "momentum", momentum);
   require_same_numel(op, "momentum", momentum, param);
-  require(decay_mask.defined() && decay_mask.dtype() == DType::u8 &&
-              decay_mask.numel() == param.numel() && decay_mask.device().is_cpu(),
-          op, "decay mask must be u8 with the parameter's " + std::to_string(param.numel()) +
-                  " elements on the cpu, got " + describe(decay_mask));
+  require_decay_mask(op, decay_mask, param);
   const int64_t n = param.numel();
   float* w = param.data<float>();
   float* m = momentum.data<float>();

@@ -42,10 +42,7 @@ void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& m
 void sgd_update_masked(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum,
                        const Tensor& decay_mask) {
   const char* op = "sgd_update_masked";
-  require(decay_mask.defined() && decay_mask.dtype() == DType::u8 &&
-              decay_mask.numel() == param.numel(),
-          op, "decay mask must be u8 with the parameter's " + std::to_string(param.numel()) +
-                  " elements, got " + describe(decay_mask));
+  require_decay_mask(op, decay_mask, param);
   sgd(op, p, param, grad, momentum, decay_mask.data<uint8_t>());
 }
 

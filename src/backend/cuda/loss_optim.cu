@@ -158,10 +158,7 @@ void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& m
 void sgd_update_masked(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum,
                        const Tensor& decay_mask) {
   const char* op = "sgd_update_masked";
-  require(decay_mask.defined() && decay_mask.dtype() == DType::u8 &&
-              decay_mask.numel() == param.numel() && decay_mask.device() == param.device(),
-          op, "decay mask must be u8 with the parameter's " + std::to_string(param.numel()) +
-                  " elements on its device, got " + describe(decay_mask));
+  require_decay_mask(op, decay_mask, param);
   sgd(op, p, param, grad, momentum, static_cast<const unsigned char*>(decay_mask.raw()));
 }
 
