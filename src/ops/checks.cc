@@ -54,6 +54,21 @@ void require_vec(const char* op, const char* name, const Tensor& t, int64_t c) {
           std::string(name) + " must be f32[" + std::to_string(c) + "], got " + t.str());
 }
 
+void require_sgd_tensors(const char* op, const Tensor& param, const Tensor& grad,
+                         const Tensor& momentum) {
+  require(param.defined() && param.dtype() == DType::f32, op,
+          "parameter must be an f32 tensor, got " + describe(param));
+  auto f32_like = [&](const Tensor& t) {
+    return t.defined() && t.dtype() == DType::f32 && t.numel() == param.numel() &&
+           t.device() == param.device();
+  };
+  require(f32_like(grad) && f32_like(momentum), op,
+          "gradient and momentum must be f32 with the parameter's " +
+              std::to_string(param.numel()) + " elements on " + param.device().str() +
+              "; got parameter " + param.str() + ", gradient " + describe(grad) + ", momentum " +
+              describe(momentum));
+}
+
 void require_decay_mask(const char* op, const Tensor& mask, const Tensor& param) {
   require(mask.defined() && mask.dtype() == DType::u8 && mask.numel() == param.numel() &&
               mask.device() == param.device(),

@@ -57,10 +57,7 @@ void sgd_update_masked(const SgdParams& p, Tensor& param, const Tensor& grad, Te
                        const Tensor& decay_mask) {
   constexpr const char* op = "sgd_update_masked";
   require_f32(op, "param", param);
-  require_f32(op, "grad", grad);
-  require_same_numel(op, "grad", grad, param);
-  require_f32(op, "momentum", momentum);
-  require_same_numel(op, "momentum", momentum, param);
+  require_sgd_tensors(op, param, grad, momentum);
   require_decay_mask(op, decay_mask, param);
   const int64_t n = param.numel();
   float* w = param.data<float>();

@@ -12,17 +12,7 @@ namespace scaledl::ref {
 namespace {
 void sgd(const char* op, const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum,
          const uint8_t* mask) {
-  auto f32_like = [&](const Tensor& t) {
-    return t.defined() && t.dtype() == DType::f32 && t.numel() == param.numel();
-  };
-  if (!param.defined() || param.dtype() != DType::f32)
-    throw Error(op, "parameter must be an f32 tensor, got " +
-                        (param.defined() ? param.str() : std::string("undefined")));
-  if (!f32_like(grad) || !f32_like(momentum))
-    throw Error(op, "gradient and momentum must be f32 with the parameter's " +
-                        std::to_string(param.numel()) + " elements; got parameter " + param.str() +
-                        ", gradient " + (grad.defined() ? grad.str() : "undefined") +
-                        ", momentum " + (momentum.defined() ? momentum.str() : "undefined"));
+  require_sgd_tensors(op, param, grad, momentum);
   float* w = param.data<float>();
   const float* gr = grad.data<float>();
   float* m = momentum.data<float>();

@@ -133,16 +133,8 @@ void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float smo
 namespace {
 void sgd(const char* op, const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum,
          const unsigned char* mask) {
-  auto f32_like = [&](const Tensor& t) {
-    return t.defined() && t.dtype() == DType::f32 && t.numel() == param.numel() &&
-           t.device() == param.device();
-  };
-  require(param.defined() && param.dtype() == DType::f32 && !param.device().is_cpu(), op,
-          "parameter must be an f32 cuda tensor, got " + describe(param));
-  require(f32_like(grad) && f32_like(momentum), op,
-          "gradient and momentum must be f32 with the parameter's " +
-              std::to_string(param.numel()) + " elements on its device; got gradient " +
-              describe(grad) + ", momentum " + describe(momentum));
+  require(!param.device().is_cpu(), op, "parameter must be a cuda tensor, got " + describe(param));
+  require_sgd_tensors(op, param, grad, momentum);
   const long long n = param.numel();
   sgd_k<<<grid_for(n), 256, 0, context(param.device()).stream>>>(
       p.lr, p.momentum, p.weight_decay, p.nesterov, p.grad_scale, param.data<float>(),
