@@ -35,6 +35,13 @@ void device_copy_ahead(void* dst, Device device, const void* src, size_t bytes);
 // Waits until the device has run everything queued on it.
 void device_synchronize(Device device);
 
+// The caching allocator's figures for a device, in bytes (all 0 without the backend).
+struct DeviceMemoryStats {
+  size_t in_use = 0, cached = 0, peak_in_use = 0;
+  size_t device_allocs = 0;  // cudaMalloc calls so far (a steady training step makes none)
+};
+DeviceMemoryStats device_memory_stats(Device device);
+
 // Page-locked host memory (fast, asynchronous copies to a GPU); plain aligned memory when
 // no GPU is present.
 void* pinned_alloc(size_t bytes);

@@ -329,6 +329,12 @@ nlohmann::json run_training(const TrainConfig& cfg) {
       {"config", cfg.to_json()}};
   if (!cfg.eval)  // no evaluation ran: no accuracy to report
     for (const char* k : {"top1", "top5", "eval_loss"}) summary[k] = nullptr;
+  if (!dev.is_cpu()) {  // how close the batch is to the largest that fits
+    const DeviceMemoryStats m = device_memory_stats(dev);
+    summary["device_memory"] = {{"peak_mib", m.peak_in_use / 1048576.0},
+                                {"cached_mib", m.cached / 1048576.0},
+                                {"cuda_mallocs", m.device_allocs}};
+  }
   if (cfg.profile) summary["profile"] = profile_json(net, measured_steps);
   if (lead) write_json_atomic(dir + "/summary.json", summary);
   return summary;

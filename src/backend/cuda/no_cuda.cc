@@ -28,6 +28,7 @@ void device_copy(void*, Device, const void*, Device, size_t) { throw Error("devi
 void device_memset_zero(void*, Device, size_t) { throw Error("device", kNoCuda); }
 void device_copy_ahead(void*, Device, const void*, size_t) { throw Error("device", kNoCuda); }
 void device_synchronize(Device) { throw Error("device", kNoCuda); }
+DeviceMemoryStats device_memory_stats(Device) { return {}; }
 void* pinned_alloc(size_t bytes) { return aligned_alloc_bytes(bytes).release(); }
 void pinned_free(void* p) noexcept { AlignedFree{}(p); }
 

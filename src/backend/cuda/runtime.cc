@@ -70,7 +70,7 @@ class CachingAllocator {
     sizes_.erase(it);
   }
 
-  cuda::MemoryStats stats() {
+  DeviceMemoryStats stats() {
     std::lock_guard<std::mutex> lock(mu_);
     return {in_use_, cached_, peak_, device_allocs_};
   }
@@ -218,6 +218,8 @@ void device_memset_zero(void* p, Device device, size_t bytes) {
   SDL_CUDA(cudaMemsetAsync(p, 0, bytes, cuda::context(device).stream));
 }
 
+DeviceMemoryStats device_memory_stats(Device device) { return state(device).alloc.stats(); }
+
 void* pinned_alloc(size_t bytes) {
   if (cuda_device_count() == 0) return aligned_alloc_bytes(bytes).release();
   void* p = nullptr;
@@ -265,8 +267,6 @@ void* workspace(Device device, size_t bytes) {
   }
   return s.workspace;
 }
-
-MemoryStats memory_stats(Device device) { return state(device).alloc.stats(); }
 
 cudaDataType_t cuda_dtype(DType t) {
   switch (t) {

@@ -32,13 +32,6 @@ Context& context(Device device);
 // Scratch memory of at least `bytes` on the device's stream (valid until the next call).
 void* workspace(Device device, size_t bytes);
 
-// Caching allocator statistics of one device, in bytes.
-struct MemoryStats {
-  size_t in_use = 0, cached = 0, peak_in_use = 0;
-  size_t device_allocs = 0;  // cudaMalloc calls so far (a steady step makes none)
-};
-MemoryStats memory_stats(Device device);
-
 cudaDataType_t cuda_dtype(DType t);   // f32, f16, bf16
 cudnnDataType_t cudnn_dtype(DType t);
 
