@@ -73,10 +73,12 @@ class Emulation {
   A& arg(A& a) {
     return a;
   }
-  const Tensor& arg(const Tensor& t) { return half(t) ? widen(t) : t; }
+  const Tensor& arg(const Tensor& t) { return half(t) ? widen(t, true) : t; }
+  // A half Tensor& is a pure output (in-out tensors, such as running statistics, are f32):
+  // its old contents are not converted.
   Tensor& arg(Tensor& t) {
     if (!half(t)) return t;
-    Tensor& f = widen(t);
+    Tensor& f = widen(t, false);
     back_.emplace_back(&f, &t);
     return f;
   }
@@ -108,7 +110,7 @@ class Emulation {
     thread_local std::multimap<int64_t, Tensor> p;
     return p;
   }
-  Tensor& widen(const Tensor& t) {
+  Tensor& widen(const Tensor& t, bool convert) {
     auto it = pool().find(t.numel());
     if (it != pool().end()) {
       taken_.push_back(std::move(it->second));
@@ -117,7 +119,7 @@ class Emulation {
       taken_.push_back(Tensor::empty({t.numel()}));
     }
     keep_.push_back(taken_.back().view(t.shape(), 0).with_layout(t.layout()));
-    ref::cast(t, keep_.back(), 1.f);
+    if (convert) ref::cast(t, keep_.back(), 1.f);
     return keep_.back();
   }
   std::vector<Tensor> taken_;  // the pool's flat buffers, returned on destruction
