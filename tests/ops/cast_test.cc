@@ -17,9 +17,9 @@ std::vector<uint16_t> bits(const Tensor& t) {
   return {p, p + t.numel()};
 }
 
+// The reference and cpu backends share one host cast, so these run once, on the default.
 TEST(Cast, F32ToF16RoundsToNearestEvenAndOverflowsToInf) {
-  for (Backend b : {Backend::reference, Backend::cpu}) {
-    ScopedBackend g(b);
+  {
     // 1 + 2^-11 is halfway between 1 and 1 + 2^-10: ties go to the even significand (1.0);
     // 1 + 3 * 2^-11 goes up to 1 + 2^-9. 65520 is the first value that rounds to inf.
     const Tensor x = Tensor::from({6}, {1.f + 0x1p-11f, 1.f + 3 * 0x1p-11f, 65504.f, 65520.f,

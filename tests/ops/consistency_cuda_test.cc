@@ -60,9 +60,12 @@ std::string name(const std::string& what, DType t, Layout l) {
          " vs reference f32]";
 }
 
-TEST(CudaConsistency, GpuPresent) {
+TEST(CudaConsistency, GpuIsDescribedAndNoReasonIsGiven) {
   SDL_NEED_GPU();
-  EXPECT_GE(cuda_device_count(), 1);
+  EXPECT_STREQ(cuda_unavailable_reason(), "");
+  EXPECT_NE(cuda_device_description(0).find("sm_"), std::string::npos)
+      << cuda_device_description(0);
+  EXPECT_NE(cuda_library_versions().find("cuDNN 9."), std::string::npos) << cuda_library_versions();
 }
 
 TEST(CudaConsistency, ConvolutionInHalfTypes) {
@@ -161,6 +164,7 @@ TEST(CudaConsistency, BatchNormWithF32StatisticsInHalfTypes) {
       EXPECT_TRUE(all_close(name("batchnorm y", t, l), host_f32(y), want_y, tol));
       EXPECT_TRUE(all_close(name("batchnorm save_mean", t, l), mean, want_mean, tol));
       EXPECT_TRUE(all_close(name("batchnorm save_var", t, l), var, want_var, tol));
+      EXPECT_TRUE(all_close(name("batchnorm running_mean", t, l), grm, rm, tol));
       EXPECT_TRUE(all_close(name("batchnorm running_var", t, l), grv, rv, tol));
       EXPECT_TRUE(all_close(name("batchnorm dx", t, l), host_f32(dx), want_dx, tol));
       EXPECT_TRUE(all_close(name("batchnorm dgamma", t, l), dg, want_dg, {tol.abs * 4, tol.rel}));

@@ -44,7 +44,7 @@ Tensor random_distinct(Rng& rng, const Shape& shape, Layout layout, float step =
 Tensor random_labels(Rng& rng, int64_t n, int64_t classes);
 
 // Backends other than the reference that implement `op` in this build (cpu; cuda when built
-// and a GPU is present: CudaConsistency.GpuPresent reports the skip otherwise).
+// and a GPU is present: CudaConsistency.GpuIsDescribedAndNoReasonIsGiven reports the skip otherwise).
 std::vector<Backend> backends_under_test(std::string_view op);
 // The reference followed by backends_under_test(op).
 std::vector<Backend> all_backends(std::string_view op);
