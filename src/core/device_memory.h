@@ -13,6 +13,9 @@ namespace scaledl {
 int cuda_device_count();
 // Why no CUDA device is usable ("" when one is): the build, the driver, or no GPU present.
 const char* cuda_unavailable_reason();
+// Why `device` (cuda:N) cannot be used, or "" when it can: the build, the driver, no GPU, or an
+// index past the host's devices.
+std::string cuda_device_problem(Device device);
 // "NVIDIA H100 80GB HBM3, 79.1 GiB, sm_90" for device i < cuda_device_count().
 std::string cuda_device_description(int i);
 // The CUDA runtime, cuDNN, cuBLAS and NCCL versions loaded ("" without the backend).

@@ -30,6 +30,14 @@ std::string Device::str() const {
   return kind == Kind::cpu ? "cpu" : "cuda:" + std::to_string(index);
 }
 
+std::string cuda_device_problem(Device device) {
+  const int n = cuda_device_count();
+  if (device.is_cpu() || (device.index >= 0 && device.index < n)) return "";
+  if (n == 0) return cuda_unavailable_reason();
+  return "this host has " + std::to_string(n) + " CUDA device(s); use cuda:0 to cuda:" +
+         std::to_string(n - 1);
+}
+
 Device parse_device(std::string_view s) {
   if (s == "cpu") return Device::cpu();
   if (s == "cuda") return Device::cuda(0);
@@ -58,25 +66,23 @@ Storage::~Storage() {
     AlignedFree{}(data_);
 }
 
-Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, Layout layout) {
+Tensor Tensor::make(const Shape& shape, DType dtype, Device device, Layout layout, bool pinned) {
   for (int64_t d : shape)
     if (d < 0) throw Error("tensor", "negative dimension in shape " + shape_str(shape));
   Tensor t;
   t.shape_ = shape;
   t.dtype_ = dtype;
   t.layout_ = shape.size() == 4 ? layout : Layout::nchw;
-  t.storage_ = std::make_shared<Storage>(t.nbytes(), device);
+  t.storage_ = std::make_shared<Storage>(t.nbytes(), device, pinned);
   return t;
 }
 
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, Layout layout) {
+  return make(shape, dtype, device, layout, false);
+}
+
 Tensor Tensor::pinned(const Shape& shape, DType dtype, Layout layout) {
-  Tensor t = empty({0}, dtype);  // shape checks and storage below
-  for (int64_t d : shape)
-    if (d < 0) throw Error("tensor", "negative dimension in shape " + shape_str(shape));
-  t.shape_ = shape;
-  t.layout_ = shape.size() == 4 ? layout : Layout::nchw;
-  t.storage_ = std::make_shared<Storage>(t.nbytes(), Device::cpu(), true);
-  return t;
+  return make(shape, dtype, Device::cpu(), layout, true);
 }
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device, Layout layout) {

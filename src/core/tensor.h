@@ -34,7 +34,6 @@ class Storage {
   void* data() const { return data_; }
   size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
-  bool pinned() const { return pinned_; }
 
  private:
   void* data_ = nullptr;
@@ -89,6 +88,8 @@ class Tensor {
   std::string str() const;  // "f32[2,3,4,4] nhwc cpu"
 
  private:
+  static Tensor make(const Shape& shape, DType dtype, Device device, Layout layout, bool pinned);
+
   std::shared_ptr<Storage> storage_;
   size_t offset_ = 0;
   Shape shape_;

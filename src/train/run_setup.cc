@@ -46,13 +46,8 @@ std::string join_names(const std::vector<std::string>& names) {
 RunSetup prepare_run(const TrainConfig& cfg, int rank, int world, Device device) {
   cfg.validate();
   if (device.is_cpu()) device = parse_device(cfg.device);
-  if (!device.is_cpu() && device.index >= cuda_device_count())
-    throw Error("device", "--device " + cfg.device + ": " +
-                              (cuda_device_count() == 0
-                                   ? std::string(cuda_unavailable_reason())
-                                   : "this host has " + std::to_string(cuda_device_count()) +
-                                         " CUDA device(s); use cuda:0 to cuda:" +
-                                         std::to_string(cuda_device_count() - 1)));
+  if (const std::string problem = cuda_device_problem(device); !problem.empty())
+    throw Error("device", "--device " + cfg.device + ": " + problem);
   set_num_threads(cfg.threads);
   // The GPU's context first: the loaders' pinned buffers are then made on it, not on cuda:0.
   if (!device.is_cpu()) Tensor::empty({1}, DType::f32, device);

@@ -114,13 +114,9 @@ std::array<DeviceState, kMaxDevices>& devices() {
 }
 
 DeviceState& state(Device device) {
-  if (device.is_cpu() || device.index < 0 || device.index >= cuda_device_count())
-    throw Error("device", device.str() + " is not available: " +
-                              (cuda_device_count() == 0
-                                   ? std::string(cuda_unavailable_reason())
-                                   : "this host has " + std::to_string(cuda_device_count()) +
-                                         " CUDA device(s); use cuda:0 to cuda:" +
-                                         std::to_string(cuda_device_count() - 1)));
+  SDL_ASSERT(!device.is_cpu(), "the cuda runtime was asked for cpu memory");
+  const std::string problem = cuda_device_problem(device);
+  if (!problem.empty()) throw Error("device", device.str() + " is not available: " + problem);
   return devices()[static_cast<size_t>(device.index)];
 }
 
