@@ -38,18 +38,6 @@ void check_x(const char* op, const BatchNormParams& p, const Tensor& x, const Te
               std::to_string(CUDNN_BN_MIN_EPSILON));
 }
 
-// The [1,C,1,1] descriptor cuDNN derives for x's statistics (f32 for f16/bf16 x).
-struct StatsDesc {
-  explicit StatsDesc(const TensorDesc& x, cudnnBatchNormMode_t mode) {
-    SDL_CUDNN(cudnnCreateTensorDescriptor(&d));
-    SDL_CUDNN(cudnnDeriveBNTensorDescriptor(d, x.get(), mode));
-  }
-  ~StatsDesc() { cudnnDestroyTensorDescriptor(d); }
-  StatsDesc(const StatsDesc&) = delete;
-  StatsDesc& operator=(const StatsDesc&) = delete;
-  cudnnTensorDescriptor_t d = nullptr;
-};
-
 }  // namespace
 
 void batchnorm_forward_train(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
@@ -64,10 +52,10 @@ void batchnorm_forward_train(const BatchNormParams& p, const Tensor& x, const Te
   Context& c = context(y.device());
   const cudnnBatchNormMode_t mode = mode_for(x);
   TensorDesc xd(x), yd(y);
-  StatsDesc sd(xd, mode);
+  TensorDesc sd(xd, mode);
   Tensor invstd = Tensor::empty({x.dim(1)}, DType::f32, x.device());
   SDL_CUDNN(cudnnBatchNormalizationForwardTraining(
-      c.cudnn, mode, &kOne, &kZero, xd.get(), x.raw(), yd.get(), y.raw(), sd.d, gamma.raw(),
+      c.cudnn, mode, &kOne, &kZero, xd.get(), x.raw(), yd.get(), y.raw(), sd.get(), gamma.raw(),
       beta.raw(), p.momentum, running_mean.raw(), running_var.raw(), p.eps, save_mean.raw(),
       invstd.raw()));
   invstd_to_var(invstd, p.eps, save_var);
@@ -83,10 +71,10 @@ void batchnorm_forward_inference(const BatchNormParams& p, const Tensor& x, cons
     check_vec(op, name, *t, x);
   Context& c = context(y.device());
   TensorDesc xd(x), yd(y);
-  StatsDesc sd(xd, CUDNN_BATCHNORM_SPATIAL);
+  TensorDesc sd(xd, CUDNN_BATCHNORM_SPATIAL);
   SDL_CUDNN(cudnnBatchNormalizationForwardInference(
-      c.cudnn, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, xd.get(), x.raw(), yd.get(), y.raw(), sd.d,
-      gamma.raw(), beta.raw(), running_mean.raw(), running_var.raw(), p.eps));
+      c.cudnn, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, xd.get(), x.raw(), yd.get(), y.raw(),
+      sd.get(), gamma.raw(), beta.raw(), running_mean.raw(), running_var.raw(), p.eps));
 }
 
 void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
@@ -102,12 +90,12 @@ void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor&
   Context& c = context(dx.device());
   const cudnnBatchNormMode_t mode = mode_for(x);
   TensorDesc xd(x), dyd(dy), dxd(dx);
-  StatsDesc sd(xd, mode);
+  TensorDesc sd(xd, mode);
   Tensor invstd = Tensor::empty({x.dim(1)}, DType::f32, x.device());
   var_to_invstd(save_var, p.eps, invstd);
   SDL_CUDNN(cudnnBatchNormalizationBackward(
       c.cudnn, mode, &kOne, &kZero, &kOne, &kZero, xd.get(), x.raw(), dyd.get(), dy.raw(),
-      dxd.get(), dx.raw(), sd.d, gamma.raw(), dgamma.raw(), dbeta.raw(), p.eps, save_mean.raw(),
+      dxd.get(), dx.raw(), sd.get(), gamma.raw(), dgamma.raw(), dbeta.raw(), p.eps, save_mean.raw(),
       invstd.raw()));
 }
 

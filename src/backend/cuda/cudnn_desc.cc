@@ -14,9 +14,9 @@ cudnnTensorFormat_t format(Layout l) {
 int i32(int64_t v) { return static_cast<int>(v); }
 }  // namespace
 
-TensorDesc::TensorDesc(DType dtype, Layout layout, int n, int c, int h, int w) {
+TensorDesc::TensorDesc(const TensorDesc& x, cudnnBatchNormMode_t mode) {
   SDL_CUDNN(cudnnCreateTensorDescriptor(&d_));
-  SDL_CUDNN(cudnnSetTensor4dDescriptor(d_, format(layout), cudnn_dtype(dtype), n, c, h, w));
+  SDL_CUDNN(cudnnDeriveBNTensorDescriptor(d_, x.get(), mode));
 }
 
 TensorDesc::TensorDesc(const Tensor& t) {

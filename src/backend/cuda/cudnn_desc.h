@@ -12,7 +12,9 @@ class TensorDesc {
  public:
   // A 4-D tensor, or a [C] vector described as [1,C,1,1] (bias, batch-norm parameters).
   explicit TensorDesc(const Tensor& t);
-  TensorDesc(DType dtype, Layout layout, int n, int c, int h, int w);
+  // The [1,C,1,1] statistics descriptor cuDNN derives from x's for batch norm (f32 for
+  // f16/bf16 x).
+  TensorDesc(const TensorDesc& x, cudnnBatchNormMode_t mode);
   ~TensorDesc();
   TensorDesc(const TensorDesc&) = delete;
   TensorDesc& operator=(const TensorDesc&) = delete;

@@ -30,6 +30,28 @@ __host__ __device__ __forceinline__ long long off4(bool nhwc, long long n, long 
   return nhwc ? ((n * H + h) * W + w) * C + c : ((n * C + c) * H + h) * W + w;
 }
 
+// for (long long i = ...; i < n; ...): a grid-stride loop over n elements.
+#define SDL_GRID_STRIDE(i, n)                                               \
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); \
+       i += (long long)blockDim.x * gridDim.x)
+
+// Logical (n, c, h, w) of memory element i of a 4-D [N,C,H,W] tensor (off4's inverse).
+__host__ __device__ __forceinline__ void split4(bool nhwc, long long i, long long C, long long H,
+                                                long long W, long long& n, long long& c,
+                                                long long& h, long long& w) {
+  long long r = i;
+  if (nhwc) {
+    c = r % C, r /= C, w = r % W, r /= W, h = r % H, n = r / H;
+  } else {
+    w = r % W, r /= W, h = r % H, r /= H, c = r % C, n = r / C;
+  }
+}
+
+template <class T>
+T* ptr(const Tensor& t) {
+  return static_cast<T*>(t.raw());
+}
+
 // Runs f(T{}) with T the element type of dtype t (f32, f16, bf16); throws for others.
 template <class F>
 void with_float_type(DType t, const char* op, F&& f) {

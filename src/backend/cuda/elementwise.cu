@@ -13,9 +13,6 @@ namespace scaledl::cuda {
 
 namespace {
 
-#define SDL_GRID_STRIDE(i, n) \
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
-
 cudaStream_t stream_of(const Tensor& t) { return context(t.device()).stream; }
 
 template <class T>
@@ -73,12 +70,8 @@ __global__ void reorder_k(const T* x, T* y, bool x_nhwc, bool y_nhwc, long long 
   const long long total = N * C * H * W;
   SDL_GRID_STRIDE(i, total) {
     // i walks y's memory order (coalesced writes).
-    long long n, c, h, w, r = i;
-    if (y_nhwc) {
-      c = r % C, r /= C, w = r % W, r /= W, h = r % H, n = r / H;
-    } else {
-      w = r % W, r /= W, h = r % H, r /= H, c = r % C, n = r / C;
-    }
+    long long n, c, h, w;
+    split4(y_nhwc, i, C, H, W, n, c, h, w);
     y[i] = x[off4(x_nhwc, n, c, h, w, C, H, W)];
   }
 }
@@ -90,12 +83,8 @@ __global__ void channel_slice_k(T* part, T* whole, bool to_whole, bool nhwc, lon
                                 long long W) {
   const long long total = N * Cx * H * W;
   SDL_GRID_STRIDE(i, total) {
-    long long n, c, h, w, r = i;
-    if (nhwc) {
-      c = r % Cx, r /= Cx, w = r % W, r /= W, h = r % H, n = r / H;
-    } else {
-      w = r % W, r /= W, h = r % H, r /= H, c = r % Cx, n = r / Cx;
-    }
+    long long n, c, h, w;
+    split4(nhwc, i, Cx, H, W, n, c, h, w);
     const long long o = off4(nhwc, n, c0 + c, h, w, Cy, H, W);
     if (to_whole)
       whole[o] = part[i];
@@ -177,11 +166,6 @@ __global__ void invstd_to_var_k(const float* inv, float eps, float* var, long lo
 
 __global__ void var_to_invstd_k(const float* var, float eps, float* inv, long long n) {
   SDL_GRID_STRIDE(i, n) inv[i] = rsqrtf(var[i] + eps);
-}
-
-template <class T>
-T* ptr(const Tensor& t) {
-  return static_cast<T*>(t.raw());
 }
 
 void require_4d_cuda(const char* op, const char* name, const Tensor& t) {

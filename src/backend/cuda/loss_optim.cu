@@ -78,8 +78,7 @@ __global__ void mean_k(const float* v, long long n, float* out) {
 __global__ void sgd_k(float lr, float momentum, float wd, bool nesterov, float grad_scale,
                       float* w, const float* grad, float* m, const unsigned char* mask,
                       long long n) {
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
-       i += (long long)blockDim.x * gridDim.x) {
+  SDL_GRID_STRIDE(i, n) {
     const float g = grad[i] * grad_scale + (!mask || mask[i] ? wd * w[i] : 0.f);
     const float mi = momentum * m[i] + g;
     m[i] = mi;
@@ -89,8 +88,7 @@ __global__ void sgd_k(float lr, float momentum, float wd, bool nesterov, float g
 
 template <class T>
 __global__ void nonfinite_k(const T* x, long long n, int* flag) {
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
-       i += (long long)blockDim.x * gridDim.x)
+  SDL_GRID_STRIDE(i, n)
     if (!isfinite(load(x, i))) {
       *flag = 1;
       return;

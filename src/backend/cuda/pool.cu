@@ -21,12 +21,7 @@ struct Geo {
 
 __device__ __forceinline__ void split(const Geo& g, long long i, long long HH, long long WW,
                                       long long& n, long long& c, long long& h, long long& w) {
-  long long r = i;
-  if (g.nhwc) {
-    c = r % g.C, r /= g.C, w = r % WW, r /= WW, h = r % HH, n = r / HH;
-  } else {
-    w = r % WW, r /= WW, h = r % HH, r /= HH, c = r % g.C, n = r / g.C;
-  }
+  split4(g.nhwc, i, g.C, HH, WW, n, c, h, w);
 }
 
 // PyTorch's divisor of output (oh, ow): window clipped to input + padding, then to the input.
@@ -44,8 +39,7 @@ __device__ __forceinline__ float avg_divisor(const Geo& g, long long oh, long lo
 template <class T>
 __global__ void max_fwd_k(Geo g, const T* x, T* y, int* arg) {
   const long long total = g.N * g.C * g.OH * g.OW;
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
-       i += (long long)blockDim.x * gridDim.x) {
+  SDL_GRID_STRIDE(i, total) {
     long long n, c, oh, ow;
     split(g, i, g.OH, g.OW, n, c, oh, ow);
     float best = -INFINITY;
@@ -76,8 +70,7 @@ __device__ __forceinline__ void windows_of(long long i, int k, int s, int p, lon
 template <class T>
 __global__ void max_bwd_k(Geo g, const int* arg, const T* dy, T* dx) {
   const long long total = g.N * g.C * g.H * g.W;
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
-       i += (long long)blockDim.x * gridDim.x) {
+  SDL_GRID_STRIDE(i, total) {
     long long n, c, ih, iw;
     split(g, i, g.H, g.W, n, c, ih, iw);
     long long h_lo, h_hi, w_lo, w_hi;
@@ -97,8 +90,7 @@ __global__ void max_bwd_k(Geo g, const int* arg, const T* dy, T* dx) {
 template <class T>
 __global__ void avg_fwd_k(Geo g, const T* x, T* y) {
   const long long total = g.N * g.C * g.OH * g.OW;
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
-       i += (long long)blockDim.x * gridDim.x) {
+  SDL_GRID_STRIDE(i, total) {
     long long n, c, oh, ow, h0, h1, w0, w1;
     split(g, i, g.OH, g.OW, n, c, oh, ow);
     const float div = avg_divisor(g, oh, ow, h0, h1, w0, w1);
@@ -112,8 +104,7 @@ __global__ void avg_fwd_k(Geo g, const T* x, T* y) {
 template <class T>
 __global__ void avg_bwd_k(Geo g, const T* dy, T* dx) {
   const long long total = g.N * g.C * g.H * g.W;
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
-       i += (long long)blockDim.x * gridDim.x) {
+  SDL_GRID_STRIDE(i, total) {
     long long n, c, ih, iw;
     split(g, i, g.H, g.W, n, c, ih, iw);
     long long h_lo, h_hi, w_lo, w_hi;
@@ -150,11 +141,6 @@ Geo geometry(const char* op, const Pool2dParams& p, const Tensor& x, const Tenso
                   shape_str({g.N, g.C, g.OH, g.OW}) + " in the input's layout for input " +
                   x.str() + ", got " + describe(y));
   return g;
-}
-
-template <class T>
-T* ptr(const Tensor& t) {
-  return static_cast<T*>(t.raw());
 }
 
 }  // namespace
