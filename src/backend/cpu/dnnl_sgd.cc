@@ -7,6 +7,22 @@ namespace scaledl::cpu {
 
 using namespace dnnl_detail;
 
+namespace {
+// The momentum update over n elements; mask null: weight decay everywhere.
+void update(const SgdParams& p, float* w, const float* g_in, float* m, const uint8_t* mask,
+            int64_t n) {
+  const float lr = p.lr, mom = p.momentum, wd = p.weight_decay, gs = p.grad_scale;
+  const bool nesterov = p.nesterov;
+#pragma omp parallel for simd schedule(static) if (n > 16384)
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = g_in[i] * gs + (!mask || mask[i] ? wd * w[i] : 0.f);
+    const float mi = mom * m[i] + g;
+    m[i] = mi;
+    w[i] -= lr * (nesterov ? g + mom * mi : mi);
+  }
+}
+}  // namespace
+
 void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum) {
   constexpr const char* op = "sgd_update";
   require_f32(op, "param", param);
@@ -33,24 +49,7 @@ void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& m
     }
     return;
   }
-  float* m = momentum.data<float>();
-  if (p.nesterov) {
-#pragma omp parallel for simd schedule(static) if (n > 16384)
-    for (int64_t i = 0; i < n; ++i) {
-      const float g = g_in[i] * gs + wd * w[i];
-      const float mi = mom * m[i] + g;
-      m[i] = mi;
-      w[i] -= lr * (g + mom * mi);
-    }
-  } else {
-#pragma omp parallel for simd schedule(static) if (n > 16384)
-    for (int64_t i = 0; i < n; ++i) {
-      const float g = g_in[i] * gs + wd * w[i];
-      const float mi = mom * m[i] + g;
-      m[i] = mi;
-      w[i] -= lr * mi;
-    }
-  }
+  update(p, w, g_in, momentum.data<float>(), nullptr, n);
 }
 
 void sgd_update_masked(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum,
@@ -59,20 +58,8 @@ void sgd_update_masked(const SgdParams& p, Tensor& param, const Tensor& grad, Te
   require_f32(op, "param", param);
   require_sgd_tensors(op, param, grad, momentum);
   require_decay_mask(op, decay_mask, param);
-  const int64_t n = param.numel();
-  float* w = param.data<float>();
-  float* m = momentum.data<float>();
-  const float* g_in = grad.data<float>();
-  const uint8_t* mask = decay_mask.data<uint8_t>();
-  const float lr = p.lr, mom = p.momentum, wd = p.weight_decay, gs = p.grad_scale;
-  const bool nesterov = p.nesterov;
-#pragma omp parallel for simd schedule(static) if (n > 16384)
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = g_in[i] * gs + (mask[i] ? wd * w[i] : 0.f);
-    const float mi = mom * m[i] + g;
-    m[i] = mi;
-    w[i] -= lr * (nesterov ? g + mom * mi : mi);
-  }
+  update(p, param.data<float>(), grad.data<float>(), momentum.data<float>(),
+         decay_mask.data<uint8_t>(), param.numel());
 }
 
 }  // namespace scaledl::cpu
