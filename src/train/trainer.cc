@@ -204,20 +204,22 @@ nlohmann::json run_training(const TrainConfig& cfg) {
     auto t3 = Clock::now();
     dp.finish_step();
     auto t3c = Clock::now();
+    // On a GPU the next batch's copy overlaps what is still queued (before fp16's overflow
+    // check waits for the device).
+    if (!dev.is_cpu() && step + 1 < end) {
+      ahead = &loader.next();
+      net.stage_input(ahead->x);
+    }
+    auto t3d = Clock::now();
     const float lr = lr_at(sched, step);
     // After the allreduce every rank holds the same gradients, so every rank skips alike.
     if (scaler.update(!scaler.enabled() || ops::all_finite(net.flat_grads())))
       opt.step(lr, 1.f / scale);
     auto t4 = Clock::now();
-    if (!dev.is_cpu() && step + 1 < end) {  // the next batch's copy overlaps this step's work
-      ahead = &loader.next();
-      net.stage_input(ahead->x);
-    }
-    auto t5 = Clock::now();
     if (!dev.is_cpu()) device_synchronize(dev);
-    ph.data = secs(t0, t1) + secs(t4, t5);
+    ph.data = secs(t0, t1) + secs(t3c, t3d);
     ph.forward = secs(t1, t2), ph.backward = secs(t2, t3);
-    ph.comm = secs(t3, t3c), ph.optimizer = secs(t3c, t4), ph.device = secs(t5, Clock::now());
+    ph.comm = secs(t3, t3c), ph.optimizer = secs(t3d, t4), ph.device = secs(t4, Clock::now());
     // The job's mean loss: every rank sees the same value, so a divergence stops every rank.
     last_loss = dp.average(loss.at(0), "allreduce of the step's loss");
     if (!std::isfinite(last_loss))
