@@ -1,6 +1,8 @@
 // CRC32C through Intel ISA-L's crc32_iscsi, which picks the SSE4.2 / PCLMUL code path at run time.
 #include "data/crc32c.h"
 
+#include <cstdio>
+
 #include <isa-l/crc.h>
 
 #include <climits>
@@ -20,6 +22,12 @@ uint32_t crc32c(const void* data, size_t n, uint32_t crc) {
     n -= len;
   }
   return ~reg;
+}
+
+std::string hex32(uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08x", v);
+  return buf;
 }
 
 }  // namespace scaledl

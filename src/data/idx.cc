@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "core/error.h"
+#include "data/crc32c.h"
 
 namespace scaledl {
 
@@ -27,11 +28,6 @@ uint32_t be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
-std::string hex32(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08x", v);
-  return buf;
-}
 
 struct FileCloser {
   void operator()(std::FILE* f) const noexcept { std::fclose(f); }

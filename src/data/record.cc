@@ -17,11 +17,6 @@ using namespace record_detail;
 
 namespace record_detail {
 
-std::string hex32(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08x", v);
-  return buf;
-}
 
 std::string record_where(const std::string& name, int64_t record, uint64_t offset) {
   return name + ": record " + std::to_string(record) + " at byte offset " + std::to_string(offset);

@@ -40,7 +40,6 @@ void store(std::vector<uint8_t>& out, T v) {
   out.insert(out.end(), b, b + sizeof v);
 }
 
-std::string hex32(uint32_t v);
 // "<name>: record N at byte offset O", the prefix of every per-record message.
 std::string record_where(const std::string& name, int64_t record, uint64_t offset);
 // The newer-version message: "<file>: written by a newer scaledl (... version N; ...)".

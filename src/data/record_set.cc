@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "data/crc32c.h"
 #include "data/record.h"
+#include "data/record_internal.h"
 
 namespace scaledl {
 
@@ -30,11 +31,8 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-std::string hex32(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%08x", v);
-  return buf;
-}
+// The manifest's checksum spelling: 8 hex digits without "0x".
+std::string hex8(uint32_t v) { return hex32(v).substr(2); }
 
 std::string iso_now() {
   std::time_t t = std::time(nullptr);
@@ -223,7 +221,7 @@ nlohmann::json pack_records(const SampleSource& src, const std::string& dst_dir,
                       {"index", s.index_file},
                       {"records", s.records},
                       {"bytes", s.bytes},
-                      {"crc32c", hex32(s.crc32c)}});
+                      {"crc32c", hex8(s.crc32c)}});
     total += s.bytes;
   }
   nlohmann::json manifest = {{"format", "scaledl-records"}, {"version", kRecordSetVersion},
@@ -344,8 +342,8 @@ class RecordSource : public SampleSource {
   }
   std::string where(int64_t i) const override {
     auto [s, j] = locate(i);
-    return shards_[s]->path() + ": record " + std::to_string(j) + " at byte offset " +
-           std::to_string(shards_[s]->offset(j)) + " (" + shards_[s]->key(j) + ")";
+    const ShardReader& r = *shards_[s];
+    return record_detail::record_where(r.path(), j, r.offset(j)) + " (" + r.key(j) + ")";
   }
   std::string describe() const override {
     return "records:" + dir_ + " (" + std::to_string(shards_.size()) + " shards, " +
@@ -392,7 +390,7 @@ int64_t verify_records(const std::string& dir, bool deep) {
     const std::string path = (fs::path(dir) / s.at("file").get<std::string>()).string();
     const ShardReader reader(path);  // header and index: present, intact, inside the shard
     const std::vector<uint8_t> bytes = read_whole(path);
-    const std::string crc = hex32(crc32c(bytes.data(), bytes.size()));
+    const std::string crc = hex8(crc32c(bytes.data(), bytes.size()));
     const bool intact =
         bytes.size() == s.at("bytes").get<uint64_t>() && crc == s.at("crc32c").get<std::string>();
     if (!intact || deep) {
