@@ -51,7 +51,7 @@ class FileSource final : public SampleSource {
     if (fd < 0)
       throw DataCorrupt(e.path + ": cannot open (" + std::strerror(errno) + "), sample " +
                         std::to_string(i) + "; restore the file or pass --skip-corrupt N");
-    out.image.resize(e.bytes);
+    out.image.resize(e.bytes + 1);  // the spare byte: an unchanged file ends in one short read
     uint64_t got = 0;
     while (true) {  // read to the end, growing past the listed size if the file grew
       if (got == out.image.size()) out.image.resize(out.image.size() + 65536);
