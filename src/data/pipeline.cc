@@ -30,10 +30,6 @@ Record first_sample(const SampleSource& src) {
 }
 }  // namespace
 
-bool is_jpeg_source(const SampleSource& src) {
-  return first_sample(src).encoding == ImageEncoding::jpeg;
-}
-
 void channel_stats(const SampleSource& src, std::vector<float>& mean, std::vector<float>& stddev) {
   const int64_t n = std::min<int64_t>(src.size(), 10000);
   Record r;

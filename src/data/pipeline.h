@@ -21,9 +21,6 @@ struct PipelineOptions {
   std::vector<float> mean, stddev;  // empty: the raw set's own statistics / ImageNet's
 };
 
-// True when the source's samples are JPEG files (reads sample 0).
-bool is_jpeg_source(const SampleSource& src);
-
 // The transform for training (`train`) or evaluation of `src`.
 Transformer make_transform(const SampleSource& src, bool train, const PipelineOptions& opt);
 
