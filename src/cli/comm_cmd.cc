@@ -70,6 +70,7 @@ class OpRun {
     // or scattered) buffer, so it is rounded to a whole block per rank.
     if (blocked()) count_ = std::max<uint64_t>(1, count_ / n) * n;
     block_ = blocked() ? count_ / n : count_;
+    what_ = op_ + " of " + std::to_string(this->bytes()) + " bytes";
     if (op_ == "allgather") {
       in_.resize(block_);
       out_.resize(count_);
@@ -113,7 +114,7 @@ class OpRun {
   }
 
   void call() {
-    const std::string what = op_ + " of " + std::to_string(bytes()) + " bytes";
+    const std::string& what = what_;
     float* in = device_.is_cpu() ? in_.data() : d_in_.data<float>();
     float* out = device_.is_cpu() ? out_.data() : (out_.empty() ? nullptr : d_out_.data<float>());
     if (op_ == "allreduce") {
@@ -160,6 +161,7 @@ class OpRun {
 
   Group& g_;
   std::string op_;
+  std::string what_;  // the collectives' name in messages (built once: call() is timed)
   Device device_;
   uint64_t count_ = 0, block_ = 0;
   std::vector<float> in_, out_;

@@ -20,6 +20,7 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 
 struct Bucket {
   int64_t begin = 0, end = 0;  // elements [begin, end) of the flat buffer
+  std::string what;            // its allreduce's name in messages
 };
 }  // namespace
 
@@ -27,7 +28,6 @@ struct GradSync::Impl {
   GroupPtr group;
   Tensor storage;  // keeps the gradient memory alive while the thread may touch it
   float* grads = nullptr;
-  int64_t count = 0;
   GradSyncOptions opt;
   std::vector<Bucket> buckets;  // buckets[0] holds the end of the buffer (final first)
 
@@ -60,10 +60,7 @@ struct GradSync::Impl {
       std::exception_ptr failed;
       try {
         const size_t n = static_cast<size_t>(bk.end - bk.begin);
-        const std::string what = "allreduce of gradient bucket " + std::to_string(b + 1) +
-                                 " of " + std::to_string(buckets.size()) + " (" +
-                                 std::to_string(n * (opt.wire == WireType::f32 ? 4 : 2) / 1000) +
-                                 " kB)";
+        const std::string& what = bk.what;
         float* g = grads + bk.begin;
         if (opt.wire == WireType::f32) {
           group->allreduce(g, n, WireType::f32, ReduceOp::average, what);
@@ -105,14 +102,20 @@ GradSync::GradSync(GroupPtr group, Tensor grads, GradSyncOptions options)
   m.storage = grads;
   m.grads = m.storage.data<float>();
   const int64_t count = m.storage.numel();
-  m.count = count;
   m.opt = options;
   if (!m.group) throw Error("dist", "GradSync needs a group");
   if (m.opt.bucket_bytes < 4)
     throw Error("dist", "--bucket-mb must allow at least one f32 element per bucket");
   const int64_t per = static_cast<int64_t>(m.opt.bucket_bytes / 4);
   for (int64_t end = count; end > 0; end -= per)
-    m.buckets.push_back({std::max<int64_t>(0, end - per), end});
+    m.buckets.push_back({std::max<int64_t>(0, end - per), end, ""});
+  const size_t wire_bytes = m.opt.wire == WireType::f32 ? 4 : 2;
+  for (size_t b = 0; b < m.buckets.size(); ++b) {
+    Bucket& bk = m.buckets[b];
+    bk.what = "allreduce of gradient bucket " + std::to_string(b + 1) + " of " +
+              std::to_string(m.buckets.size()) + " (" +
+              std::to_string(static_cast<size_t>(bk.end - bk.begin) * wire_bytes / 1000) + " kB)";
+  }
   m.stats.buckets = static_cast<int>(m.buckets.size());
   if (m.group->world() > 1) m.thread = std::thread([&m] { m.serve(); });
 }
