@@ -70,6 +70,16 @@ TEST(Plan, BatchesPerEpochIsTheSameOnEveryRank) {
   EXPECT_EQ(batches_per_epoch(1001, 10, 4, LastBatch::drop), 25);   // 250 per rank
   EXPECT_EQ(batches_per_epoch(1001, 10, 4, LastBatch::pad), 26);    // rank 0 holds 251
   EXPECT_EQ(batches_per_epoch(10, 1, 4, LastBatch::partial), 3);
+  // One count for every rank: with drop no rank runs out of samples for it, with pad and
+  // partial every rank's share fits in it.
+  for (int64_t n : {10, 1000, 1001, 1023})
+    for (int world : {1, 3, 4, 7})
+      for (int rank = 0; rank < world; ++rank) {
+        const int64_t mine = rank_samples(n, rank, world), batch = 8;
+        EXPECT_LE(batches_per_epoch(n, batch, world, LastBatch::drop) * batch, mine);
+        for (LastBatch l : {LastBatch::pad, LastBatch::partial})
+          EXPECT_GE(batches_per_epoch(n, batch, world, l) * batch, mine);
+      }
 }
 
 TEST(Plan, BadSpecsNameTheFlag) {

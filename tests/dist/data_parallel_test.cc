@@ -69,7 +69,7 @@ TEST(DataParallel, OneTwoAndFourRanksReachTheSameParameters) {
 #endif
 }
 
-TEST(DataParallel, BatchNormStatisticsAreTheJobsOnEveryRank) {
+TEST(DataParallel, BatchNormStatisticsAreIdenticalOnEveryRank) {
 #ifndef SCALEDL_MPIEXEC
   GTEST_SKIP() << "built without MPI (SCALEDL_MPI=OFF)";
 #else
