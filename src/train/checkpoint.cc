@@ -6,7 +6,7 @@
 #include <string>
 
 #include "core/error.h"
-#include "train/safetensors.h"
+#include "io/safetensors.h"
 
 namespace scaledl {
 

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/run_cli.h"
-#include "train/safetensors.h"
+#include "io/safetensors.h"
 
 namespace scaledl {
 namespace {

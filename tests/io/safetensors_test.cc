@@ -1,6 +1,6 @@
 // safetensors: round trips, exact bytes, a PyTorch-written fixture, and every corruption case
 // rejected with the path and byte offset.
-#include "train/safetensors.h"
+#include "io/safetensors.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -1,6 +1,6 @@
 // safetensors writing (header JSON via nlohmann ordered_json, data streamed through AtomicFile)
 // and reading (every header field checked against the file size before anything is allocated).
-#include "train/safetensors.h"
+#include "io/safetensors.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
