@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -77,10 +78,15 @@ float nonneg_float(const json& obj, const char* key, const std::string& where,
 
 void write_calib_cache(const std::string& path, const CalibCache& cache) {
   using ordered = nlohmann::ordered_json;  // keys in the order written: format and version first
+  SDL_ASSERT(is_hex16(cache.model_hash), "model_hash must be 16 lowercase hex digits");
   ordered tensors = ordered::object();
-  for (const auto& [name, t] : cache.tensors)
+  for (const auto& [name, t] : cache.tensors) {
+    SDL_ASSERT(std::isfinite(t.threshold) && t.threshold >= 0 && std::isfinite(t.max_abs) &&
+                   t.max_abs >= 0,
+               "calibration thresholds must be finite and >= 0");
     tensors[name] = {{"threshold", short_double(t.threshold)},
                      {"max_abs", short_double(t.max_abs)}};
+  }
   ordered j = {{"format", kCalibCacheFormat},
                {"version", kCalibCacheVersion},
                {"model", cache.model},
@@ -94,6 +100,9 @@ void write_calib_cache(const std::string& path, const CalibCache& cache) {
 }
 
 CalibCache read_calib_cache(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    fail(path, "is a directory, not a calibration cache");
   std::ifstream f(path, std::ios::binary);
   if (!f)
     throw Error("calibration", path + ": cannot read the calibration cache (" +

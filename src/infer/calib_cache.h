@@ -36,7 +36,8 @@ struct CalibCache {
   std::map<std::string, TensorCalib> tensors;
 };
 
-// Writes the cache atomically (a reader sees the old file or the new one). Error("io") on failure.
+// Writes the cache atomically (a reader sees the old file or the new one). Error("io") on failure;
+// a model_hash that is not 16 lowercase hex digits or a negative or non-finite float is a bug.
 void write_calib_cache(const std::string& path, const CalibCache& cache);
 // Reads a cache; a missing, unreadable or malformed file throws Error("calibration") naming the
 // path, what is wrong and what to do.

@@ -120,6 +120,8 @@ TEST_F(CalibCacheTest, RefusesMissingFile) {
   expect_has(msg, missing);
   expect_has(msg, "No such file or directory");
   expect_has(msg, "--calib-data");
+  msg = error_of([&] { read_calib_cache(dir_.string()); });
+  expect_has(msg, dir_.string() + ": is a directory");
 }
 
 TEST_F(CalibCacheTest, RefusesMalformedFiles) {
