@@ -358,15 +358,19 @@ def medians(rows):
     return out
 
 
+def fig(v):
+    return "n/a" if v is None else f"{v:.1f} img/s"
+
+
 def ratio_line(name, ours_label, ours, peer_label, peer):
+    """A `name: ours X, peer Y, ratio R` line (n/a for a missing side) and its record."""
+    rec = {"name": name, "ours_row": ours_label, "ours": ours, "peer": peer_label,
+           "peer_images_per_sec": peer, "ratio": None}
+    line = f"{name}: ours {fig(ours)}, peer {peer_label} {fig(peer)}, ratio "
     if ours is None or peer is None:
-        have = "no figure for " + (ours_label if ours is None else peer_label)
-        return {"name": name, "missing": have}, f"{name}: {have}"
-    r = ours / peer
-    line = (f"{name}: ours {ours:.1f} img/s, peer {peer_label} {peer:.1f} img/s, "
-            f"ratio {r:.2f}")
-    return {"name": name, "ours": ours, "peer": peer_label, "peer_images_per_sec": peer,
-            "ratio": round(r, 4)}, line
+        return rec, line + "n/a"
+    rec["ratio"] = round(ours / peer, 4)
+    return rec, line + f"{ours / peer:.2f}"
 
 
 def peer_label(med, peer, b):
@@ -391,9 +395,31 @@ def comparisons(med, batches):
     return out
 
 
+def cpu_name():
+    with open("/proc/cpuinfo") as f:
+        names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    return f"{names[0]} ({len(names)} logical cores)" if names else "unknown"
+
+
+def read_lines(path):
+    if not path or not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def read_json(path):
+    if not path or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 def cmd_report(a):
     with open(a.results) as f:
         rows = [json.loads(line) for line in f if line.strip()]
+    if not rows:
+        sys.exit("[peers] report: no figures in " + a.results)
     med = medians(rows)
     batches = sorted({b for _, b in med})
     print(f"{'row':<12}{'batch':>6}{'img/s':>10}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}"
@@ -405,7 +431,9 @@ def cmd_report(a):
     for _, line in comps:
         print(line)
     summary = {"model": "resnet50", "image_size": a.image_size, "threads": a.threads,
-               "rounds": rows and max(int(r["round"]) for r in rows),
+               "seconds_per_run": a.seconds_per_run, "cpu": cpu_name(),
+               "rounds": max((int(r["round"]) for r in rows), default=0),
+               "failed": read_lines(a.failed), "prepared": read_json(a.prepared),
                "medians": [{"name": n, "batch": b, **m} for (n, b), m in sorted(med.items())],
                "comparisons": [c for c, _ in comps], "runs": rows, "versions": versions()}
     with open(a.out + ".tmp", "w") as f:
@@ -441,6 +469,9 @@ def parse_args(argv):
     re.add_argument("--out", required=True, help="summary.json to write")
     re.add_argument("--image-size", type=int, default=224)
     re.add_argument("--threads", type=int, default=2)
+    re.add_argument("--seconds-per-run", type=float)
+    re.add_argument("--failed", help="file of rows that failed, one a line (kept in summary)")
+    re.add_argument("--prepared", help="the model folder's prepared.json (kept in summary)")
     return p.parse_args(argv)
 
 
