@@ -18,6 +18,11 @@
 # goes to WORK/summary.json. In the last round the ov-* rows also write OpenVINO's per-layer
 # table to WORK/perf/<row>-b<B>.tsv (PERF_COUNTS=0: not).
 #
+# Run it on an otherwise idle machine: with the cores shared, OpenMP's spinning threads
+# collapse (torch took 2.7 s an image at 2 threads beside a compile, 0.3 s at 1). On a CPU
+# without bf16 instructions OpenVINO runs f32 for the bf16 hint (its rows say so) and torch
+# emulates bf16.
+#
 # Peers come from the virtual environment bench/infer_venv.sh makes at .venv-infer (pinned
 # versions from PyPI; reused when present). The model files are made once into WORK/model.
 #
