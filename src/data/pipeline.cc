@@ -65,8 +65,35 @@ void channel_stats(const SampleSource& src, std::vector<float>& mean, std::vecto
   }
 }
 
+namespace {
+// f32 model inputs (npy): copied as stored; any option that would change them is an error, and
+// the mean/std (a checkpoint's statistics) are not applied: the array holds normalized inputs.
+Transformer as_stored_transform(const SampleSource& src, const Record& first, bool train,
+                                const PipelineOptions& opt) {
+  if (opt.image_size > 0 && (opt.image_size != first.height || opt.image_size != first.width))
+    throw Error("data", src.describe() + " holds " + std::to_string(first.height) + "x" +
+                            std::to_string(first.width) + " samples but " +
+                            std::to_string(opt.image_size) + "x" + std::to_string(opt.image_size) +
+                            " inputs are wanted (--image-size, or the checkpoint's size); f32 "
+                            "samples are never resized: give --image-size " +
+                            std::to_string(first.height) + " or an array of that size");
+  TransformSpec spec;
+  spec.mode = CropMode::none;
+  spec.layout = opt.layout;
+  spec.dtype = opt.dtype;
+  spec.flip = train && opt.flip;
+  spec.pad = train ? opt.pad : 0;
+  spec.channels = first.channels;
+  check_f32_as_stored(spec, src.describe());
+  Transformer t(spec);
+  t.set_fixed_size(first.height, first.width);
+  return t;
+}
+}  // namespace
+
 Transformer make_transform(const SampleSource& src, bool train, const PipelineOptions& opt) {
   const Record first = first_sample(src);
+  if (first.encoding == ImageEncoding::raw_f32) return as_stored_transform(src, first, train, opt);
   TransformSpec spec;
   spec.layout = opt.layout;
   spec.dtype = opt.dtype;

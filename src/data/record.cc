@@ -107,6 +107,10 @@ void encode_payload(const Record& r, std::vector<uint8_t>& out) {
       throw bad("raw_u8 image of " + std::to_string(r.image.size()) + " bytes is not " +
                 std::to_string(r.height) + "x" + std::to_string(r.width) + "x" +
                 std::to_string(r.channels));
+  } else if (r.encoding == ImageEncoding::raw_f32) {
+    throw bad(
+        "holds f32 model inputs (an npy source), which record shards do not store; read "
+        "npy:FILE directly");
   } else if (r.encoding != ImageEncoding::jpeg) {
     throw bad("unknown image encoding " + std::to_string(int(r.encoding)));
   } else if (r.height < 0 || r.width < 0 || r.channels < 0) {

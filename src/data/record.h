@@ -16,15 +16,17 @@ namespace scaledl {
 inline constexpr uint32_t kRecordFormatVersion = 1;
 
 enum class ImageEncoding : uint8_t {
-  jpeg = 0,    // image holds a JPEG file's bytes
-  raw_u8 = 1,  // image holds height x width x channels u8 pixels, row-major (HWC)
+  jpeg = 0,     // image holds a JPEG file's bytes
+  raw_u8 = 1,   // image holds height x width x channels u8 pixels, row-major (HWC)
+  raw_f32 = 2,  // image holds channels x height x width f32 values (CHW, little-endian): model
+                // inputs used as they are (npy sources); never stored in record shards
 };
 
 struct Record {
   std::string key;              // unique within a data set (e.g. "train/000042", "cat/1.jpg")
   std::vector<int32_t> labels;  // at least one; labels[0] is the class
   ImageEncoding encoding = ImageEncoding::jpeg;
-  int32_t height = 0, width = 0, channels = 0;  // raw_u8: the pixel grid; jpeg: 0 (unknown)
+  int32_t height = 0, width = 0, channels = 0;  // raw: the pixel grid; jpeg: 0 (unknown)
   std::vector<uint8_t> image;                   // encoded image bytes
 };
 

@@ -1,6 +1,7 @@
 // SampleSource: a data set whose samples are read one at a time by index (0..size()-1, in
-// storage order), from any thread. Record shards, JPEG folders, CSV lists, IDX files and synthetic
-// sets all appear as one, so the loader, `data pack` and `data plan` work on each the same way.
+// storage order), from any thread. Record shards, JPEG folders, CSV lists, IDX files, .npy arrays
+// and synthetic sets all appear as one, so the loader, `data pack` and `data plan` work on each the
+// same way.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -19,6 +20,8 @@ class SampleSource {
   virtual const std::vector<std::string>& class_names() const = 0;
   virtual std::string key(int64_t i) const = 0;   // without reading the sample
   virtual int32_t label(int64_t i) const = 0;     // without reading the sample
+  // False when the set has no labels (every label() is 0): nothing to train or score against.
+  virtual bool labeled() const { return true; }
   // Bytes sample i occupies in storage (file size, record payload, pixels), cheap to ask.
   virtual uint64_t stored_bytes(int64_t i) const = 0;
   // Reads sample i into `out` (thread-safe; `scratch` is the caller's reusable buffer). Returns

@@ -8,6 +8,7 @@
 #include "data/file_source.h"
 #include "data/idx.h"
 #include "data/memory_source.h"
+#include "data/npy_source.h"
 #include "data/record_set.h"
 #include "data/synthetic.h"
 
@@ -16,7 +17,7 @@ namespace scaledl {
 namespace fs = std::filesystem;
 
 namespace {
-constexpr const char* kKinds[] = {"records", "folder", "csv", "idx"};
+constexpr const char* kKinds[] = {"records", "folder", "csv", "idx", "npy"};
 }
 
 std::string DataSpec::str() const {
@@ -53,7 +54,8 @@ DataSpec parse_data_spec(const std::string& s, const std::string& flag) {
                           "' is not a known source; use records:DIR (made by scaledl data pack), "
                           "folder:DIR (DIR/<class>/<image>.jpg), csv:FILE (path,label lines), "
                           "idx:DIR (Fashion-MNIST IDX files, default idx:" +
-                          std::string(kFashionMnistDir) + ") or synthetic[:N]");
+                          std::string(kFashionMnistDir) +
+                          "), npy:FILE (float32 [N, C, H, W] model inputs) or synthetic[:N]");
 }
 
 namespace {
@@ -85,6 +87,15 @@ DataSplits synthetic_splits(const DataSpec& spec, int64_t image_size, uint64_t s
           part("test", spec.synthetic_train, spec.synthetic_test)};
 }
 
+// The npy source, refused when unlabeled: `use` says what needs the labels.
+SourcePtr labeled_npy(const DataSpec& spec, const std::string& use) {
+  SourcePtr src = npy_source(spec.path);
+  if (!src->labeled())
+    throw Error("data", spec.str() + " has no labels (no " + npy_labels_path(spec.path) + ") and " +
+                            use + " needs them; save integer labels [N] there");
+  return src;
+}
+
 }  // namespace
 
 SourcePtr open_split(const DataSpec& spec, const std::string& split, int64_t image_size,
@@ -98,6 +109,7 @@ SourcePtr open_split(const DataSpec& spec, const std::string& split, int64_t ima
   if (spec.kind == "idx")
     return memory_source(load_idx(spec.path, split == "train"), split,
                          "idx:" + spec.path + " " + split);
+  if (spec.kind == "npy") return npy_source(spec.path);  // one set: both splits, labels or not
   if (spec.kind == "csv") {
     if (split != "train")
       throw Error("data", "csv:" + spec.path + " is one list (a training split); give a test "
@@ -114,6 +126,7 @@ SourcePtr open_split(const DataSpec& spec, const std::string& split, int64_t ima
 
 SourcePtr open_eval_source(const DataSpec& spec, int64_t image_size, uint64_t seed) {
   if (spec.kind == "csv") return csv_source(spec.path);
+  if (spec.kind == "npy") return labeled_npy(spec, "evaluation");
   if (spec.kind == "records" || spec.kind == "folder") {
     std::error_code ec;
     if (!fs::is_directory(fs::path(spec.path) / "train", ec))
@@ -125,6 +138,10 @@ SourcePtr open_eval_source(const DataSpec& spec, int64_t image_size, uint64_t se
 DataSplits open_data(const DataSpec& spec, int64_t image_size, uint64_t seed) {
   if (spec.kind == "synthetic") return synthetic_splits(spec, image_size, seed);  // one draw
   DataSplits d;
+  if (spec.kind == "npy") {
+    d.train = labeled_npy(spec, "training");
+    return d;
+  }
   d.train = open_split(spec, "train", image_size, seed);
   const bool has_test =
       spec.kind == "idx" ||

@@ -1,10 +1,12 @@
 // Transformer: spec validation, the three crop modes, and the sample -> pixels step (raw u8 used
-// in place, JPEG decoded whole or as a region at a reduced DCT scale). The resize itself lives in
-// resize.cc; CropMode::none keeps Batcher::fill_row's exact arithmetic (see none_row).
+// in place, JPEG decoded whole or as a region at a reduced DCT scale; f32 samples only copied). The
+// resize itself lives in resize.cc; CropMode::none keeps Batcher::fill_row's exact arithmetic (see
+// none_row).
 #include "data/transform.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -46,7 +48,8 @@ Pixels raw_pixels(const Record& r, int channels, const std::string& where) {
 }
 
 void check_encoding(const Record& r, const std::string& where) {
-  if (r.encoding != ImageEncoding::jpeg && r.encoding != ImageEncoding::raw_u8)
+  if (r.encoding != ImageEncoding::jpeg && r.encoding != ImageEncoding::raw_u8 &&
+      r.encoding != ImageEncoding::raw_f32)
     throw DataCorrupt(where + ": unknown image encoding " +
                       std::to_string(static_cast<int>(r.encoding)));
 }
@@ -128,6 +131,30 @@ void none_row(const uint8_t* src, int64_t C, int64_t H, int64_t W, int64_t dy, i
   }
 }
 
+// f32 CHW values into one output row in `layout`, unchanged.
+void copy_f32(const Record& r, int channels, int fixed_h, int fixed_w, Layout layout, void* dst,
+              const std::string& where) {
+  if (fixed_h < 1) throw Error("data", where + ": the stored image size was never set");
+  const int64_t C = r.channels, H = r.height, W = r.width;
+  if (r.channels != channels || r.height != fixed_h || r.width != fixed_w)
+    throw Error("data", where + ": sample is " + std::to_string(C) + "x" + std::to_string(H) + "x" +
+                            std::to_string(W) + " (CxHxW) but the data set's are " +
+                            std::to_string(channels) + "x" + std::to_string(fixed_h) + "x" +
+                            std::to_string(fixed_w) + "; f32 samples are never resized");
+  if (r.image.size() != static_cast<size_t>(C * H * W) * sizeof(float))
+    throw DataCorrupt(where + ": f32 sample holds " + std::to_string(r.image.size()) +
+                      " bytes, not " + std::to_string(C * H * W * 4) + " (" + std::to_string(C) +
+                      "x" + std::to_string(H) + "x" + std::to_string(W) + " f32)");
+  if (layout == Layout::nchw) {
+    std::memcpy(dst, r.image.data(), r.image.size());
+    return;
+  }
+  const uint8_t* src = r.image.data();
+  float* d = static_cast<float*>(dst);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t i = 0; i < H * W; ++i) std::memcpy(d + i * C + c, src + (c * H * W + i) * 4, 4);
+}
+
 struct AffineConv {
   float a, b, pad;
   float operator()(uint8_t p) const { return static_cast<float>(p) * a + b; }
@@ -138,6 +165,25 @@ struct CopyConv {
 };
 
 }  // namespace
+
+void check_f32_as_stored(const TransformSpec& s, const std::string& what) {
+  std::string why;  // built only when something is wrong: this runs for every sample
+  if (s.mode != CropMode::none)
+    why = "the crop mode must be none (no resize; --image-size must equal the stored size)";
+  else if (s.pad > 0)
+    why = "--crop-pad " + std::to_string(s.pad) + " does not apply; pass --crop-pad 0";
+  else if (s.flip)
+    why = "--flip does not apply; pass --no-flip (data bench: --transform eval)";
+  else if (!s.mean.empty() || !s.stddev.empty())
+    why = "--mean/--std do not apply; normalize the array itself";
+  else if (s.dtype != DType::f32)
+    why = "--dtype " + std::string(dtype_name(s.dtype)) + " does not apply; use --dtype f32";
+  if (why.empty()) return;
+  throw Error("data", what +
+                          ": f32 samples (npy) are model inputs used as stored, with no crop, "
+                          "resize, flip or normalization; " +
+                          why);
+}
 
 int dct_scale_for(int w, int h, int out_w, int out_h) {
   // Only the scales libjpeg-turbo has SIMD IDCTs for: 3/8 decodes about as slowly as 4/8, and
@@ -252,6 +298,11 @@ Rect Transformer::random_crop(int width, int height, uint64_t rand) const {
 void Transformer::apply(const Record& sample, uint64_t rand, void* dst, TransformScratch& scratch,
                         const std::string& where) const {
   check_encoding(sample, where);
+  if (sample.encoding == ImageEncoding::raw_f32) {
+    check_f32_as_stored(spec_, where);
+    copy_f32(sample, spec_.channels, fixed_h_, fixed_w_, spec_.layout, dst, where);
+    return;
+  }
   const bool raw = sample.encoding == ImageEncoding::raw_u8;
   const int C = spec_.channels;
   if (spec_.mode == CropMode::random_resized_crop) {
@@ -343,6 +394,7 @@ void Transformer::apply_with_crop(const Record& sample, Rect crop, bool flip, vo
   SDL_ASSERT(spec_.mode == CropMode::random_resized_crop,
              "apply_with_crop needs CropMode::random_resized_crop");
   check_encoding(sample, where);
+  if (sample.encoding == ImageEncoding::raw_f32) check_f32_as_stored(spec_, where);
   const int C = spec_.channels, out = spec_.out_size;
   ResizeWindow win;
   Pixels px;

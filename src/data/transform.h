@@ -1,7 +1,8 @@
 // Per-sample transforms: from an encoded sample (JPEG bytes or raw u8 pixels) to one batch row,
-// cropped, resized, flipped and normalized, in NCHW or NHWC, as f32 or u8. Every random choice
-// comes from the 64-bit `rand` the caller passes (a hash of seed, epoch and sample), so a sample's
-// augmentation does not depend on which thread decodes it or in what order.
+// cropped, resized, flipped and normalized, in NCHW or NHWC, as f32 or u8. f32 samples (raw_f32,
+// npy sources) are model inputs: only copied into the layout, with CropMode::none. Every random
+// choice comes from the 64-bit `rand` the caller passes (a hash of seed, epoch and sample), so a
+// sample's augmentation does not depend on which thread decodes it or in what order.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -80,6 +81,11 @@ class Transformer {
   int fixed_h_ = 0, fixed_w_ = 0;
   std::vector<float> scale_, shift_;  // per channel: x = pixel * scale + shift
 };
+
+// Throws Error naming the flag when `spec` would change f32 samples (npy model inputs, used as
+// stored): a crop mode other than none, --crop-pad, --flip, --mean/--std, or a u8 output. `what`
+// names the source or sample.
+void check_f32_as_stored(const TransformSpec& spec, const std::string& what);
 
 // The DCT scale (scale_num of 8) at which a w x h region still decodes to at least out_w x out_h
 // pixels: the smallest s in {1, 2, 4, 8} with ceil(w * s / 8) >= out_w and ceil(h * s / 8) >=
