@@ -53,7 +53,8 @@ struct PackArgs {
 Runner add_pack(CLI::App& data) {
   auto a = std::make_shared<PackArgs>();
   CLI::App* c = data.add_subcommand("pack", "Pack a data set into record shards with a manifest");
-  c->add_option("SRC", a->src, "folder:DIR, csv:FILE, idx:DIR or synthetic[:N]")->required();
+  c->add_option("SRC", a->src, "folder:DIR, csv:FILE, idx:DIR or synthetic[:N] (not npy:FILE)")
+      ->required();
   c->add_option("DST", a->dst, "Output folder (absent or empty)")->required();
   c->add_option("--shard-size", a->shard_size, "Target shard size (e.g. 64M)")->capture_default_str();
   c->add_option("--threads", a->threads, "Packing threads (0: one per core)");
@@ -61,6 +62,11 @@ Runner add_pack(CLI::App& data) {
       ->capture_default_str();
   return [a] {
     const DataSpec spec = parse_data_spec(a->src, "SRC");
+    if (spec.kind == "npy")
+      throw Error("data", "SRC " + a->src +
+                              ": an npy file is not packed (record shards hold JPEG or u8 "
+                              "pixels, npy f32 model inputs); train and evaluate on npy:FILE "
+                              "directly, it is read by index");
     PackOptions po;
     po.shard_bytes = parse_bytes(a->shard_size, "--shard-size");
     po.threads = a->threads;
@@ -90,7 +96,8 @@ struct PlanArgs {
 Runner add_plan(CLI::App& data) {
   auto a = std::make_shared<PlanArgs>();
   CLI::App* c = data.add_subcommand("plan", "Print one rank's ordered sample keys for an epoch");
-  c->add_option("--data", a->data, "records:DIR, folder:DIR, csv:FILE, idx:DIR or synthetic[:N]")
+  c->add_option("--data", a->data,
+                "records:DIR, folder:DIR, csv:FILE, idx:DIR, npy:FILE or synthetic[:N]")
       ->required();
   c->add_option("--world", a->world, "Ranks in the job")->capture_default_str();
   c->add_option("--rank", a->rank, "This rank")->capture_default_str();
@@ -123,17 +130,20 @@ Runner add_plan(CLI::App& data) {
 struct BenchArgs {
   std::string data, split = "train", transform = "train", layout = "nchw", dtype = "f32";
   int threads = 0, prefetch = 2;
-  int64_t image_size = 224, images = 2000, batch = 64;
+  int64_t image_size = 0, images = 2000, batch = 64;
   bool roi = true, drop_caches = false, json = false;
 };
 
 Runner add_bench(CLI::App& data) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* c = data.add_subcommand("bench", "Measure the input pipeline: images/s, MB/s, CPU");
-  c->add_option("--data", a->data, "records:DIR, folder:DIR, csv:FILE, idx:DIR or synthetic[:N]")
+  c->add_option("--data", a->data,
+                "records:DIR, folder:DIR, csv:FILE, idx:DIR, npy:FILE or synthetic[:N]")
       ->required();
   c->add_option("--threads", a->threads, "Decode threads (0: one per core)")->capture_default_str();
-  c->add_option("--image-size", a->image_size, "JPEG output height = width")->capture_default_str();
+  c->add_option("--image-size", a->image_size,
+                "JPEG output and synthetic height = width (0: 224; npy: the stored size)")
+      ->capture_default_str();
   c->add_option("--images", a->images, "Images to time (after one warm-up batch)")
       ->capture_default_str();
   c->add_option("--batch", a->batch, "Images per batch")->capture_default_str();
@@ -153,7 +163,8 @@ Runner add_bench(CLI::App& data) {
   c->add_flag("--json", a->json, "Print the result as one JSON object");
   return [a] {
     if (a->images < 1) throw Error("flags", "--images must be at least 1");
-    const SourcePtr src = open_split(parse_data_spec(a->data), a->split, a->image_size, 1);
+    const SourcePtr src =
+        open_split(parse_data_spec(a->data), a->split, a->image_size ? a->image_size : 224, 1);
     PipelineOptions po;
     po.image_size = a->image_size;
     po.roi_decode = a->roi;
@@ -197,7 +208,7 @@ Runner add_bench(CLI::App& data) {
                         {"images_per_sec", static_cast<double>(images) / secs},
                         {"mb_per_sec", mb / secs}, {"mb_read", mb},
                         {"cpu_percent", 100.0 * cpu / secs}, {"threads", loader.options().threads},
-                        {"batch", a->batch}, {"image_size", a->image_size},
+                        {"batch", a->batch}, {"image_size", loader.transform().out_height()},
                         {"roi_decode", a->roi}, {"layout", a->layout}, {"dtype", a->dtype},
                         {"drop_caches", a->drop_caches},
                         {"wait_seconds", s1.wait_seconds - s0.wait_seconds}};

@@ -25,7 +25,9 @@ Runner add_train(CLI::App& app) {
   c->add_option("--config", "JSON file of flag: value; flags given here override it");
   c->add_option("--model", t.model, "Model name (see scaledl models)")->capture_default_str();
   c->add_option("--data", t.data,
-                "records:DIR, folder:DIR, csv:FILE, idx:DIR (Fashion-MNIST IDX) or synthetic[:N]")
+                "records:DIR, folder:DIR, csv:FILE, idx:DIR (Fashion-MNIST IDX), npy:FILE "
+                "(float32 [N, C, H, W] inputs; labels from X.labels.npy for X.npy) or "
+                "synthetic[:N]")
       ->capture_default_str();
   c->add_option("--eval-data", t.eval_data, "Source of the test split (default: that of --data)");
   c->add_option("--loader-threads", t.loader_threads, "Decode threads (0: one per core)")
