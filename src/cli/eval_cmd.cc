@@ -9,6 +9,7 @@
 #include "data/pipeline.h"
 #include "data/source.h"
 #include "models/models.h"
+#include "nn/net.h"
 #include "telemetry/jsonl.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
@@ -46,7 +47,7 @@ Runner add_eval(CLI::App& app) {
     CheckpointInfo info = read_checkpoint_info(a->checkpoint);
     SourcePtr test = open_eval_source(parse_data_spec(a->data), info.image_size, 1);
     std::unique_ptr<Net> net =
-        build_model(info.model, info.in_channels, info.image_size, info.classes);
+        std::make_unique<Net>(build_graph(info.model, info.in_channels, info.image_size, info.classes));
     net->init(0);
     load_checkpoint(a->checkpoint, *net, nullptr);
     const Layout layout = a->layout == "nchw" ? Layout::nchw : Layout::nhwc;

@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "models/models.h"
+#include "nn/net.h"
 
 namespace scaledl::cli {
 
@@ -30,7 +31,7 @@ Runner add_models(CLI::App& app) {
       int64_t size = a->image_size > 0 ? a->image_size : m.default_image_size;
       std::unique_ptr<Net> net;
       try {
-        net = build_model(m.name, a->channels, size, a->classes);
+        net = std::make_unique<Net>(build_graph(m.name, a->channels, size, a->classes));
       } catch (const Error&) {
         std::printf("%-14s %14s %10s %6lld  %s (does not fit this input size)\n", m.name.c_str(),
                     "-", "-", static_cast<long long>(size), m.description.c_str());

@@ -6,21 +6,21 @@
 
 namespace scaledl::models {
 
-std::unique_ptr<Net> alexnet(int in_channels, int64_t image_size, int classes) {
-  auto net = std::make_unique<Net>("alexnet", image_shape(in_channels, image_size));
+Graph alexnet(int in_channels, int64_t image_size, int classes) {
+  Graph g("alexnet", image_shape(in_channels, image_size));
   const Init init = Init::kaiming_uniform_fan_in;
-  int x = net->relu(net->conv(net->input(), 64, 11, 4, 2, "features.0", 1, true, init));
-  x = net->maxpool(x, 3, 2);
-  x = net->relu(net->conv(x, 192, 5, 1, 2, "features.3", 1, true, init));
-  x = net->maxpool(x, 3, 2);
-  x = net->relu(net->conv(x, 384, 3, 1, 1, "features.6", 1, true, init));
-  x = net->relu(net->conv(x, 256, 3, 1, 1, "features.8", 1, true, init));
-  x = net->relu(net->conv(x, 256, 3, 1, 1, "features.10", 1, true, init));
-  x = net->flatten(net->maxpool(x, 3, 2));
-  x = net->relu(net->linear(net->dropout(x, 0.5f), 4096, "classifier.1"));
-  x = net->relu(net->linear(net->dropout(x, 0.5f), 4096, "classifier.4"));
-  net->linear(x, classes, "classifier.6");
-  return net;
+  int x = g.relu(g.conv(g.input(), 64, 11, 4, 2, "features.0", 1, true, init));
+  x = g.maxpool(x, 3, 2);
+  x = g.relu(g.conv(x, 192, 5, 1, 2, "features.3", 1, true, init));
+  x = g.maxpool(x, 3, 2);
+  x = g.relu(g.conv(x, 384, 3, 1, 1, "features.6", 1, true, init));
+  x = g.relu(g.conv(x, 256, 3, 1, 1, "features.8", 1, true, init));
+  x = g.relu(g.conv(x, 256, 3, 1, 1, "features.10", 1, true, init));
+  x = g.flatten(g.maxpool(x, 3, 2));
+  x = g.relu(g.linear(g.dropout(x, 0.5f), 4096, "classifier.1"));
+  x = g.relu(g.linear(g.dropout(x, 0.5f), 4096, "classifier.4"));
+  g.linear(x, classes, "classifier.6");
+  return g;
 }
 
 }  // namespace scaledl::models

@@ -5,16 +5,16 @@
 
 namespace scaledl::models {
 
-std::unique_ptr<Net> lenet5(int in_channels, int64_t image_size, int classes) {
-  auto net = std::make_unique<Net>("lenet5", image_shape(in_channels, image_size));
-  int x = net->relu(net->conv(net->input(), 6, 5, 1, 2, "conv1", 1, true, Init::kaiming_uniform_fan_in));
-  x = net->maxpool(x, 2, 2);
-  x = net->relu(net->conv(x, 16, 5, 1, 0, "conv2", 1, true, Init::kaiming_uniform_fan_in));
-  x = net->maxpool(x, 2, 2);
-  x = net->relu(net->linear(net->flatten(x), 120, "fc1"));
-  x = net->relu(net->linear(x, 84, "fc2"));
-  net->linear(x, classes, "fc3");
-  return net;
+Graph lenet5(int in_channels, int64_t image_size, int classes) {
+  Graph g("lenet5", image_shape(in_channels, image_size));
+  int x = g.relu(g.conv(g.input(), 6, 5, 1, 2, "conv1", 1, true, Init::kaiming_uniform_fan_in));
+  x = g.maxpool(x, 2, 2);
+  x = g.relu(g.conv(x, 16, 5, 1, 0, "conv2", 1, true, Init::kaiming_uniform_fan_in));
+  x = g.maxpool(x, 2, 2);
+  x = g.relu(g.linear(g.flatten(x), 120, "fc1"));
+  x = g.relu(g.linear(x, 84, "fc2"));
+  g.linear(x, classes, "fc3");
+  return g;
 }
 
 }  // namespace scaledl::models

@@ -8,26 +8,26 @@
 
 namespace scaledl::models {
 
-std::unique_ptr<Net> mobilenet_v1(int in_channels, int64_t image_size, int classes) {
+Graph mobilenet_v1(int in_channels, int64_t image_size, int classes) {
   struct Block {
     int out, stride;
   };
   static constexpr Block kBlocks[] = {{64, 1},  {128, 2},  {128, 1}, {256, 2}, {256, 1},
                                       {512, 2}, {512, 1},  {512, 1}, {512, 1}, {512, 1},
                                       {512, 1}, {1024, 2}, {1024, 1}};
-  auto net = std::make_unique<Net>("mobilenet_v1", image_shape(in_channels, image_size));
-  int x = net->relu(net->bn(net->conv(net->input(), 32, 3, 2, 1, "conv1"), "bn1"));
+  Graph g("mobilenet_v1", image_shape(in_channels, image_size));
+  int x = g.relu(g.bn(g.conv(g.input(), 32, 3, 2, 1, "conv1"), "bn1"));
   int c = 32;
   int i = 0;
   for (const Block& b : kBlocks) {
     const std::string p = "blocks." + std::to_string(i++) + ".";
-    x = net->relu(net->bn(net->conv(x, c, 3, b.stride, 1, p + "dw_conv", c), p + "dw_bn"));
-    x = net->relu(net->bn(net->conv(x, b.out, 1, 1, 0, p + "pw_conv"), p + "pw_bn"));
+    x = g.relu(g.bn(g.conv(x, c, 3, b.stride, 1, p + "dw_conv", c), p + "dw_bn"));
+    x = g.relu(g.bn(g.conv(x, b.out, 1, 1, 0, p + "pw_conv"), p + "pw_bn"));
     c = b.out;
   }
-  x = net->global_avgpool(x);
-  net->linear(x, classes, "fc");
-  return net;
+  x = g.global_avgpool(x);
+  g.linear(x, classes, "fc");
+  return g;
 }
 
 }  // namespace scaledl::models

@@ -11,14 +11,14 @@ namespace scaledl {
 
 namespace {
 
-using Builder = std::function<std::unique_ptr<Net>(int, int64_t, int)>;
+using Builder = std::function<Graph(int, int64_t, int)>;
 
 struct Entry {
   ModelInfo info;
   Builder build;
 };
 
-Builder with_depth(std::unique_ptr<Net> (*fn)(int, int, int64_t, int), int depth) {
+Builder with_depth(Graph (*fn)(int, int, int64_t, int), int depth) {
   return [fn, depth](int c, int64_t s, int k) { return fn(depth, c, s, k); };
 }
 
@@ -70,8 +70,7 @@ const std::vector<ModelInfo>& model_list() {
   return kList;
 }
 
-std::unique_ptr<Net> build_model(const std::string& name, int in_channels, int64_t image_size,
-                                 int classes) {
+Graph build_graph(const std::string& name, int in_channels, int64_t image_size, int classes) {
   const Entry* found = nullptr;
   for (const Entry& e : entries())
     if (e.info.name == name) found = &e;

@@ -10,20 +10,20 @@
 
 namespace scaledl::models {
 
-std::unique_ptr<Net> resnet_small(int in_channels, int64_t image_size, int classes) {
-  auto net = std::make_unique<Net>("resnet_small", image_shape(in_channels, image_size));
-  int x = net->relu(net->bn(net->conv(net->input(), 32, 3, 1, 1, "conv1"), "bn1"));
+Graph resnet_small(int in_channels, int64_t image_size, int classes) {
+  Graph g("resnet_small", image_shape(in_channels, image_size));
+  int x = g.relu(g.bn(g.conv(g.input(), 32, 3, 1, 1, "conv1"), "bn1"));
   for (int stage = 0; stage < 2; ++stage) {
     const int planes = 64 << stage;
     const std::string p = "layer" + std::to_string(stage + 1) + ".0.";
-    int y = net->relu(net->bn(net->conv(x, planes, 3, 2, 1, p + "conv1"), p + "bn1"));
-    y = net->bn(net->conv(y, planes, 3, 1, 1, p + "conv2"), p + "bn2", true);
-    int shortcut = net->bn(net->conv(x, planes, 1, 2, 0, p + "downsample.0"), p + "downsample.1");
-    x = net->relu(net->add(y, shortcut));
+    int y = g.relu(g.bn(g.conv(x, planes, 3, 2, 1, p + "conv1"), p + "bn1"));
+    y = g.bn(g.conv(y, planes, 3, 1, 1, p + "conv2"), p + "bn2", true);
+    int shortcut = g.bn(g.conv(x, planes, 1, 2, 0, p + "downsample.0"), p + "downsample.1");
+    x = g.relu(g.add(y, shortcut));
   }
-  x = net->flatten(x);
-  net->linear(x, classes, "fc");
-  return net;
+  x = g.flatten(x);
+  g.linear(x, classes, "fc");
+  return g;
 }
 
 }  // namespace scaledl::models

@@ -8,32 +8,10 @@
 
 #include "core/error.h"
 #include "models/builders.h"
-#include "nn/layers.h"
 
 namespace scaledl::models {
 
 namespace {
-
-// The default init of Conv2d/Linear, with the bias starting at zero.
-class ZeroBiasConv2d : public Conv2d {
- public:
-  using Conv2d::Conv2d;
-  std::vector<ParamSpec> param_specs() const override {
-    std::vector<ParamSpec> s = Conv2d::param_specs();
-    s.at(1).init = Init::zeros;
-    return s;
-  }
-};
-
-class ZeroBiasLinear : public Linear {
- public:
-  using Linear::Linear;
-  std::vector<ParamSpec> param_specs() const override {
-    std::vector<ParamSpec> s = Linear::param_specs();
-    s.at(1).init = Init::zeros;
-    return s;
-  }
-};
 
 constexpr int M = 0;  // a max pool in the layer lists below
 
@@ -51,36 +29,32 @@ std::vector<int> config(int depth) {
 
 }  // namespace
 
-std::unique_ptr<Net> vgg(int depth, int in_channels, int64_t image_size, int classes) {
+Graph vgg(int depth, int in_channels, int64_t image_size, int classes) {
   if (image_size < 32)
     throw Error("model", "vgg" + std::to_string(depth) + " needs images of at least 32x32 (five " +
                              "2x2 max pools), got " + std::to_string(image_size) +
                              "; use a larger image size");
-  auto net =
-      std::make_unique<Net>("vgg" + std::to_string(depth), image_shape(in_channels, image_size));
-  int x = net->input();
+  Graph g("vgg" + std::to_string(depth), image_shape(in_channels, image_size));
+  int x = g.input();
   int index = 0;  // torchvision's nn.Sequential index: conv and ReLU take one each
   for (int c : config(depth)) {
     if (c == M) {
-      x = net->maxpool(x, 2, 2);
+      x = g.maxpool(x, 2, 2);
       index += 1;
       continue;
     }
-    Conv2dParams p;
-    p.pad_h = p.pad_w = 1;
-    x = net->add(std::make_unique<ZeroBiasConv2d>(c, 3, p, true, Init::kaiming_normal_fan_out), {x},
-                 "features." + std::to_string(index));
-    x = net->relu(x);
+    x = g.conv(x, c, 3, 1, 1, "features." + std::to_string(index), 1, true,
+               Init::kaiming_normal_fan_out, Init::zeros);
+    x = g.relu(x);
     index += 2;
   }
-  x = net->flatten(x);
+  x = g.flatten(x);
   for (int i : {0, 3}) {
-    x = net->add(std::make_unique<ZeroBiasLinear>(4096, true, Init::normal_001), {x},
-                 "classifier." + std::to_string(i));
-    x = net->dropout(net->relu(x), 0.5f);
+    x = g.linear(x, 4096, "classifier." + std::to_string(i), true, Init::normal_001, Init::zeros);
+    x = g.dropout(g.relu(x), 0.5f);
   }
-  net->add(std::make_unique<ZeroBiasLinear>(classes, true, Init::normal_001), {x}, "classifier.6");
-  return net;
+  g.linear(x, classes, "classifier.6", true, Init::normal_001, Init::zeros);
+  return g;
 }
 
 }  // namespace scaledl::models

@@ -20,16 +20,7 @@ void ensure(Tensor& t, const Tensor& like, int64_t channels, bool zero) {
 }
 }  // namespace
 
-ChannelPad::ChannelPad(int extra) : extra_(extra) {
-  if (extra <= 0)
-    throw Error("channel_pad", "needs a positive channel count, got " + std::to_string(extra));
-}
-
-Shape ChannelPad::infer(const std::vector<Shape>& in) {
-  if (in.size() != 1 || in[0].size() != 3)
-    throw Error("channel_pad", "needs one [C,H,W] input, got " + shape_str(in.at(0)));
-  return {in[0][0] + extra_, in[0][1], in[0][2]};
-}
+ChannelPad::ChannelPad(int extra) : extra_(extra) {}
 
 void ChannelPad::forward(const RunContext&, const std::vector<Tensor>& in, Tensor& out) {
   ensure(zeros_, out, extra_, true);

@@ -8,8 +8,6 @@ namespace scaledl {
 class ChannelPad : public Layer {
  public:
   explicit ChannelPad(int extra);
-  std::string_view kind() const override { return "channel_pad"; }
-  Shape infer(const std::vector<Shape>& in) override;
   void forward(const RunContext&, const std::vector<Tensor>& in, Tensor& out) override;
   void backward(const RunContext&, const std::vector<Tensor>& in, const Tensor& out,
                 const Tensor& dout, std::vector<Tensor>& din) override;

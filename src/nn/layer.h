@@ -1,39 +1,15 @@
-// Layer: one node's computation in a Net. A layer states its parameters and buffers (the Net
-// owns their memory in flat buffers and binds views), infers its per-sample output shape, and
-// runs forward and backward through the ops.
+// Layer: how the training executor runs one kind of graph node, forward and backward, through
+// the ops. What the node is (attributes, shapes, parameter specs) lives in the Graph; the Net
+// owns parameter memory in flat buffers and binds views in the node's spec order.
 #pragma once
 #include <cstdint>
-#include <string>
-#include <string_view>
+#include <memory>
 #include <vector>
 
 #include "core/tensor.h"
+#include "graph/graph.h"
 
 namespace scaledl {
-
-enum class Init {
-  zeros,
-  ones,
-  kaiming_normal_fan_out,  // N(0, 2/fan_out): torchvision's ResNet/VGG convs
-  kaiming_uniform_fan_in,  // U(+-1/sqrt(fan_in)): PyTorch's default Linear/Conv init
-  normal_001,              // N(0, 0.01^2): VGG/AlexNet classifier weights
-};
-
-struct ParamSpec {
-  std::string name;  // suffix: "weight", "bias"
-  Shape shape;
-  Init init;
-  int64_t fan_in = 1, fan_out = 1;
-  bool is_norm_or_bias = false;  // excluded from weight decay when asked
-  bool zero_for_residual_init = false;  // starts at 0 under zero-init-residual (last BN gamma)
-  bool always_f32 = false;  // stays f32 under mixed precision (batch norm's affine parameters)
-};
-
-struct BufferSpec {
-  std::string name;  // "running_mean", "running_var"
-  Shape shape;
-  float init = 0.f;
-};
 
 // What a forward/backward call needs to know beyond its tensors.
 struct RunContext {
@@ -46,14 +22,7 @@ struct RunContext {
 class Layer {
  public:
   virtual ~Layer() = default;
-  virtual std::string_view kind() const = 0;
-  // Per-sample output shape ([C,H,W] or [F]) from per-sample input shapes; throws Error.
-  virtual Shape infer(const std::vector<Shape>& in) = 0;
-  virtual std::vector<ParamSpec> param_specs() const { return {}; }
-  virtual std::vector<BufferSpec> buffer_specs() const { return {}; }
-  // Multiply-adds x 2 per sample for one forward pass.
-  virtual int64_t flops(const std::vector<Shape>& in, const Shape& out) const;
-  // Called by the Net after allocation: views in spec order.
+  // Called by the Net after allocation: views in the node's spec order.
   void bind(std::vector<Tensor> params, std::vector<Tensor> grads, std::vector<Tensor> buffers);
   virtual void forward(const RunContext& ctx, const std::vector<Tensor>& in, Tensor& out) = 0;
   // True when input i's gradient is exactly the output's (a residual add): the Net may then hand
@@ -66,5 +35,8 @@ class Layer {
  protected:
   std::vector<Tensor> params_, grads_, buffers_;
 };
+
+// The layer that runs graph node `n` (any kind but input).
+std::unique_ptr<Layer> make_layer(const Node& n);
 
 }  // namespace scaledl

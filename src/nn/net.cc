@@ -40,6 +40,15 @@ void init_tensor(Tensor& t, const ParamSpec& s, Rng& rng) {
       break;
   }
 }
+// A value the graph carries for `suffix` of node n, copied over `dst` (the Net's own memory).
+void copy_value(const Node& n, const std::string& suffix, Tensor& dst) {
+  auto it = n.values.find(suffix);
+  if (it == n.values.end()) return;
+  if (it->second.shape() != dst.shape() || it->second.dtype() != DType::f32)
+    throw Error("net", n.name + "." + suffix + " is " + it->second.str() + ", the graph wants f32" +
+                           shape_str(dst.shape()));
+  dst.copy_from(it->second);
+}
 }  // namespace
 
 // Seconds since t0; on a GPU (profiling only) after waiting for the node's queued work, so a
@@ -49,80 +58,22 @@ double Net::since_synced(std::chrono::steady_clock::time_point t0) const {
   return since(t0);
 }
 
-Net::Net(std::string name, Shape input_shape) : name_(std::move(name)) {
-  Node in;
-  in.name = "input";
-  in.shape = std::move(input_shape);
-  nodes_.push_back(std::move(in));
-}
-
-std::string Net::auto_name(std::string_view kind) {
-  return std::string(kind) + "_" + std::to_string(nodes_.size());
-}
-
-int Net::add(std::unique_ptr<Layer> layer, std::vector<int> inputs, std::string name) {
-  SDL_ASSERT(flat_params_.defined() == false, "cannot add layers after init()");
-  std::vector<Shape> in_shapes;
-  for (size_t k = 0; k < inputs.size(); ++k) {
-    const int i = inputs[k];
-    SDL_ASSERT(i >= 0 && i < static_cast<int>(nodes_.size()), "input node does not exist");
-    for (size_t m = 0; m < k; ++m) SDL_ASSERT(inputs[m] != i, "a node may not take one input twice");
-    in_shapes.push_back(nodes_[i].shape);
-    ++nodes_[i].consumers;
+Net::Net(Graph graph) : graph_(std::move(graph)) {
+  nodes_.resize(static_cast<size_t>(graph_.size()));
+  for (int i = 1; i < graph_.size(); ++i) {
+    const Node& g = graph_.node(i);
+    nodes_[i].layer = make_layer(g);
+    for (int j : g.inputs) ++nodes_[j].consumers;
   }
-  Node n;
-  n.name = name.empty() ? auto_name(layer->kind()) : std::move(name);
-  n.shape = layer->infer(in_shapes);
-  n.layer = std::move(layer);
-  n.inputs = std::move(inputs);
-  nodes_.push_back(std::move(n));
-  output_ = static_cast<int>(nodes_.size()) - 1;
-  return output_;
+  output_ = graph_.output();
 }
-
-int Net::conv(int x, int out, int kernel, int stride, int pad, const std::string& name,
-              int groups, bool bias, Init init) {
-  Conv2dParams p;
-  p.stride_h = p.stride_w = stride;
-  p.pad_h = p.pad_w = pad < 0 ? kernel / 2 : pad;
-  p.groups = groups;
-  return add(std::make_unique<Conv2d>(out, kernel, p, bias, init), {x}, name);
-}
-
-int Net::bn(int x, const std::string& name, bool zero_gamma) {
-  return add(std::make_unique<BatchNorm2d>(zero_gamma), {x}, name);
-}
-
-int Net::relu(int x) { return add(std::make_unique<ReLU>(), {x}); }
-
-int Net::maxpool(int x, int kernel, int stride, int pad, bool ceil_mode) {
-  Pool2dParams p{kernel, kernel, stride, stride, pad, pad, ceil_mode, true};
-  return add(std::make_unique<Pool2d>(Pool2d::Mode::max, p), {x});
-}
-
-int Net::avgpool(int x, int kernel, int stride, int pad, bool ceil_mode, bool count_include_pad) {
-  Pool2dParams p{kernel, kernel, stride, stride, pad, pad, ceil_mode, count_include_pad};
-  return add(std::make_unique<Pool2d>(Pool2d::Mode::avg, p), {x});
-}
-
-int Net::global_avgpool(int x) { return add(std::make_unique<GlobalAvgPool>(), {x}); }
-int Net::flatten(int x) { return add(std::make_unique<Flatten>(), {x}); }
-
-int Net::linear(int x, int out, const std::string& name, bool bias, Init init) {
-  return add(std::make_unique<Linear>(out, bias, init), {x}, name);
-}
-
-int Net::add(int a, int b) { return add(std::make_unique<Add>(), {a, b}); }
-int Net::dropout(int x, float p) { return add(std::make_unique<Dropout>(p), {x}); }
-int Net::concat(const std::vector<int>& xs) { return add(std::make_unique<Concat>(), xs); }
 
 void Net::init(uint64_t seed, bool zero_init_residual) {
   if (!flat_params_.defined()) {
     int64_t np = 0, nb = 0;
-    for (Node& n : nodes_) {
-      if (!n.layer) continue;
-      for (const ParamSpec& s : n.layer->param_specs()) np += shape_numel(s.shape);
-      for (const BufferSpec& s : n.layer->buffer_specs()) nb += shape_numel(s.shape);
+    for (const Node& n : graph_.nodes()) {
+      for (const ParamSpec& s : n.params) np += shape_numel(s.shape);
+      for (const BufferSpec& s : n.buffers) nb += shape_numel(s.shape);
     }
     flat_params_ = Tensor::zeros({np});
     flat_grads_ = Tensor::zeros({np});
@@ -133,17 +84,19 @@ void Net::init(uint64_t seed, bool zero_init_residual) {
   Tensor hp = flat_params_.to(Device::cpu()), hb = flat_buffers_.to(Device::cpu());
   int64_t po = 0, bo = 0;
   uint64_t pi = 0;
-  for (Node& n : nodes_) {
-    if (!n.layer) continue;
-    for (ParamSpec s : n.layer->param_specs()) {
+  for (const Node& n : graph_.nodes()) {
+    for (ParamSpec s : n.params) {
       if (zero_init_residual && s.zero_for_residual_init) s.init = Init::zeros;
       Rng rng(hash_words(seed, pi++));
       Tensor v = hp.view(s.shape, po);
       init_tensor(v, s, rng);
+      copy_value(n, s.name, v);
       po += shape_numel(s.shape);
     }
-    for (const BufferSpec& s : n.layer->buffer_specs()) {
-      hb.view(s.shape, bo).fill(s.init);
+    for (const BufferSpec& s : n.buffers) {
+      Tensor v = hb.view(s.shape, bo);
+      v.fill(s.init);
+      copy_value(n, s.name, v);
       bo += shape_numel(s.shape);
     }
   }
@@ -157,11 +110,11 @@ void Net::bind_layers() {
   grad_casts_.assign(nodes_.size(), {});
   int64_t po = 0, bo = 0;
   for (size_t i = 0; i < nodes_.size(); ++i) {
-    Node& n = nodes_[i];
+    const Node& n = graph_.nodes()[i];
     param_begin_[i] = po;
-    if (!n.layer) continue;
+    if (!nodes_[i].layer) continue;
     std::vector<Tensor> ps, gs, bs;
-    for (const ParamSpec& s : n.layer->param_specs()) {
+    for (const ParamSpec& s : n.params) {
       Tensor v = flat_params_.view(s.shape, po), g = flat_grads_.view(s.shape, po);
       params_.push_back({n.name + "." + s.name, v, g, s.is_norm_or_bias});
       if (half_params_.defined() && !s.always_f32) {
@@ -174,12 +127,12 @@ void Net::bind_layers() {
       }
       po += shape_numel(s.shape);
     }
-    for (const BufferSpec& s : n.layer->buffer_specs()) {
+    for (const BufferSpec& s : n.buffers) {
       bs.push_back(flat_buffers_.view(s.shape, bo));
       bo += shape_numel(s.shape);
       buffers_.push_back({n.name + "." + s.name, bs.back()});
     }
-    n.layer->bind(std::move(ps), std::move(gs), std::move(bs));
+    nodes_[i].layer->bind(std::move(ps), std::move(gs), std::move(bs));
   }
 }
 
@@ -209,9 +162,10 @@ void Net::setup(int64_t batch, Layout layout) {
   batch_ = batch;
   layout_ = layout;
   for (size_t i = 0; i < nodes_.size(); ++i) {
-    Node& n = nodes_[i];
+    NodeState& n = nodes_[i];
+    const Shape& per_sample = graph_.node(static_cast<int>(i)).shape;
     Shape s{batch};
-    s.insert(s.end(), n.shape.begin(), n.shape.end());
+    s.insert(s.end(), per_sample.begin(), per_sample.end());
     n.act = i == 0 ? Tensor() : Tensor::empty(s, compute_, device_, layout);
     n.own_grad = i == 0 ? Tensor() : Tensor::empty(s, compute_, device_, layout);
     n.grad = n.own_grad;
@@ -248,7 +202,7 @@ const Tensor& Net::input_on_device(const Tensor& x) {
     staged_input_.copy_from(x);
     src = staged_input_;
   }
-  Node& in = nodes_[0];
+  NodeState& in = nodes_[0];
   const bool relayout = src.ndim() == 4 && src.layout() != layout_;
   if (!relayout && src.dtype() == compute_) {
     in.act = src;
@@ -273,18 +227,18 @@ const Tensor& Net::input_on_device(const Tensor& x) {
 
 const Tensor& Net::forward(const Tensor& x, const RunContext& ctx) {
   Shape want{batch_};
-  want.insert(want.end(), nodes_[0].shape.begin(), nodes_[0].shape.end());
+  want.insert(want.end(), input_shape().begin(), input_shape().end());
   if (x.shape() != want)
-    throw Error("net", name_ + " expects input " + shape_str(want) + ", got " + x.str());
+    throw Error("net", name() + " expects input " + shape_str(want) + ", got " + x.str());
   input_on_device(x);
   if (half_params_.defined()) ops::cast(flat_params_, half_params_, 1.f);
   if (profiling_ && !device_.is_cpu()) device_synchronize(device_);
   RunContext c = ctx;
   std::vector<Tensor> in;
   for (size_t i = 1; i < nodes_.size(); ++i) {
-    Node& n = nodes_[i];
+    NodeState& n = nodes_[i];
     in.clear();
-    for (int j : n.inputs) in.push_back(nodes_[j].act);
+    for (int j : graph_.node(static_cast<int>(i)).inputs) in.push_back(nodes_[j].act);
     c.node = static_cast<int>(i);
     auto t0 = Clock::now();
     n.layer->forward(c, in, n.act);
@@ -301,7 +255,7 @@ const Tensor& Net::forward(const Tensor& x, const RunContext& ctx) {
 void Net::backward(const Tensor& dout, const RunContext& ctx, float loss_scale) {
   SDL_ASSERT(dout.shape() == nodes_[output_].act.shape(), "backward: gradient shape mismatch");
   std::fill(grad_written_.begin(), grad_written_.end(), false);
-  for (Node& n : nodes_) n.grad = n.own_grad;
+  for (NodeState& n : nodes_) n.grad = n.own_grad;
   if (compute_ == DType::f32 && loss_scale == 1.f)
     nodes_[output_].grad.copy_from(dout);
   else
@@ -312,12 +266,13 @@ void Net::backward(const Tensor& dout, const RunContext& ctx, float loss_scale) 
   std::vector<Tensor> in, din;
   int64_t reported = flat_grads_.numel() + 1;  // lowest offset reported final so far
   for (int i = output_; i >= 1; --i) {
-    Node& n = nodes_[i];
+    NodeState& n = nodes_[i];
     if (!grad_written_[i]) continue;  // nothing downstream reached the loss
     in.clear();
     din.clear();
-    for (size_t k = 0; k < n.inputs.size(); ++k) {
-      const int j = n.inputs[k];
+    const std::vector<int>& inputs = graph_.node(i).inputs;
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      const int j = inputs[k];
       in.push_back(nodes_[j].act);
       if (j == 0) {
         din.emplace_back();
@@ -333,7 +288,7 @@ void Net::backward(const Tensor& dout, const RunContext& ctx, float loss_scale) 
     c.node = i;
     auto t0 = Clock::now();
     n.layer->backward(c, in, n.act, n.grad, din);
-    for (int j : n.inputs) {
+    for (int j : inputs) {
       if (j == 0) continue;
       if (grad_written_[j])
         ops::add(nodes_[j].grad, nodes_[j].scratch, nodes_[j].grad);
@@ -353,34 +308,34 @@ void Net::backward(const Tensor& dout, const RunContext& ctx, float loss_scale) 
   if (grad_ready_ && reported > 0) grad_ready_(0);
 }
 
-int64_t Net::num_params() const {
-  int64_t n = 0;
-  for (const Node& node : nodes_)
-    if (node.layer)
-      for (const ParamSpec& s : node.layer->param_specs()) n += shape_numel(s.shape);
-  return n;
-}
-
-int64_t Net::flops() const {
-  int64_t f = 0;
-  for (const Node& n : nodes_) {
-    if (!n.layer) continue;
-    std::vector<Shape> in;
-    for (int j : n.inputs) in.push_back(nodes_[j].shape);
-    f += n.layer->flops(in, n.shape);
-  }
-  return f;
-}
-
 std::vector<NodeTime> Net::node_times() const {
   std::vector<NodeTime> out;
-  for (const Node& n : nodes_)
-    if (n.layer) out.push_back({n.name, std::string(n.layer->kind()), n.fwd_s, n.bwd_s});
+  for (size_t i = 1; i < nodes_.size(); ++i) {
+    const Node& g = graph_.nodes()[i];
+    out.push_back({g.name, std::string(op_kind_name(g.kind)), nodes_[i].fwd_s, nodes_[i].bwd_s});
+  }
   return out;
 }
 
+Graph Net::graph_with_values() const {
+  Graph g = graph_;
+  const Tensor hp = flat_params_.to(Device::cpu()), hb = flat_buffers_.to(Device::cpu());
+  int64_t po = 0, bo = 0;
+  for (Node& n : g.nodes()) {
+    for (const ParamSpec& s : n.params) {
+      n.values[s.name] = hp.view(s.shape, po).clone();
+      po += shape_numel(s.shape);
+    }
+    for (const BufferSpec& s : n.buffers) {
+      n.values[s.name] = hb.view(s.shape, bo).clone();
+      bo += shape_numel(s.shape);
+    }
+  }
+  return g;
+}
+
 void Net::reset_node_times() {
-  for (Node& n : nodes_) n.fwd_s = n.bwd_s = 0;
+  for (NodeState& n : nodes_) n.fwd_s = n.bwd_s = 0;
 }
 
 }  // namespace scaledl

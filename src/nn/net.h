@@ -1,5 +1,4 @@
-// Net: a static graph of Layers. Model builders add nodes (shapes are inferred as they go);
-// init() places every parameter and gradient in one flat f32 buffer each (views per layer),
+// Net: the training executor of a Graph (one Layer per node). init() places every parameter and gradient in one flat f32 buffer each (views per layer),
 // place() moves them to a device and picks the compute dtype, setup() allocates activations
 // for a batch size and layout, forward()/backward() run it.
 //
@@ -16,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "graph/graph.h"
 #include "nn/layer.h"
 
 namespace scaledl {
@@ -39,33 +39,15 @@ struct NodeTime {
 
 class Net {
  public:
-  Net(std::string name, Shape input_shape);
+  // The graph must carry no fused nodes (those run only in the inference engine).
+  explicit Net(Graph graph);
   Net(const Net&) = delete;
   Net& operator=(const Net&) = delete;
-
-  // --- building ---
-  int input() const { return 0; }
-  int add(std::unique_ptr<Layer> layer, std::vector<int> inputs, std::string name = "");
-  // pad < 0: kernel / 2 (same size at stride 1).
-  int conv(int x, int out, int kernel, int stride, int pad, const std::string& name,
-           int groups = 1, bool bias = false, Init init = Init::kaiming_normal_fan_out);
-  int bn(int x, const std::string& name, bool zero_gamma = false);
-  int relu(int x);
-  int maxpool(int x, int kernel, int stride, int pad = 0, bool ceil_mode = false);
-  int avgpool(int x, int kernel, int stride, int pad = 0, bool ceil_mode = false,
-              bool count_include_pad = true);
-  int global_avgpool(int x);
-  int flatten(int x);
-  int linear(int x, int out, const std::string& name, bool bias = true,
-             Init init = Init::kaiming_uniform_fan_in);
-  int add(int a, int b);
-  int dropout(int x, float p);
-  int concat(const std::vector<int>& xs);
-  void set_output(int node) { output_ = node; }
 
   // --- state ---
   // Allocates the flat parameter/gradient/buffer storage and initializes it from `seed`.
   // zero_init_residual: the last BN gamma of each residual branch starts at 0 (Goyal et al.).
+  // Parameters and buffers the graph carries values for take those values instead.
   void init(uint64_t seed, bool zero_init_residual = false);
   // Moves parameters, gradients and buffers to `device` and computes in `compute` (f32, f16 or
   // bf16). After init(), before setup().
@@ -94,9 +76,13 @@ class Net {
   void set_grad_ready_hook(GradReadyHook hook) { grad_ready_ = std::move(hook); }
 
   // --- inspection ---
-  const std::string& name() const { return name_; }
-  const Shape& input_shape() const { return nodes_[0].shape; }
-  const Shape& output_shape() const { return nodes_[output_].shape; }
+  const Graph& graph() const { return graph_; }
+  // The graph with every parameter and buffer's current value (host copies): what the
+  // inference engine and exporters take.
+  Graph graph_with_values() const;
+  const std::string& name() const { return graph_.name(); }
+  const Shape& input_shape() const { return graph_.input_shape(); }
+  const Shape& output_shape() const { return graph_.output_shape(); }
   int64_t batch() const { return batch_; }
   Layout layout() const { return layout_; }
   Device device() const { return device_; }
@@ -105,8 +91,8 @@ class Net {
   const Tensor& flat_params() const { return flat_params_; }
   const Tensor& flat_grads() const { return flat_grads_; }
   const Tensor& flat_buffers() const { return flat_buffers_; }  // BN running statistics
-  int64_t num_params() const;
-  int64_t flops() const;  // one sample's forward pass, multiply-adds x 2
+  int64_t num_params() const { return graph_.num_params(); }
+  int64_t flops() const { return graph_.flops(); }  // one sample's forward, multiply-adds x 2
   size_t num_nodes() const { return nodes_.size(); }
   // Per-node times (on a GPU each node then waits for its kernels: slower, but true times).
   void set_profiling(bool on) { profiling_ = on; }
@@ -114,23 +100,20 @@ class Net {
   void reset_node_times();
 
  private:
-  struct Node {
-    std::string name;
+  // Run state of graph node i (nodes_[i]).
+  struct NodeState {
     std::unique_ptr<Layer> layer;  // null for the input
-    std::vector<int> inputs;
-    Shape shape;  // per sample
     int consumers = 0;
     Tensor act, grad, scratch;
     Tensor own_grad;  // grad's own storage; grad may alias a consumer's for one backward pass
     double fwd_s = 0, bwd_s = 0;
   };
-  std::string auto_name(std::string_view kind);
   double since_synced(std::chrono::steady_clock::time_point t0) const;
   void bind_layers();
   const Tensor& input_on_device(const Tensor& x);
 
-  std::string name_;
-  std::vector<Node> nodes_;
+  Graph graph_;
+  std::vector<NodeState> nodes_;  // per graph node
   int output_ = 0;
   std::vector<NetParam> params_;
   std::vector<NetBuffer> buffers_;

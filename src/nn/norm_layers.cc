@@ -8,29 +8,6 @@
 
 namespace scaledl {
 
-BatchNorm2d::BatchNorm2d(bool zero_gamma, BatchNormParams p) : zero_gamma_(zero_gamma), p_(p) {}
-
-Shape BatchNorm2d::infer(const std::vector<Shape>& in) {
-  if (in.size() != 1 || in[0].size() != 3)
-    throw Error("batchnorm2d", "needs one [C,H,W] input, got " + shape_str(in.at(0)));
-  channels_ = in[0][0];
-  return in[0];
-}
-
-std::vector<ParamSpec> BatchNorm2d::param_specs() const {
-  // f32 under mixed precision too: cuDNN's batch norm takes f32 scale, shift and statistics.
-  return {{"weight", {channels_}, Init::ones, 1, 1, true, zero_gamma_, true},
-          {"bias", {channels_}, Init::zeros, 1, 1, true, false, true}};
-}
-
-std::vector<BufferSpec> BatchNorm2d::buffer_specs() const {
-  return {{"running_mean", {channels_}, 0.f}, {"running_var", {channels_}, 1.f}};
-}
-
-int64_t BatchNorm2d::flops(const std::vector<Shape>& in, const Shape&) const {
-  return 2 * shape_numel(in[0]);
-}
-
 void BatchNorm2d::forward(const RunContext& ctx, const std::vector<Tensor>& in, Tensor& out) {
   if (!ctx.training) {
     ops::batchnorm_forward_inference(p_, in[0], params_[0], params_[1], buffers_[0], buffers_[1],
@@ -51,13 +28,6 @@ void BatchNorm2d::backward(const RunContext&, const std::vector<Tensor>& in, con
   ops::batchnorm_backward(p_, in[0], dout, params_[0], save_mean_, save_var_, din[0], grads_[0],
                           grads_[1]);
 }
-
-Dropout::Dropout(float p) : p_(p) {
-  if (p < 0.f || p >= 1.f)
-    throw Error("dropout", "probability " + std::to_string(p) + " must be in [0, 1)");
-}
-
-Shape Dropout::infer(const std::vector<Shape>& in) { return in.at(0); }
 
 void Dropout::forward(const RunContext& ctx, const std::vector<Tensor>& in, Tensor& out) {
   masked_ = ctx.training && p_ > 0.f;

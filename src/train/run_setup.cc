@@ -16,6 +16,7 @@
 #include "core/threads.h"
 #include "data/pipeline.h"
 #include "models/models.h"
+#include "nn/net.h"
 #include "ops/ops.h"
 
 namespace scaledl {
@@ -122,7 +123,7 @@ RunSetup prepare_run(const TrainConfig& cfg, int rank, int world, Device device)
   }
   const std::string train_desc = data.train->describe();
   run.train_loader = std::make_unique<Loader>(data.train, std::move(train_tf), lo);
-  run.net = build_model(cfg.model, in_channels, image_size, classes);
+  run.net = std::make_unique<Net>(build_graph(cfg.model, in_channels, image_size, classes));
   run.net->init(cfg.seed, cfg.zero_init_residual);
   set_allow_tf32(cfg.precision == "tf32");
   if (device.is_cpu() && cfg.precision != "fp32")

@@ -115,7 +115,7 @@ TEST(GradSync, HalfPrecisionWireRoundsThroughF16) {
 }
 
 TEST(GradSync, NetHookReportsFinalOffsetsDownToZero) {
-  auto net = build_model("lenet5", 1, 28, 10);
+  auto net = std::make_unique<Net>(build_graph("lenet5", 1, 28, 10));
   net->init(1);
   net->setup(4, Layout::nhwc);
   std::vector<int64_t> seen;

@@ -2,6 +2,7 @@
 // FLOPs against published multiply-add counts, names and shapes against torchvision, output
 // shapes, errors, and a forward/backward smoke run.
 #include "models/models.h"
+#include "nn/net.h"
 
 #include <gtest/gtest.h>
 
@@ -42,7 +43,7 @@ TEST(Models, ParameterCountsMatchPyTorch) {
       {"resnet_small", 1, 28, 10, 350'954},
   };
   for (const Count& c : counts) {
-    auto net = build_model(c.name, c.in_channels, c.image_size, c.classes);
+    auto net = std::make_unique<Net>(build_graph(c.name, c.in_channels, c.image_size, c.classes));
     EXPECT_EQ(net->num_params(), c.params) << c.name;
   }
 }
@@ -62,7 +63,7 @@ TEST(Models, FlopsNearPublishedFigures) {
                            {"mobilenet_v1", 224, 1000, 568'740'352.0},
                            {"resnet20", 32, 10, 40'551'040.0}};
   for (const Flops& f : figures) {
-    auto net = build_model(f.name, 3, f.image_size, static_cast<int>(f.classes));
+    auto net = std::make_unique<Net>(build_graph(f.name, 3, f.image_size, static_cast<int>(f.classes)));
     double flops = static_cast<double>(net->flops());
     EXPECT_GE(flops, 2 * f.macs) << f.name;
     EXPECT_LT(flops, 2 * f.macs * 1.02) << f.name;
@@ -71,32 +72,32 @@ TEST(Models, FlopsNearPublishedFigures) {
 
 TEST(Models, OutputShapeAtDefaultSize) {
   for (const ModelInfo& m : model_list()) {
-    auto net = build_model(m.name, 3, m.default_image_size, 7);
+    auto net = std::make_unique<Net>(build_graph(m.name, 3, m.default_image_size, 7));
     EXPECT_EQ(net->output_shape(), (Shape{7})) << m.name;
     EXPECT_EQ(net->input_shape(), (Shape{3, m.default_image_size, m.default_image_size}));
     EXPECT_FALSE(m.description.empty());
   }
   EXPECT_EQ(model_list().size(), 20u);
   // LeNet-5 at 1x28x28, 10 classes: 156 + 2,416 + 48,120 + 10,164 + 850 parameters.
-  EXPECT_EQ(build_model("lenet5", 1, 28, 10)->num_params(), 61706);
-  EXPECT_EQ(build_model("resnet20", 1, 28, 10)->output_shape(), (Shape{10}));
-  EXPECT_EQ(build_model("resnet18", 1, 28, 10)->output_shape(), (Shape{10}));
-  EXPECT_EQ(build_model("googlenet", 3, 64, 10)->output_shape(), (Shape{10}));
+  EXPECT_EQ(std::make_unique<Net>(build_graph("lenet5", 1, 28, 10))->num_params(), 61706);
+  EXPECT_EQ(std::make_unique<Net>(build_graph("resnet20", 1, 28, 10))->output_shape(), (Shape{10}));
+  EXPECT_EQ(std::make_unique<Net>(build_graph("resnet18", 1, 28, 10))->output_shape(), (Shape{10}));
+  EXPECT_EQ(std::make_unique<Net>(build_graph("googlenet", 3, 64, 10))->output_shape(), (Shape{10}));
 }
 
 TEST(Models, ErrorsNameTheProblem) {
   try {
-    build_model("resnet99", 3, 224, 10);
+    std::make_unique<Net>(build_graph("resnet99", 3, 224, 10));
     FAIL() << "no error for an unknown model";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("known: resnet18"), std::string::npos) << e.what();
     EXPECT_EQ(e.component(), "model");
   }
-  EXPECT_THROW(build_model("vgg16", 3, 16, 10), Error);    // five 2x2 pools on 16 pixels
-  EXPECT_THROW(build_model("alexnet", 3, 32, 10), Error);  // its last pool sees 1x1
-  EXPECT_THROW(build_model("resnet50", 3, 0, 10), Error);
-  EXPECT_THROW(build_model("resnet20", 0, 32, 10), Error);
-  EXPECT_THROW(build_model("resnet20", 3, 32, 0), Error);
+  EXPECT_THROW(std::make_unique<Net>(build_graph("vgg16", 3, 16, 10)), Error);    // five 2x2 pools on 16 pixels
+  EXPECT_THROW(std::make_unique<Net>(build_graph("alexnet", 3, 32, 10)), Error);  // its last pool sees 1x1
+  EXPECT_THROW(std::make_unique<Net>(build_graph("resnet50", 3, 0, 10)), Error);
+  EXPECT_THROW(std::make_unique<Net>(build_graph("resnet20", 0, 32, 10)), Error);
+  EXPECT_THROW(std::make_unique<Net>(build_graph("resnet20", 3, 32, 0)), Error);
 }
 
 // Names and shapes of every parameter and buffer, in order, are torchvision's
@@ -123,7 +124,7 @@ TEST(Models, NamesAndShapesMatchTorchvision) {
   };
   ASSERT_EQ(params.size(), 2u);
   for (const auto& [model, want] : params) {
-    auto net = build_model(model, 3, 224, 1000);
+    auto net = std::make_unique<Net>(build_graph(model, 3, 224, 1000));
     net->init(1);
     std::vector<std::string> got_p, got_b;
     for (const NetParam& p : net->params()) got_p.push_back(str(p.name, p.value.shape()));
@@ -134,7 +135,7 @@ TEST(Models, NamesAndShapesMatchTorchvision) {
 }
 
 TEST(Models, ResidualBranchesEndInZeroGammaWhenAsked) {
-  auto net = build_model("resnet20", 3, 32, 10);
+  auto net = std::make_unique<Net>(build_graph("resnet20", 3, 32, 10));
   net->init(3, /*zero_init_residual=*/true);
   int zero = 0, one = 0;
   for (const NetParam& p : net->params()) {
@@ -151,7 +152,7 @@ TEST(Models, ResidualBranchesEndInZeroGammaWhenAsked) {
 
 // One training step's forward and backward on random data: finite outputs and gradients.
 void smoke(const std::string& name, int channels, int64_t size) {
-  auto net = build_model(name, channels, size, 10);
+  auto net = std::make_unique<Net>(build_graph(name, channels, size, 10));
   net->init(1);
   net->setup(2, Layout::nhwc);
   Tensor x = Tensor::empty({2, channels, size, size});

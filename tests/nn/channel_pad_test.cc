@@ -5,15 +5,18 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "graph/graph.h"
 
 namespace scaledl {
 namespace {
 
 TEST(ChannelPad, AppendsZerosAndSlicesTheGradient) {
+  Graph g("pad", Shape{2, 4, 5});
+  EXPECT_EQ(g.node(g.channel_pad(g.input(), 3)).shape, (Shape{5, 4, 5}));
+  EXPECT_THROW(g.channel_pad(g.input(), 0), Error);
+  Graph flat("flat", Shape{8});
+  EXPECT_THROW(flat.channel_pad(flat.input(), 3), Error);
   ChannelPad pad(3);
-  EXPECT_EQ(pad.infer({{2, 4, 5}}), (Shape{5, 4, 5}));
-  EXPECT_THROW(pad.infer({{2, 4}}), Error);
-  EXPECT_THROW(ChannelPad(0), Error);
   const Shape in_shape{2, 2, 4, 5}, out_shape{2, 5, 4, 5};
   std::vector<float> xv(2 * 2 * 4 * 5), dyv(2 * 5 * 4 * 5);
   for (size_t i = 0; i < xv.size(); ++i) xv[i] = 1.f + static_cast<float>(i);

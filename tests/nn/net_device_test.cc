@@ -19,14 +19,15 @@ namespace {
 // with average pooling, so rounding cannot flip a kink's decision (a flipped max or relu moves
 // a gradient wholesale, which says nothing about the precision of the arithmetic).
 std::unique_ptr<Net> small_net(bool smooth = false) {
-  auto net = std::make_unique<Net>("small", Shape{3, 9, 7});
-  auto act = [&](int x) { return smooth ? x : net->relu(x); };
-  int x = act(net->bn(net->conv(net->input(), 8, 3, 1, 1, "conv1"), "bn1"));
-  int y = net->conv(x, 8, 3, 1, 1, "block.conv1");
-  y = net->bn(y, "block.bn1");
-  x = act(net->add(y, x));
-  x = net->global_avgpool(smooth ? net->avgpool(x, 3, 2, 1) : net->maxpool(x, 3, 2, 1));
-  net->linear(x, 5, "fc");
+  Graph g("small", Shape{3, 9, 7});
+  auto act = [&](int x) { return smooth ? x : g.relu(x); };
+  int x = act(g.bn(g.conv(g.input(), 8, 3, 1, 1, "conv1"), "bn1"));
+  int y = g.conv(x, 8, 3, 1, 1, "block.conv1");
+  y = g.bn(y, "block.bn1");
+  x = act(g.add(y, x));
+  x = g.global_avgpool(smooth ? g.avgpool(x, 3, 2, 1) : g.maxpool(x, 3, 2, 1));
+  g.linear(x, 5, "fc");
+  auto net = std::make_unique<Net>(g);
   net->init(7);
   return net;
 }

@@ -16,19 +16,19 @@ namespace {
 // conv-bn-relu, a residual block whose input fans out to both branches, pooling, linear.
 // smooth: without ReLU and max pooling, so finite differences are exact to rounding.
 std::unique_ptr<Net> small_net(bool smooth = false) {
-  auto net = std::make_unique<Net>("small", Shape{3, 9, 7});
-  auto act = [&](int x) { return smooth ? x : net->relu(x); };
-  int x = net->conv(net->input(), 8, 3, 1, 1, "conv1");
-  x = act(net->bn(x, "bn1"));
-  int y = net->conv(x, 8, 3, 1, 1, "block.conv1");
-  y = act(net->bn(y, "block.bn1"));
-  y = net->conv(y, 8, 3, 1, 1, "block.conv2");
-  y = net->bn(y, "block.bn2", true);
-  x = act(net->add(y, x));
-  x = smooth ? net->avgpool(x, 3, 2, 1) : net->maxpool(x, 3, 2, 1);
-  x = net->global_avgpool(x);
-  net->linear(x, 5, "fc");
-  return net;
+  Graph g("small", Shape{3, 9, 7});
+  auto act = [&](int x) { return smooth ? x : g.relu(x); };
+  int x = g.conv(g.input(), 8, 3, 1, 1, "conv1");
+  x = act(g.bn(x, "bn1"));
+  int y = g.conv(x, 8, 3, 1, 1, "block.conv1");
+  y = act(g.bn(y, "block.bn1"));
+  y = g.conv(y, 8, 3, 1, 1, "block.conv2");
+  y = g.bn(y, "block.bn2", true);
+  x = act(g.add(y, x));
+  x = smooth ? g.avgpool(x, 3, 2, 1) : g.maxpool(x, 3, 2, 1);
+  x = g.global_avgpool(x);
+  g.linear(x, 5, "fc");
+  return std::make_unique<Net>(g);
 }
 
 Tensor random_tensor(const Shape& s, uint64_t seed, Layout layout = Layout::nchw) {

@@ -90,7 +90,7 @@ void check_against_torch(Layout layout) {
   ASSERT_EQ(shape[2], shape[3]);
 
   auto net =
-      build_model("resnet50", static_cast<int>(shape[1]), shape[2], fx["classes"].get<int>());
+      std::make_unique<Net>(build_graph("resnet50", static_cast<int>(shape[1]), shape[2], fx["classes"].get<int>()));
   net->init(0);
   const auto names = fx["param_names"].get<std::vector<std::string>>();
   ASSERT_EQ(net->params().size(), names.size());

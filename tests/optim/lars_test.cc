@@ -6,12 +6,13 @@
 #include <cmath>
 
 #include "models/models.h"
+#include "nn/net.h"
 
 namespace scaledl {
 namespace {
 
 TEST(Lars, UpdateMatchesTheFormula) {
-  auto net = build_model("lenet5", 1, 28, 10);
+  auto net = std::make_unique<Net>(build_graph("lenet5", 1, 28, 10));
   net->init(3);
   const auto& params = net->params();
   for (const NetParam& p : params)

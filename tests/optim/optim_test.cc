@@ -11,8 +11,9 @@ namespace scaledl {
 namespace {
 
 TEST(Sgd, MatchesTorchFormulaWithPerParameterDecay) {
-  Net net("lin", Shape{3});
-  net.linear(net.input(), 2, "fc");
+  Graph g("lin", Shape{3});
+  g.linear(g.input(), 2, "fc");
+  Net net(g);
   net.init(1);
   Tensor w = net.params()[0].value, b = net.params()[1].value;
   Tensor gw = net.params()[0].grad, gb = net.params()[1].grad;

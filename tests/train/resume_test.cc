@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "models/models.h"
+#include "nn/net.h"
 #include "optim/sgd.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
@@ -77,7 +78,7 @@ TEST(Train, ResumedRunRepeatsTheUninterruptedLosses) {
 TEST(Train, CheckpointRoundTripRestoresEveryTensor) {
   std::string dir = temp_dir("ckpt");
   fs::create_directories(dir);
-  auto net = build_model("resnet8", 3, 16, 10);
+  auto net = std::make_unique<Net>(build_graph("resnet8", 3, 16, 10));
   net->init(5);
   Sgd sgd(*net, SgdConfig{});
   for (const auto& m : sgd.state()) Tensor(m.second).fill(0.25f);
@@ -94,7 +95,7 @@ TEST(Train, CheckpointRoundTripRestoresEveryTensor) {
   info.stddev = {1.f, 2.f, 3.f};
   save_checkpoint(dir + "/c.safetensors", *net, &sgd.state(), info);
 
-  auto other = build_model("resnet8", 3, 16, 10);
+  auto other = std::make_unique<Net>(build_graph("resnet8", 3, 16, 10));
   other->init(6);
   Sgd sgd2(*other, SgdConfig{});
   CheckpointInfo got = load_checkpoint(dir + "/c.safetensors", *other, &sgd2.state());
@@ -107,7 +108,7 @@ TEST(Train, CheckpointRoundTripRestoresEveryTensor) {
   EXPECT_EQ(other->buffers()[0].value.at(0), 3.f);
   EXPECT_EQ(sgd2.state()[3].second.at(0), 0.25f);
 
-  auto wrong = build_model("resnet14", 3, 16, 10);
+  auto wrong = std::make_unique<Net>(build_graph("resnet14", 3, 16, 10));
   wrong->init(1);
   EXPECT_THROW(load_checkpoint(dir + "/c.safetensors", *wrong, nullptr), Error);
   fs::remove_all(dir);
