@@ -170,6 +170,16 @@ int entropy_threshold_bins(const AbsHistogram& h, int quant_levels) {
   const int64_t S = cum[B];
   const double log_s = std::log(double(S));
   const int L = quant_levels;
+  // log of the count in bins [a, a + w) for every group width w a candidate can have (at most
+  // ceil(B / L)): a table lookup instead of a log per group per candidate.
+  const int widest = (B + L - 1) / L;
+  const bool table = widest <= 32;
+  std::vector<double> log_sum(table ? size_t(widest) * B : 0, 0.0);
+  for (int w = 1; table && w <= widest; ++w)
+    for (int a = 0; a + w <= B; ++a) {
+      int64_t G = cum[a + w] - cum[a];
+      log_sum[size_t(w - 1) * B + a] = G > 0 ? std::log(double(G)) : 0.0;
+    }
   std::vector<double> kl(B + 1, std::numeric_limits<double>::infinity());
   double best = std::numeric_limits<double>::infinity();
   for (int i = L; i <= B; ++i) {
@@ -189,13 +199,13 @@ int entropy_threshold_bins(const AbsHistogram& h, int quant_levels) {
         P += outliers;
         n = nz[b - 1] - nz[a] + (last > 0);
       }
-      a = b;
-      if (P == 0) continue;
-      if (G == 0) {
+      if (P > 0 && G == 0) {
         finite = false;
         break;
       }
-      cross += double(P) * (std::log(double(G)) - log_n[n]);
+      double log_g = table ? log_sum[size_t(b - a - 1) * B + a] : std::log(double(G));
+      if (P > 0) cross += double(P) * (log_g - log_n[n]);
+      a = b;
     }
     if (!finite) continue;
     kl[i] = (plogp - cross) / double(S) - log_s;

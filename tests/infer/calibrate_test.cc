@@ -26,17 +26,18 @@ TEST(CalibEntropyFixture, MatchesNumpy) {
   ASSERT_TRUE(f) << path;
   nlohmann::json doc = nlohmann::json::parse(f);
   ASSERT_EQ(doc["bins"].get<int>(), AbsHistogram::kBins);
-  int levels = doc["quant_levels"].get<int>();
-  ASSERT_GE(doc["cases"].size(), 4u);
+  ASSERT_GE(doc["cases"].size(), 5u);
   for (const auto& c : doc["cases"]) {
     std::string name = c["name"].get<std::string>();
+    int levels = c["quant_levels"].get<int>();
     auto h = AbsHistogram::from_counts(c["counts"].get<std::vector<int64_t>>(),
                                        c["bin_width"].get<double>(), c["max_abs"].get<float>());
     EXPECT_EQ(entropy_threshold_bins(h, levels), c["entropy_bins"].get<int>()) << name;
     expect_rel(entropy_threshold(h, levels), c["entropy_threshold"].get<double>(),
                name + " entropy");
-    expect_rel(calib_threshold(h, CalibMethod::entropy), c["entropy_threshold"].get<double>(),
-               name + " calib_threshold(entropy)");
+    if (levels == 128)
+      expect_rel(calib_threshold(h, CalibMethod::entropy), c["entropy_threshold"].get<double>(),
+                 name + " calib_threshold(entropy)");
     for (const auto& p : c["percentiles"]) {
       double pct = p["percentile"].get<double>();
       expect_rel(percentile_threshold(h, pct), p["threshold"].get<double>(),
