@@ -206,7 +206,7 @@ TEST(EntropyThresholdTest, ClipsOutlierNotIntoTheGap) {
   EXPECT_GT(entropy_threshold_bins(AbsHistogram::from_counts(small, 0.01, 19.005f)), 1900);
 }
 
-TEST(PercentileThresholdTest, InterpolatesWithinBinAndChecksRange) {
+TEST(CalibPercentileTest, InterpolatesWithinBinAndChecksRange) {
   std::vector<int64_t> counts(AbsHistogram::kBins, 0);
   counts[0] = 50;
   counts[9] = 50;  // bin 9 holds (9 w, 10 w]
