@@ -52,7 +52,7 @@ class NpyFile {
   const uint8_t* data() const { return map_ + header_.data_offset; }
 
   // Elements [begin, begin + count) as f32: <f4 copied, <f8 rounded to nearest. Throws Error
-  // for an integer file or a range outside the array.
+  // for an integer file; a range outside the array is a bug (SDL_ASSERT).
   void read_f32(int64_t begin, int64_t count, float* out) const;
   // Elements [begin, begin + count) as i64 (<i4, <i8, |u1). Throws Error for a float file.
   void read_i64(int64_t begin, int64_t count, int64_t* out) const;
