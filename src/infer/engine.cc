@@ -39,11 +39,10 @@ std::string cpu_precision_problem(Precision p) {
   if (p == Precision::bf16 && !at_least({isa::avx512_core_bf16, isa::avx512_core_amx}))
     return "this CPU has neither avx512_bf16 nor AMX: oneDNN would run bf16 by emulation, "
            "slower than fp32; use --precision fp32 or int8";
-  if (p == Precision::int8 &&
-      !at_least({isa::avx512_core_vnni, isa::avx512_core_bf16, isa::avx512_core_amx,
-                 isa::avx2_vnni}))
-    return "this CPU has no VNNI or AMX: oneDNN's int8 kernels would saturate u8*s8 products; "
-           "use --precision fp32 or bf16";
+  if (p == Precision::int8 && !at_least({isa::avx2, isa::avx2_vnni, isa::avx512_core,
+                                          isa::avx512_core_vnni, isa::avx512_core_bf16,
+                                          isa::avx512_core_amx}))
+    return "this CPU has no AVX2: oneDNN has no fast int8 kernels for it; use --precision fp32";
   return "";
 }
 
@@ -59,6 +58,16 @@ std::vector<float> weight_scales(const Tensor& w) {
     s[static_cast<size_t>(o)] = m > 0.f ? 127.f / m : 1.f;
   }
   return s;
+}
+
+// Whether oneDNN multiplies u8 by s8 without 16-bit intermediate sums (VNNI or AMX). Without
+// it, its gemm-based int8 inner products saturate on 8-bit weights: those get 7 (its
+// convolutions do the same by themselves, through the weights' scale adjustment).
+bool cpu_has_vnni() {
+  using isa = dnnl::cpu_isa;
+  const isa have = dnnl::get_effective_cpu_isa();
+  return have == isa::avx512_core_vnni || have == isa::avx512_core_bf16 ||
+         have == isa::avx512_core_amx || have == isa::avx2_vnni;
 }
 
 bool quantizable(OpKind k) { return k == OpKind::conv2d || k == OpKind::linear; }
@@ -109,6 +118,10 @@ Engine::Engine(const Graph& g, EngineOptions options)
         } else if (quantizable(n.kind) && !kept(i)) {
           m = Mode::int8;
           w.scales[n.name] = weight_scales(n.value("weight"));
+          if (n.kind == OpKind::linear && !cpu_has_vnni()) {
+            for (float& v : w.scales[n.name]) v *= 0.5f;
+            w.adjust[n.name] = 0.5f;
+          }
         } else {
           m = Mode::f32;
           not_quantized_.push_back(n.name + " (" + std::string(op_kind_name(n.kind)) + ": " +
@@ -181,6 +194,10 @@ int64_t Engine::peak_activation_bytes() const {
 }
 int64_t Engine::unplanned_activation_bytes() const {
   return plans_.at(options_.max_batch)->memory.unplanned_bytes;
+}
+float Engine::weight_scale_adjust(const std::string& node) const {
+  auto it = weights_->adjust.find(node);
+  return it == weights_->adjust.end() ? 1.f : it->second;
 }
 int64_t Engine::weight_bytes() const { return weights_->bytes; }
 std::vector<std::string> Engine::nodes_not_quantized() const { return not_quantized_; }

@@ -65,6 +65,9 @@ class Engine {
   int64_t weight_bytes() const;
   // int8: nodes that run in fp32 (by policy, or because no int8 kernel takes them), with why.
   std::vector<std::string> nodes_not_quantized() const;
+  // What oneDNN did to an int8 node's s8 weights: 1, or 0.5 where the CPU has no VNNI/AMX (its
+  // kernels multiply u8 by s8 in 16-bit pairs there, so it keeps weights to 7 bits).
+  float weight_scale_adjust(const std::string& node) const;
   // Names of the tensors that int8 needs thresholds for (node outputs after the passes).
   std::vector<std::string> calibration_tensors() const;
 

@@ -58,6 +58,7 @@ struct Engine::Weights {
   std::map<std::string, std::vector<Packed>> packed;  // node name -> packings made so far
   std::map<std::string, std::vector<float>> scales;   // int8: node -> per output channel
   std::map<std::string, memory> biases;               // node name + "|" + input scale
+  std::map<std::string, float> adjust;                // oneDNN's s8 weight scale adjustment
   std::vector<Mode> modes;                            // per graph node
   int64_t bytes = 0;
 };
