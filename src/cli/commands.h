@@ -15,6 +15,10 @@ Runner add_models(CLI::App& app);
 Runner add_info(CLI::App& app);
 Runner add_data(CLI::App& app);
 Runner add_comm(CLI::App& app);
+Runner add_infer(CLI::App& app);
+
+// "runs/NAME-YYYYmmdd-HHMMSS": where a run's files go when --run-dir is not given.
+std::string default_run_dir(const std::string& name);
 
 // Expands "--config FILE" (JSON object of flag names to values) in args into flags placed
 // before the user's own, so flags given on the command line override the file.

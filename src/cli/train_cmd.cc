@@ -9,14 +9,12 @@
 
 namespace scaledl::cli {
 
-namespace {
 std::string default_run_dir(const std::string& model) {
   std::time_t t = std::time(nullptr);
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::localtime(&t));
   return "runs/" + model + "-" + buf;
 }
-}  // namespace
 
 Runner add_train(CLI::App& app) {
   auto cfg = std::make_shared<TrainConfig>();

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "infer/passes/passes.h"
 #include "infer/plan.h"
 
 namespace scaledl::infer {
@@ -77,6 +78,10 @@ CalibCache calibrate(const Graph& g, const BatchSource& next, const CalibOptions
   for (const auto& [name, h] : hist)
     cache.tensors[name] = {threshold(h, options, unsigned_tensor[name]), h.max_abs()};
   return cache;
+}
+
+std::vector<std::string> tensor_names(const Graph& g) {
+  return calibration_tensors(passes::optimize_for_inference(g));
 }
 
 Thresholds thresholds_of(const CalibCache& cache) {

@@ -31,6 +31,9 @@ using BatchSource = std::function<bool(Tensor& x)>;
 // "input" and every node output after the inference passes). Throws Error when no input came.
 CalibCache calibrate(const Graph& g, const BatchSource& next, const CalibOptions& options);
 
+// The tensors a calibration of `g` (with values, before the passes) covers.
+std::vector<std::string> tensor_names(const Graph& g);
+
 // The thresholds of a cache, for EngineOptions.
 Thresholds thresholds_of(const CalibCache& cache);
 

@@ -141,10 +141,10 @@ Engine::Engine(const Graph& g, EngineOptions options)
 
 Engine::~Engine() = default;
 
-std::vector<std::string> Engine::calibration_tensors() const {
+std::vector<std::string> calibration_tensors(const Graph& passed) {
   std::vector<std::string> names{"input"};
-  for (int i = 1; i < graph_.size(); ++i)
-    if (graph_.node(i).kind != OpKind::flatten) names.push_back(graph_.node(i).name);
+  for (int i = 1; i < passed.size(); ++i)
+    if (passed.node(i).kind != OpKind::flatten) names.push_back(passed.node(i).name);
   return names;
 }
 

@@ -30,6 +30,10 @@ std::string cpu_precision_problem(Precision p);
 // the inference passes) and for "input". Scales: s8 127/T, u8 255/T.
 using Thresholds = std::map<std::string, float>;
 
+// The tensors int8 needs thresholds for in a graph the passes have run on: "input" and every
+// node's output (flatten nodes excepted: they are their input).
+std::vector<std::string> calibration_tensors(const Graph& passed);
+
 struct EngineOptions {
   Precision precision = Precision::fp32;
   int64_t max_batch = 1;
@@ -69,7 +73,7 @@ class Engine {
   // kernels multiply u8 by s8 in 16-bit pairs there, so it keeps weights to 7 bits).
   float weight_scale_adjust(const std::string& node) const;
   // Names of the tensors that int8 needs thresholds for (node outputs after the passes).
-  std::vector<std::string> calibration_tensors() const;
+  std::vector<std::string> calibration_tensors() const { return infer::calibration_tensors(graph_); }
 
   // Internal (infer/plan.h): a compiled batch size; packed weights shared by the plans.
   struct Plan;

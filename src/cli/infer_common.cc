@@ -1,0 +1,169 @@
+// Model loading, calibration resolution and engine evaluation for the inference commands.
+#include "cli/infer_common.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "core/error.h"
+#include "data/pipeline.h"
+#include "data/source.h"
+#include "models/models.h"
+#include "nn/net.h"
+#include "ops/ops.h"
+#include "train/checkpoint.h"
+
+namespace scaledl::cli {
+
+LoadedModel load_checkpoint_model(const std::string& path) {
+  const CheckpointInfo info = read_checkpoint_info(path);
+  Net net(build_graph(info.model, info.in_channels, info.image_size, info.classes));
+  net.init(0);
+  load_checkpoint(path, net, nullptr);
+  return {net.graph_with_values(), info.model, info.in_channels, info.image_size, info.classes,
+          info.mean, info.stddev};
+}
+
+LoadedModel init_model(const std::string& name, int in_channels, int64_t image_size, int classes) {
+  if (image_size == 0)
+    for (const ModelInfo& m : model_list())
+      if (m.name == name) image_size = m.default_image_size;
+  Net net(build_graph(name, in_channels, image_size, classes));
+  net.init(0);
+  return {net.graph_with_values(), name, in_channels, image_size, classes, {}, {}};
+}
+
+void add_calib_flags(CLI::App& c, CalibFlags& f) {
+  c.add_option("--calib-data", f.data,
+               "int8: calibration images (any --data source; its training split)");
+  c.add_option("--calib-images", f.images, "int8: how many calibration images")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  c.add_option("--calib-method", f.method, "int8: entropy (TensorRT's KL), percentile or max")
+      ->capture_default_str();
+  c.add_option("--calib-percentile", f.percentile, "int8: the percentile of --calib-method percentile")
+      ->capture_default_str();
+  c.add_option("--calib-cache", f.cache,
+               "int8: calibration cache (JSON): reused when it matches the model, written otherwise");
+  c.add_option("--keep-fp32", f.keep_fp32,
+               "int8: nodes kept in fp32 (names after the inference passes, or first/last)")
+      ->delimiter(',');
+}
+
+namespace {
+
+// Calibrates on the first f.images samples of a fixed shuffle of --calib-data's training split.
+CalibCache run_calibration(const LoadedModel& m, const CalibFlags& f) {
+  infer::CalibOptions co;
+  co.method = parse_calib_method(f.method);
+  co.percentile = f.percentile;
+  co.source = f.data;
+  co.batch = std::min<int64_t>(32, f.images);
+  const DataSpec spec = parse_data_spec(f.data, "--calib-data");
+  SourcePtr src = open_data(spec, m.image_size, 1).train;
+  PipelineOptions po;
+  po.image_size = m.image_size;
+  po.layout = Layout::nchw;
+  po.mean = m.mean;
+  po.stddev = m.stddev;
+  LoaderOptions lo;
+  lo.batch = co.batch;
+  lo.shuffle.mode = ShuffleMode::full;
+  lo.last = LastBatch::pad;
+  lo.seed = 7;
+  Loader loader(src, make_transform(*src, false, po), lo);
+  loader.seek(0, loader.batches_per_epoch());
+  int64_t done = 0, batches = 0;
+  std::fprintf(stderr, "scaledl info: calibrating on %lld images of %s (%s)\n",
+               static_cast<long long>(f.images), src->describe().c_str(), f.method.c_str());
+  return infer::calibrate(m.graph, [&](Tensor& x) {
+    if (done >= f.images || batches == loader.batches_per_epoch()) return false;
+    const Batch& b = loader.next();
+    ++batches;
+    const int64_t n = std::min(b.real, f.images - done);
+    if (n == 0) return false;
+    Shape s = b.x.shape();
+    s[0] = n;
+    x = b.x.view(s, 0);
+    done += n;
+    return true;
+  }, co);
+}
+
+}  // namespace
+
+infer::Thresholds resolve_calibration(const LoadedModel& m, const CalibFlags& f,
+                                      nlohmann::json& about) {
+  const std::string hash = infer::model_hash(m.graph);
+  if (!f.cache.empty() && std::filesystem::exists(f.cache) && f.data.empty()) {
+    CalibCache c = read_calib_cache(f.cache);
+    check_calib_cache(c, f.cache, hash, infer::tensor_names(m.graph));
+    about = {{"cache", f.cache}, {"reused", true}, {"method", calib_method_name(c.method)},
+             {"images", c.images}, {"source", c.source}};
+    return infer::thresholds_of(c);
+  }
+  if (f.data.empty())
+    throw Error("infer", "--precision int8 needs calibration: pass --calib-data SRC (e.g. the "
+                         "training set) or an existing --calib-cache FILE");
+  CalibCache c = run_calibration(m, f);
+  if (!f.cache.empty()) write_calib_cache(f.cache, c);
+  about = {{"cache", f.cache}, {"reused", false}, {"method", f.method}, {"images", c.images},
+           {"source", f.data}, {"model_hash", hash}};
+  return infer::thresholds_of(c);
+}
+
+std::unique_ptr<Loader> eval_loader(const LoadedModel& m, const std::string& data, int64_t batch,
+                                    const std::string& flag) {
+  SourcePtr test = open_eval_source(parse_data_spec(data, flag), m.image_size, 1);
+  PipelineOptions po;
+  po.image_size = m.image_size;
+  po.layout = Layout::nchw;
+  po.mean = m.mean;
+  po.stddev = m.stddev;
+  Transformer tf = make_transform(*test, false, po);
+  if (tf.channels() != m.in_channels || tf.out_height() != m.image_size)
+    throw Error(flag, test->describe() + " gives " + std::to_string(tf.channels()) + "x" +
+                          std::to_string(tf.out_height()) + "x" + std::to_string(tf.out_width()) +
+                          " images; " + m.name + " wants " + std::to_string(m.in_channels) + "x" +
+                          std::to_string(m.image_size) + "x" + std::to_string(m.image_size));
+  if (test->classes() > m.classes)
+    throw Error(flag, test->describe() + " has " + std::to_string(test->classes()) +
+                          " classes; the model knows " + std::to_string(m.classes));
+  LoaderOptions lo;
+  lo.batch = batch;
+  lo.shuffle.mode = ShuffleMode::none;
+  lo.last = LastBatch::pad;
+  return std::make_unique<Loader>(test, std::move(tf), lo);
+}
+
+EvalResult evaluate_engine(infer::Engine& e, Loader& loader, std::vector<float>* logits) {
+  auto t0 = std::chrono::steady_clock::now();
+  EvalResult r;
+  Tensor loss = Tensor::empty({1}), no_grad;
+  loader.seek(0, loader.batches_per_epoch());
+  for (int64_t b = 0, nb = loader.batches_per_epoch(); b < nb; ++b) {
+    const Batch& batch = loader.next();
+    const int64_t n = batch.real;
+    if (n == 0) continue;
+    const Tensor& out = e.run(batch.x);
+    const int64_t k = out.dim(1);
+    const Tensor& labels = batch.labels;
+    ops::softmax_cross_entropy(out.view({n, k}, 0), labels.view({n}, 0), 0.f, loss, no_grad);
+    r.loss_sum += static_cast<double>(loss.at(0)) * n;
+    for (int64_t i = 0; i < n; ++i) {
+      const float* row = out.data<float>() + i * k;
+      const float truth = row[labels.data<int32_t>()[i]];
+      int64_t better = 0;
+      for (int64_t j = 0; j < k; ++j) better += row[j] > truth;
+      r.hits1 += better < 1;
+      r.hits5 += better < 5;
+    }
+    if (logits) logits->insert(logits->end(), out.data<float>(), out.data<float>() + n * k);
+    r.samples += n;
+  }
+  r.finish();
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+}  // namespace scaledl::cli
