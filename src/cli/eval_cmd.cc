@@ -31,7 +31,8 @@ Runner add_eval(CLI::App& app) {
   c->add_option("--checkpoint", a->checkpoint, "checkpoint.safetensors written by scaledl train")
       ->required();
   c->add_option("--data", a->data,
-                "records:DIR, folder:DIR, idx:DIR or synthetic[:N] (its test split is used)")
+                "records:DIR, folder:DIR, csv:FILE, idx:DIR, npy:FILE (with X.labels.npy) or "
+                "synthetic[:N] (its test split is used)")
       ->capture_default_str();
   c->add_option("--loader-threads", a->loader_threads, "Decode threads (0: one per core)");
   c->add_option("--batch", a->batch, "Samples per forward pass")
