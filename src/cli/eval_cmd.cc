@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/infer_common.h"
 #include "core/error.h"
 #include "core/threads.h"
 #include "data/loader.h"
@@ -19,9 +20,38 @@ namespace scaledl::cli {
 namespace {
 struct EvalArgs {
   std::string checkpoint, data = std::string("idx:") + kFashionMnistDir, layout = "nhwc", json;
+  std::string precision;  // empty: the training executor; else the inference Engine
+  CalibFlags calib;
   int64_t batch = 256;
   int threads = 0, loader_threads = 0;
 };
+void report(const EvalArgs& a, const std::string& model, const EvalResult& r) {
+  std::printf("%s on %s: top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (%lld images, %.1f s)\n",
+              model.c_str(), a.data.c_str(), r.top1, r.top5, r.loss,
+              static_cast<long long>(r.samples), r.seconds);
+  if (!a.json.empty())
+    write_json_atomic(a.json, {{"model", model}, {"checkpoint", a.checkpoint}, {"top1", r.top1},
+                               {"top5", r.top5}, {"loss", r.loss}, {"samples", r.samples},
+                               {"seconds", r.seconds}, {"precision", a.precision}});
+}
+
+// --precision: the checkpoint through the inference Engine.
+int eval_engine(const EvalArgs& a) {
+  const infer::Precision p = infer::parse_precision(a.precision);
+  if (const std::string why = infer::cpu_precision_problem(p); !why.empty())
+    throw Error("eval", "--precision " + a.precision + ": " + why);
+  LoadedModel m = load_checkpoint_model(a.checkpoint);
+  infer::EngineOptions o;
+  o.precision = p;
+  o.max_batch = a.batch;
+  o.keep_fp32 = a.calib.keep_fp32;
+  nlohmann::json about;
+  if (p == infer::Precision::int8) o.thresholds = resolve_calibration(m, a.calib, about);
+  infer::Engine e(m.graph, o);
+  auto loader = eval_loader(m, a.data, a.batch, "--data");
+  report(a, m.name, evaluate_engine(e, *loader));
+  return 0;
+}
 }  // namespace
 
 Runner add_eval(CLI::App& app) {
@@ -43,8 +73,12 @@ Runner add_eval(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--threads", a->threads, "Compute threads (0: one per core)");
   c->add_option("--json", a->json, "Also write the result to this JSON file");
+  c->add_option("--precision", a->precision,
+                "fp32, bf16 or int8: evaluate through the inference engine (as scaledl infer)");
+  add_calib_flags(*c, a->calib);
   return [a] {
     set_num_threads(a->threads);
+    if (!a->precision.empty()) return eval_engine(*a);
     CheckpointInfo info = read_checkpoint_info(a->checkpoint);
     SourcePtr test = open_eval_source(parse_data_spec(a->data), info.image_size, 1);
     std::unique_ptr<Net> net =
@@ -74,14 +108,7 @@ Runner add_eval(CLI::App& app) {
     lo.last = LastBatch::pad;
     lo.threads = a->loader_threads;
     Loader loader(test, std::move(tf), lo);
-    EvalResult r = evaluate(*net, loader);
-    std::printf("%s on %s: top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (%lld images, %.1f s)\n",
-                info.model.c_str(), a->data.c_str(), r.top1, r.top5, r.loss,
-                static_cast<long long>(r.samples), r.seconds);
-    if (!a->json.empty())
-      write_json_atomic(a->json, {{"model", info.model}, {"checkpoint", a->checkpoint},
-                                  {"top1", r.top1}, {"top5", r.top5}, {"loss", r.loss},
-                                  {"samples", r.samples}, {"seconds", r.seconds}});
+    report(*a, info.model, evaluate(*net, loader));
     return 0;
   };
 }

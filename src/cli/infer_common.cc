@@ -60,7 +60,7 @@ CalibCache run_calibration(const LoadedModel& m, const CalibFlags& f) {
   co.source = f.data;
   co.batch = std::min<int64_t>(32, f.images);
   const DataSpec spec = parse_data_spec(f.data, "--calib-data");
-  SourcePtr src = open_data(spec, m.image_size, 1).train;
+  SourcePtr src = open_split(spec, "train", m.image_size, 1);  // labels not needed
   PipelineOptions po;
   po.image_size = m.image_size;
   po.layout = Layout::nchw;
