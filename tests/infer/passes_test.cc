@@ -51,8 +51,11 @@ TEST(InferPasses, FoldBatchnormKeepsOutputs) {
   expect_keeps_outputs(passes::fold_batchnorm, "fold_batchnorm");
   const Graph g = passes::fold_batchnorm(model_with_values("resnet18", 3, 32, 10));
   EXPECT_EQ(count(g, OpKind::batchnorm2d), 0);
-  for (const Node& n : g.nodes())
-    if (n.kind == OpKind::conv2d) EXPECT_TRUE(n.as<ConvAttrs>().bias) << n.name;
+  for (const Node& n : g.nodes()) {
+    if (n.kind == OpKind::conv2d) {
+      EXPECT_TRUE(n.as<ConvAttrs>().bias) << n.name;
+    }
+  }
 }
 
 TEST(InferPasses, FuseResidualAddKeepsOutputs) {
