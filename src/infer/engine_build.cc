@@ -284,7 +284,7 @@ int Builder::residual_into_dst(int r, const memory::desc& dst, float dst_scale, 
                    [&](const Conversion& c) { return c.from == r; });
   const bool same_size = rv.md.get_size() == dst.get_size() &&
                          with_dt(rv.md, dst.data_type()) == dst;
-  if (last_reader && same_size && rv.alias < 0) {
+  if (last_reader && same_size) {  // a chain of in-place sums shares one buffer
     sum_scale = dst_scale / rv.scale;
     sum_dt = rv.md.data_type() == dst.data_type() ? dt::undef : rv.md.data_type();
     return r;
