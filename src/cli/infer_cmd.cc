@@ -69,12 +69,13 @@ nlohmann::json measure(infer::Engine& e, const LoadedModel& m, int64_t b, double
     total = std::chrono::duration<double>(Clock::now() - t0).count();
   }
   const double ips = static_cast<double>(b) * static_cast<double>(ms.size()) / total;
-  std::printf("batch %lld: %.1f images/s  latency p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  (%zu runs)\n",
-              static_cast<long long>(b), ips, percentile(ms, 50), percentile(ms, 90),
-              percentile(ms, 99), ms.size());
+  std::printf(
+      "batch %lld: %.1f images/s  latency p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  (%zu runs)\n",
+      static_cast<long long>(b), ips, percentile(ms, 50), percentile(ms, 90), percentile(ms, 99),
+      ms.size());
   return {{"images_per_sec", ips},
-          {"latency_ms", {{"p50", percentile(ms, 50)}, {"p90", percentile(ms, 90)},
-                          {"p99", percentile(ms, 99)}}},
+          {"latency_ms",
+           {{"p50", percentile(ms, 50)}, {"p90", percentile(ms, 90)}, {"p99", percentile(ms, 99)}}},
           {"runs", ms.size()}};
 }
 
@@ -97,8 +98,9 @@ Runner add_infer(CLI::App& app) {
   c->add_option("--precision", a->precision, "fp32, bf16 or int8")->capture_default_str();
   add_calib_flags(*c, a->calib);
   c->add_option("--data", a->data, "accuracy on this source's test split (top-1, top-5)");
-  c->add_option("--batch", a->batches, "batch sizes for speed (comma-separated); the largest "
-                                       "is the engine's and the accuracy pass's")
+  c->add_option("--batch", a->batches,
+                "batch sizes for speed (comma-separated); the largest "
+                "is the engine's and the accuracy pass's")
       ->capture_default_str();
   c->add_option("--seconds", a->seconds,
                 "speed: seconds per batch size (default 5 without --data, 0 with it)");
@@ -118,14 +120,17 @@ Runner add_infer(CLI::App& app) {
     const int64_t max_batch = *std::max_element(batches.begin(), batches.end());
     const double seconds = a->seconds >= 0 ? a->seconds : (a->data.empty() ? 5.0 : 0.0);
     const std::string run_dir =
-        a->run_dir.empty() ? default_run_dir("infer-" + (a->model.empty() ? std::string("ckpt") : a->model))
-                           : a->run_dir;
+        a->run_dir.empty()
+            ? default_run_dir("infer-" + (a->model.empty() ? std::string("ckpt") : a->model))
+            : a->run_dir;
     ensure_run_dir(run_dir);
     LoadedModel m = a->checkpoint.empty()
                         ? init_model(a->model, a->channels, a->image_size, a->classes)
                         : load_checkpoint_model(a->checkpoint);
-    nlohmann::json summary{{"model", m.name}, {"precision", a->precision},
-                           {"checkpoint", a->checkpoint}, {"threads", num_threads()},
+    nlohmann::json summary{{"model", m.name},
+                           {"precision", a->precision},
+                           {"checkpoint", a->checkpoint},
+                           {"threads", num_threads()},
                            {"image_size", m.image_size}};
     infer::EngineOptions o;
     o.precision = prec;
@@ -141,12 +146,13 @@ Runner add_infer(CLI::App& app) {
     summary["unplanned_activation_bytes"] = e.unplanned_activation_bytes();
     summary["weight_bytes"] = e.weight_bytes();
     summary["nodes_not_quantized"] = e.nodes_not_quantized();
-    std::printf("%s %s: %d nodes after the passes; activations %.1f MB planned (%.1f MB "
-                "unplanned), weights %.1f MB\n",
-                m.name.c_str(), a->precision.c_str(), e.graph().size(),
-                static_cast<double>(e.peak_activation_bytes()) / 1e6,
-                static_cast<double>(e.unplanned_activation_bytes()) / 1e6,
-                static_cast<double>(e.weight_bytes()) / 1e6);
+    std::printf(
+        "%s %s: %d nodes after the passes; activations %.1f MB planned (%.1f MB "
+        "unplanned), weights %.1f MB\n",
+        m.name.c_str(), a->precision.c_str(), e.graph().size(),
+        static_cast<double>(e.peak_activation_bytes()) / 1e6,
+        static_cast<double>(e.unplanned_activation_bytes()) / 1e6,
+        static_cast<double>(e.weight_bytes()) / 1e6);
     for (const std::string& n : e.nodes_not_quantized()) std::printf("  in fp32: %s\n", n.c_str());
     if (!a->data.empty()) {
       auto loader = eval_loader(m, a->data, max_batch, "--data");
@@ -164,8 +170,9 @@ Runner add_infer(CLI::App& app) {
         summary["fp32_top5"] = rf.top5;
         summary["top1_delta"] = r.top1 - rf.top1;
         summary["top5_delta"] = r.top5 - rf.top5;
-        std::printf("fp32: top-1 %.2f%%  top-5 %.2f%%  (%s - fp32: top-1 %+.2f, top-5 %+.2f points)\n",
-                    rf.top1, rf.top5, a->precision.c_str(), r.top1 - rf.top1, r.top5 - rf.top5);
+        std::printf(
+            "fp32: top-1 %.2f%%  top-5 %.2f%%  (%s - fp32: top-1 %+.2f, top-5 %+.2f points)\n",
+            rf.top1, rf.top5, a->precision.c_str(), r.top1 - rf.top1, r.top5 - rf.top5);
       }
       if (!a->logits.empty()) {
         write_npy_f32(a->logits, {r.samples, static_cast<int64_t>(m.classes)}, logits.data());

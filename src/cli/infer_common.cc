@@ -20,8 +20,13 @@ LoadedModel load_checkpoint_model(const std::string& path) {
   Net net(build_graph(info.model, info.in_channels, info.image_size, info.classes));
   net.init(0);
   load_checkpoint(path, net, nullptr);
-  return {net.graph_with_values(), info.model, info.in_channels, info.image_size, info.classes,
-          info.mean, info.stddev};
+  return {net.graph_with_values(),
+          info.model,
+          info.in_channels,
+          info.image_size,
+          info.classes,
+          info.mean,
+          info.stddev};
 }
 
 LoadedModel init_model(const std::string& name, int in_channels, int64_t image_size, int classes) {
@@ -41,10 +46,12 @@ void add_calib_flags(CLI::App& c, CalibFlags& f) {
       ->capture_default_str();
   c.add_option("--calib-method", f.method, "int8: entropy (TensorRT's KL), percentile or max")
       ->capture_default_str();
-  c.add_option("--calib-percentile", f.percentile, "int8: the percentile of --calib-method percentile")
+  c.add_option("--calib-percentile", f.percentile,
+               "int8: the percentile of --calib-method percentile")
       ->capture_default_str();
-  c.add_option("--calib-cache", f.cache,
-               "int8: calibration cache (JSON): reused when it matches the model, written otherwise");
+  c.add_option(
+      "--calib-cache", f.cache,
+      "int8: calibration cache (JSON): reused when it matches the model, written otherwise");
   c.add_option("--keep-fp32", f.keep_fp32,
                "int8: nodes kept in fp32 (names after the inference passes, or first/last)")
       ->delimiter(',');
@@ -76,18 +83,21 @@ CalibCache run_calibration(const LoadedModel& m, const CalibFlags& f) {
   int64_t done = 0, batches = 0;
   std::fprintf(stderr, "scaledl info: calibrating on %lld images of %s (%s)\n",
                static_cast<long long>(f.images), src->describe().c_str(), f.method.c_str());
-  return infer::calibrate(m.graph, [&](Tensor& x) {
-    if (done >= f.images || batches == loader.batches_per_epoch()) return false;
-    const Batch& b = loader.next();
-    ++batches;
-    const int64_t n = std::min(b.real, f.images - done);
-    if (n == 0) return false;
-    Shape s = b.x.shape();
-    s[0] = n;
-    x = b.x.view(s, 0);
-    done += n;
-    return true;
-  }, co);
+  return infer::calibrate(
+      m.graph,
+      [&](Tensor& x) {
+        if (done >= f.images || batches == loader.batches_per_epoch()) return false;
+        const Batch& b = loader.next();
+        ++batches;
+        const int64_t n = std::min(b.real, f.images - done);
+        if (n == 0) return false;
+        Shape s = b.x.shape();
+        s[0] = n;
+        x = b.x.view(s, 0);
+        done += n;
+        return true;
+      },
+      co);
 }
 
 }  // namespace
@@ -98,17 +108,21 @@ infer::Thresholds resolve_calibration(const LoadedModel& m, const CalibFlags& f,
   if (!f.cache.empty() && std::filesystem::exists(f.cache) && f.data.empty()) {
     CalibCache c = read_calib_cache(f.cache);
     check_calib_cache(c, f.cache, hash, infer::tensor_names(m.graph));
-    about = {{"cache", f.cache}, {"reused", true}, {"method", calib_method_name(c.method)},
-             {"images", c.images}, {"source", c.source}};
+    about = {{"cache", f.cache},
+             {"reused", true},
+             {"method", calib_method_name(c.method)},
+             {"images", c.images},
+             {"source", c.source}};
     return infer::thresholds_of(c);
   }
   if (f.data.empty())
-    throw Error("infer", "--precision int8 needs calibration: pass --calib-data SRC (e.g. the "
-                         "training set) or an existing --calib-cache FILE");
+    throw Error("infer",
+                "--precision int8 needs calibration: pass --calib-data SRC (e.g. the "
+                "training set) or an existing --calib-cache FILE");
   CalibCache c = run_calibration(m, f);
   if (!f.cache.empty()) write_calib_cache(f.cache, c);
-  about = {{"cache", f.cache}, {"reused", false}, {"method", f.method}, {"images", c.images},
-           {"source", f.data}, {"model_hash", hash}};
+  about = {{"cache", f.cache},   {"reused", false},  {"method", f.method},
+           {"images", c.images}, {"source", f.data}, {"model_hash", hash}};
   return infer::thresholds_of(c);
 }
 

@@ -139,20 +139,34 @@ void check_attrs(const Node& n) {
 
 std::string_view op_kind_name(OpKind k) {
   switch (k) {
-    case OpKind::input: return "input";
-    case OpKind::conv2d: return "conv2d";
-    case OpKind::linear: return "linear";
-    case OpKind::batchnorm2d: return "batchnorm2d";
-    case OpKind::relu: return "relu";
-    case OpKind::maxpool2d: return "maxpool2d";
-    case OpKind::avgpool2d: return "avgpool2d";
-    case OpKind::global_avgpool: return "global_avgpool";
-    case OpKind::flatten: return "flatten";
-    case OpKind::add: return "add";
-    case OpKind::dropout: return "dropout";
-    case OpKind::concat: return "concat";
-    case OpKind::channel_pad: return "channel_pad";
-    case OpKind::identity: return "identity";
+    case OpKind::input:
+      return "input";
+    case OpKind::conv2d:
+      return "conv2d";
+    case OpKind::linear:
+      return "linear";
+    case OpKind::batchnorm2d:
+      return "batchnorm2d";
+    case OpKind::relu:
+      return "relu";
+    case OpKind::maxpool2d:
+      return "maxpool2d";
+    case OpKind::avgpool2d:
+      return "avgpool2d";
+    case OpKind::global_avgpool:
+      return "global_avgpool";
+    case OpKind::flatten:
+      return "flatten";
+    case OpKind::add:
+      return "add";
+    case OpKind::dropout:
+      return "dropout";
+    case OpKind::concat:
+      return "concat";
+    case OpKind::channel_pad:
+      return "channel_pad";
+    case OpKind::identity:
+      return "identity";
   }
   return "?";
 }
@@ -202,7 +216,8 @@ int Graph::add(OpKind kind, Attrs attrs, std::vector<int> inputs, std::string na
   for (size_t k = 0; k < inputs.size(); ++k) {
     const int i = inputs[k];
     SDL_ASSERT(i >= 0 && i < size(), "input node does not exist");
-    for (size_t m = 0; m < k; ++m) SDL_ASSERT(inputs[m] != i, "a node may not take one input twice");
+    for (size_t m = 0; m < k; ++m)
+      SDL_ASSERT(inputs[m] != i, "a node may not take one input twice");
     in_shapes.push_back(nodes_[i].shape);
   }
   n.name = name.empty() ? std::string(op_kind_name(kind)) + "_" + std::to_string(nodes_.size())
@@ -235,22 +250,27 @@ int Graph::bn(int x, const std::string& name, bool zero_gamma, float eps) {
   return add(OpKind::batchnorm2d, a, {x}, name);
 }
 
-int Graph::relu(int x) { return add(OpKind::relu, {}, {x}); }
-
-int Graph::maxpool(int x, int kernel, int stride, int pad, bool ceil_mode) {
-  return add(OpKind::maxpool2d, PoolAttrs{{kernel, kernel, stride, stride, pad, pad, ceil_mode, true}},
-             {x});
+int Graph::relu(int x) {
+  return add(OpKind::relu, {}, {x});
 }
 
-int Graph::avgpool(int x, int kernel, int stride, int pad, bool ceil_mode,
-                   bool count_include_pad) {
+int Graph::maxpool(int x, int kernel, int stride, int pad, bool ceil_mode) {
+  return add(OpKind::maxpool2d,
+             PoolAttrs{{kernel, kernel, stride, stride, pad, pad, ceil_mode, true}}, {x});
+}
+
+int Graph::avgpool(int x, int kernel, int stride, int pad, bool ceil_mode, bool count_include_pad) {
   return add(OpKind::avgpool2d,
              PoolAttrs{{kernel, kernel, stride, stride, pad, pad, ceil_mode, count_include_pad}},
              {x});
 }
 
-int Graph::global_avgpool(int x) { return add(OpKind::global_avgpool, {}, {x}); }
-int Graph::flatten(int x) { return add(OpKind::flatten, {}, {x}); }
+int Graph::global_avgpool(int x) {
+  return add(OpKind::global_avgpool, {}, {x});
+}
+int Graph::flatten(int x) {
+  return add(OpKind::flatten, {}, {x});
+}
 
 int Graph::linear(int x, int out, const std::string& name, bool bias, Init init, Init bias_init) {
   LinearAttrs a;
@@ -261,9 +281,15 @@ int Graph::linear(int x, int out, const std::string& name, bool bias, Init init,
   return add(OpKind::linear, a, {x}, name);
 }
 
-int Graph::add(int a, int b) { return add(OpKind::add, {}, {a, b}); }
-int Graph::dropout(int x, float p) { return add(OpKind::dropout, DropoutAttrs{p}, {x}); }
-int Graph::concat(const std::vector<int>& xs) { return add(OpKind::concat, {}, xs); }
+int Graph::add(int a, int b) {
+  return add(OpKind::add, {}, {a, b});
+}
+int Graph::dropout(int x, float p) {
+  return add(OpKind::dropout, DropoutAttrs{p}, {x});
+}
+int Graph::concat(const std::vector<int>& xs) {
+  return add(OpKind::concat, {}, xs);
+}
 int Graph::channel_pad(int x, int extra) {
   return add(OpKind::channel_pad, ChannelPadAttrs{extra}, {x});
 }

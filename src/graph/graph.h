@@ -48,7 +48,7 @@ struct ParamSpec {
   Shape shape;
   Init init;
   int64_t fan_in = 1, fan_out = 1;
-  bool is_norm_or_bias = false;  // excluded from weight decay when asked
+  bool is_norm_or_bias = false;         // excluded from weight decay when asked
   bool zero_for_residual_init = false;  // starts at 0 under zero-init-residual (last BN gamma)
   bool always_f32 = false;  // stays f32 under mixed precision (batch norm's affine parameters)
 };
@@ -109,8 +109,14 @@ struct Node {
   // unless the graph was given values.
   std::map<std::string, Tensor> values;
 
-  template <class A> A& as() { return std::get<A>(attrs); }
-  template <class A> const A& as() const { return std::get<A>(attrs); }
+  template <class A>
+  A& as() {
+    return std::get<A>(attrs);
+  }
+  template <class A>
+  const A& as() const {
+    return std::get<A>(attrs);
+  }
   const Tensor& value(const std::string& suffix) const;  // throws when absent
 };
 
@@ -125,8 +131,8 @@ class Graph {
   // the node when the inputs do not fit.
   int add(OpKind kind, Attrs attrs, std::vector<int> inputs, std::string name = "");
   // pad < 0: kernel / 2 (same size at stride 1).
-  int conv(int x, int out, int kernel, int stride, int pad, const std::string& name,
-           int groups = 1, bool bias = false, Init init = Init::kaiming_normal_fan_out,
+  int conv(int x, int out, int kernel, int stride, int pad, const std::string& name, int groups = 1,
+           bool bias = false, Init init = Init::kaiming_normal_fan_out,
            Init bias_init = Init::kaiming_uniform_fan_in);
   int bn(int x, const std::string& name, bool zero_gamma = false, float eps = 1e-5f);
   int relu(int x);

@@ -20,13 +20,17 @@ struct Hasher {
     for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
   }
   void str(const std::string& s) { bytes(s.data(), s.size() + 1); }
-  template <class T> void pod(const T& v) { bytes(&v, sizeof v); }
+  template <class T>
+  void pod(const T& v) {
+    bytes(&v, sizeof v);
+  }
 };
 // The threshold of one tensor. Entropy: the zero bin counts as much as its neighbour (a ReLU's
 // spike of zeros otherwise makes every wide quantization group look bad, and the KL minimum
 // clips far too much), and an unsigned tensor (u8) has 256 levels, a signed one 128 per side.
 float threshold(const AbsHistogram& h, const CalibOptions& o, bool is_unsigned) {
-  if (o.method != CalibMethod::entropy || h.count() == 0) return calib_threshold(h, o.method, o.percentile);
+  if (o.method != CalibMethod::entropy || h.count() == 0)
+    return calib_threshold(h, o.method, o.percentile);
   std::vector<int64_t> bins = h.bins();
   bins[0] = bins[1];
   const AbsHistogram flat = AbsHistogram::from_counts(bins, h.bin_width(), h.max_abs());

@@ -23,9 +23,12 @@ Precision parse_precision(const std::string& s, const std::string& flag) {
 
 std::string_view precision_name(Precision p) {
   switch (p) {
-    case Precision::fp32: return "fp32";
-    case Precision::bf16: return "bf16";
-    case Precision::int8: return "int8";
+    case Precision::fp32:
+      return "fp32";
+    case Precision::bf16:
+      return "bf16";
+    case Precision::int8:
+      return "int8";
   }
   return "?";
 }
@@ -39,9 +42,9 @@ std::string cpu_precision_problem(Precision p) {
   if (p == Precision::bf16 && !at_least({isa::avx512_core_bf16, isa::avx512_core_amx}))
     return "this CPU has neither avx512_bf16 nor AMX: oneDNN would run bf16 by emulation, "
            "slower than fp32; use --precision fp32 or int8";
-  if (p == Precision::int8 && !at_least({isa::avx2, isa::avx2_vnni, isa::avx512_core,
-                                          isa::avx512_core_vnni, isa::avx512_core_bf16,
-                                          isa::avx512_core_amx}))
+  if (p == Precision::int8 &&
+      !at_least({isa::avx2, isa::avx2_vnni, isa::avx512_core, isa::avx512_core_vnni,
+                 isa::avx512_core_bf16, isa::avx512_core_amx}))
     return "this CPU has no AVX2: oneDNN has no fast int8 kernels for it; use --precision fp32";
   return "";
 }
@@ -70,7 +73,9 @@ bool cpu_has_vnni() {
          have == isa::avx512_core_amx || have == isa::avx2_vnni;
 }
 
-bool quantizable(OpKind k) { return k == OpKind::conv2d || k == OpKind::linear; }
+bool quantizable(OpKind k) {
+  return k == OpKind::conv2d || k == OpKind::linear;
+}
 // Kinds that run in whatever type their input arrives in (int8 included).
 bool follows_input(OpKind k) {
   return k == OpKind::maxpool2d || k == OpKind::avgpool2d || k == OpKind::global_avgpool ||
@@ -99,8 +104,9 @@ Engine::Engine(const Graph& g, EngineOptions options)
     bool found = k == "first" || k == "last";
     for (const Node& n : graph_.nodes()) found = found || n.name == k;
     if (!found)
-      throw Error("infer", "--keep-fp32 " + k + ": no such node after the inference passes; "
-                           "name a convolution or linear node, or first/last");
+      throw Error("infer", "--keep-fp32 " + k +
+                               ": no such node after the inference passes; "
+                               "name a convolution or linear node, or first/last");
   }
   Weights& w = *weights_;
   w.modes.assign(static_cast<size_t>(graph_.size()), Mode::f32);
@@ -108,7 +114,9 @@ Engine::Engine(const Graph& g, EngineOptions options)
     const Node& n = graph_.node(i);
     Mode& m = w.modes[static_cast<size_t>(i)];
     switch (options_.precision) {
-      case Precision::fp32: m = Mode::f32; break;
+      case Precision::fp32:
+        m = Mode::f32;
+        break;
       case Precision::bf16:
         m = n.kind == OpKind::batchnorm2d || n.kind == OpKind::channel_pad ? Mode::f32 : Mode::bf16;
         break;
@@ -124,9 +132,9 @@ Engine::Engine(const Graph& g, EngineOptions options)
           }
         } else {
           m = Mode::f32;
-          not_quantized_.push_back(n.name + " (" + std::string(op_kind_name(n.kind)) + ": " +
-                                   (quantizable(n.kind) ? "kept in fp32 by --keep-fp32"
-                                                        : "no int8 kernel") + ")");
+          not_quantized_.push_back(
+              n.name + " (" + std::string(op_kind_name(n.kind)) + ": " +
+              (quantizable(n.kind) ? "kept in fp32 by --keep-fp32" : "no int8 kernel") + ")");
         }
         break;
     }
@@ -154,7 +162,9 @@ Engine::Plan& Engine::plan_for(int64_t batch) {
   return *plans_.emplace(batch, build_plan(graph_, options_, *weights_, batch)).first->second;
 }
 
-const Tensor& Engine::run(const Tensor& x) { return run_observed(x, nullptr); }
+const Tensor& Engine::run(const Tensor& x) {
+  return run_observed(x, nullptr);
+}
 
 const Tensor& Engine::run_observed(const Tensor& x, const Observer& observe) {
   Shape want = graph_.input_shape();
@@ -162,10 +172,11 @@ const Tensor& Engine::run_observed(const Tensor& x, const Observer& observe) {
   want.insert(want.begin(), n);
   if (x.shape() != want || x.dtype() != DType::f32 || !x.device().is_cpu() ||
       (x.ndim() == 4 && x.layout() != Layout::nchw))
-    throw Error("infer", graph_.name() + " takes f32 nchw " + shape_str(want) + " on the cpu, got " +
-                             x.str());
+    throw Error("infer", graph_.name() + " takes f32 nchw " + shape_str(want) +
+                             " on the cpu, got " + x.str());
   if (n < 1 || n > options_.max_batch)
-    throw Error("infer", "batch of " + std::to_string(n) + " samples; this engine was built for 1 to " +
+    throw Error("infer", "batch of " + std::to_string(n) +
+                             " samples; this engine was built for 1 to " +
                              std::to_string(options_.max_batch));
   Plan& p = plan_for(n);
   p.values[static_cast<size_t>(p.input)].mem.set_data_handle(x.raw());
@@ -199,7 +210,11 @@ float Engine::weight_scale_adjust(const std::string& node) const {
   auto it = weights_->adjust.find(node);
   return it == weights_->adjust.end() ? 1.f : it->second;
 }
-int64_t Engine::weight_bytes() const { return weights_->bytes; }
-std::vector<std::string> Engine::nodes_not_quantized() const { return not_quantized_; }
+int64_t Engine::weight_bytes() const {
+  return weights_->bytes;
+}
+std::vector<std::string> Engine::nodes_not_quantized() const {
+  return not_quantized_;
+}
 
 }  // namespace scaledl::infer

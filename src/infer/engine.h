@@ -73,7 +73,9 @@ class Engine {
   // kernels multiply u8 by s8 in 16-bit pairs there, so it keeps weights to 7 bits).
   float weight_scale_adjust(const std::string& node) const;
   // Names of the tensors that int8 needs thresholds for (node outputs after the passes).
-  std::vector<std::string> calibration_tensors() const { return infer::calibration_tensors(graph_); }
+  std::vector<std::string> calibration_tensors() const {
+    return infer::calibration_tensors(graph_);
+  }
 
   // Internal (infer/plan.h): a compiled batch size; packed weights shared by the plans.
   struct Plan;

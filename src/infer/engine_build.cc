@@ -23,9 +23,12 @@ float scale_for(float threshold, bool nonneg) {
 bool nonnegative(const Graph& g, int i) {
   const Node& n = g.node(i);
   switch (n.kind) {
-    case OpKind::conv2d: return n.as<ConvAttrs>().fused.relu;
-    case OpKind::linear: return n.as<LinearAttrs>().fused.relu;
-    case OpKind::relu: return true;
+    case OpKind::conv2d:
+      return n.as<ConvAttrs>().fused.relu;
+    case OpKind::linear:
+      return n.as<LinearAttrs>().fused.relu;
+    case OpKind::relu:
+      return true;
     case OpKind::maxpool2d:
     case OpKind::avgpool2d:
     case OpKind::global_avgpool:
@@ -35,7 +38,8 @@ bool nonnegative(const Graph& g, int i) {
     case OpKind::concat:
       return std::all_of(n.inputs.begin(), n.inputs.end(),
                          [&](int j) { return nonnegative(g, j); });
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -43,13 +47,18 @@ namespace {
 
 dt mode_dt(Mode m, bool nonneg) {
   switch (m) {
-    case Mode::f32: return dt::f32;
-    case Mode::bf16: return dt::bf16;
-    case Mode::int8: return nonneg ? dt::u8 : dt::s8;
+    case Mode::f32:
+      return dt::f32;
+    case Mode::bf16:
+      return dt::bf16;
+    case Mode::int8:
+      return nonneg ? dt::u8 : dt::s8;
   }
   return dt::f32;
 }
-bool is_int8(dt t) { return t == dt::s8 || t == dt::u8; }
+bool is_int8(dt t) {
+  return t == dt::s8 || t == dt::u8;
+}
 
 memory::desc with_dt(const memory::desc& md, dt t) {
   dnnl_memory_desc_t c = md.data;
@@ -109,8 +118,8 @@ class Builder {
 
   void add_step(dnnl::primitive prim, std::vector<std::pair<int, int>> values,
                 std::unordered_map<int, memory> consts, const dnnl::primitive_desc_base& pd) {
-    scratch_bytes_ = std::max<int64_t>(scratch_bytes_,
-                                       static_cast<int64_t>(pd.scratchpad_desc().get_size()));
+    scratch_bytes_ =
+        std::max<int64_t>(scratch_bytes_, static_cast<int64_t>(pd.scratchpad_desc().get_size()));
     Step s;
     s.prim = std::move(prim);
     s.values = std::move(values);
@@ -164,7 +173,8 @@ class Builder {
   // The data type and scale of node i's output.
   std::pair<dt, float> output_type(int i) const {
     const Mode m = mode(i);
-    if (m != Mode::int8 || i == g_.output()) return {m == Mode::bf16 && i != g_.output() ? dt::bf16 : dt::f32, 1.f};
+    if (m != Mode::int8 || i == g_.output())
+      return {m == Mode::bf16 && i != g_.output() ? dt::bf16 : dt::f32, 1.f};
     const bool all_f32 = std::all_of(readers_[i].begin(), readers_[i].end(),
                                      [&](int r) { return mode(r) == Mode::f32; });
     if (all_f32) return {dt::f32, 1.f};
@@ -213,18 +223,28 @@ class Builder {
 
 int Builder::emit(const Node& n) {
   switch (n.kind) {
-    case OpKind::conv2d: return emit_conv(n);
-    case OpKind::linear: return emit_linear(n);
+    case OpKind::conv2d:
+      return emit_conv(n);
+    case OpKind::linear:
+      return emit_linear(n);
     case OpKind::maxpool2d:
     case OpKind::avgpool2d:
-    case OpKind::global_avgpool: return emit_pool(n);
-    case OpKind::relu: return emit_relu(n);
-    case OpKind::concat: return emit_concat(n);
-    case OpKind::add: return emit_add(n);
-    case OpKind::batchnorm2d: return emit_batchnorm(n);
-    case OpKind::channel_pad: return emit_channel_pad(n);
-    case OpKind::flatten: return in_value();  // the linear reading it takes the 4-D value
-    default: break;
+    case OpKind::global_avgpool:
+      return emit_pool(n);
+    case OpKind::relu:
+      return emit_relu(n);
+    case OpKind::concat:
+      return emit_concat(n);
+    case OpKind::add:
+      return emit_add(n);
+    case OpKind::batchnorm2d:
+      return emit_batchnorm(n);
+    case OpKind::channel_pad:
+      return emit_channel_pad(n);
+    case OpKind::flatten:
+      return in_value();  // the linear reading it takes the 4-D value
+    default:
+      break;
   }
   throw Error("infer", "node " + n.name + ": the engine cannot run " +
                            std::string(op_kind_name(n.kind)) +
@@ -282,8 +302,8 @@ int Builder::residual_into_dst(int r, const memory::desc& dst, float dst_scale, 
       std::all_of(readers_[rn].begin(), readers_[rn].end(), [&](int k) { return k <= node_; }) &&
       std::none_of(conversions_.begin(), conversions_.end(),
                    [&](const Conversion& c) { return c.from == r; });
-  const bool same_size = rv.md.get_size() == dst.get_size() &&
-                         with_dt(rv.md, dst.data_type()) == dst;
+  const bool same_size =
+      rv.md.get_size() == dst.get_size() && with_dt(rv.md, dst.data_type()) == dst;
   if (last_reader && same_size) {  // a chain of in-place sums shares one buffer
     sum_scale = dst_scale / rv.scale;
     sum_dt = rv.md.data_type() == dst.data_type() ? dt::undef : rv.md.data_type();
@@ -374,10 +394,10 @@ int Builder::emit_linear(const Node& n) {
   }
   const memory::desc src_any(xd, src_dt, tag::any), w_any(wd, w_dt, tag::any);
   const memory::desc dst_md({xd[0], O}, dst_dt, tag::nc), b_md({O}, dt::f32, tag::x);
-  auto d = a.bias ? dnnl::inner_product_forward::desc(prop_kind::forward_inference, src_any,
-                                                      w_any, b_md, dst_md)
-                  : dnnl::inner_product_forward::desc(prop_kind::forward_inference, src_any,
-                                                      w_any, dst_md);
+  auto d = a.bias ? dnnl::inner_product_forward::desc(prop_kind::forward_inference, src_any, w_any,
+                                                      b_md, dst_md)
+                  : dnnl::inner_product_forward::desc(prop_kind::forward_inference, src_any, w_any,
+                                                      dst_md);
   dnnl::inner_product_forward::primitive_desc pd(d, attr, engine());
   const int src = want(x, pd.src_desc(), src_scale);
   const int dst = add_value(pd.dst_desc(), dst_scale);
@@ -411,10 +431,10 @@ int Builder::emit_pool(const Node& n) {
   const memory::dims pad_r{
       std::max<int64_t>(p.pad_h, (OH - 1) * p.stride_h + p.kernel_h - H - p.pad_h),
       std::max<int64_t>(p.pad_w, (OW - 1) * p.stride_w + p.kernel_w - W - p.pad_w)};
-  if (alg == algorithm::pooling_avg_include_padding &&
-      (pad_r[0] > p.pad_h || pad_r[1] > p.pad_w))
-    throw Error("infer", "node " + n.name + ": ceil-mode average pooling counting padding past "
-                         "the input's edge is not supported by the engine");
+  if (alg == algorithm::pooling_avg_include_padding && (pad_r[0] > p.pad_h || pad_r[1] > p.pad_w))
+    throw Error("infer", "node " + n.name +
+                             ": ceil-mode average pooling counting padding past "
+                             "the input's edge is not supported by the engine");
   const memory::desc dst_any({xd[0], xd[1], OH, OW}, val(x).md.data_type(), tag::any);
   dnnl::pooling_forward::desc d(prop_kind::forward_inference, alg, val(x).md, dst_any,
                                 {p.stride_h, p.stride_w}, {p.kernel_h, p.kernel_w},
@@ -527,8 +547,8 @@ void Builder::finish_output() {
 
 }  // namespace
 
-std::unique_ptr<Engine::Plan> build_plan(const Graph& g, const EngineOptions& o,
-                                         Engine::Weights& w, int64_t batch) {
+std::unique_ptr<Engine::Plan> build_plan(const Graph& g, const EngineOptions& o, Engine::Weights& w,
+                                         int64_t batch) {
   Builder b(g, o, w, batch);
   std::unique_ptr<Engine::Plan> plan = b.build();
   Engine::Plan& p = *plan;
@@ -559,7 +579,8 @@ std::unique_ptr<Engine::Plan> build_plan(const Graph& g, const EngineOptions& o,
                          64, static_cast<size_t>((b.scratch_bytes_ + 127) / 64 * 64))),
                      std::free);
   std::vector<int64_t> offset(p.values.size(), -1);
-  for (size_t k = 0; k < planned.size(); ++k) offset[static_cast<size_t>(planned[k])] = p.memory.offsets[k];
+  for (size_t k = 0; k < planned.size(); ++k)
+    offset[static_cast<size_t>(planned[k])] = p.memory.offsets[k];
   for (size_t v = 0; v < p.values.size(); ++v) {
     Value& x = p.values[v];
     if (static_cast<int>(v) == p.output)
@@ -567,7 +588,8 @@ std::unique_ptr<Engine::Plan> build_plan(const Graph& g, const EngineOptions& o,
     else if (x.external)
       x.mem = memory(x.md, engine(), DNNL_MEMORY_NONE);
     else if (x.first >= 0 || x.alias >= 0)
-      x.mem = memory(x.md, engine(), p.arena.get() + offset[static_cast<size_t>(root(static_cast<int>(v)))]);
+      x.mem = memory(x.md, engine(),
+                     p.arena.get() + offset[static_cast<size_t>(root(static_cast<int>(v)))]);
   }
   const memory scratch(memory::desc({std::max<int64_t>(b.scratch_bytes_, 1)}, dt::u8, tag::x),
                        engine(), p.scratchpad.get());

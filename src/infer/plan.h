@@ -21,8 +21,8 @@ using dnnl::memory;
 
 struct Value {
   memory::desc md;
-  float scale = 1.f;   // s8/u8: q = round(x * scale); 1 otherwise
-  int alias = -1;      // shares the memory of this value (a residual summed in place)
+  float scale = 1.f;          // s8/u8: q = round(x * scale); 1 otherwise
+  int alias = -1;             // shares the memory of this value (a residual summed in place)
   int first = -1, last = -1;  // steps that write it first and read it last
   bool external = false;      // the caller's input or the plan's output tensor
   memory mem;                 // bound after planning
@@ -30,8 +30,8 @@ struct Value {
 
 struct Step {
   dnnl::primitive prim;
-  std::vector<std::pair<int, int>> values;       // (DNNL_ARG_*, value id)
-  std::unordered_map<int, memory> args;          // constants now, values after planning
+  std::vector<std::pair<int, int>> values;  // (DNNL_ARG_*, value id)
+  std::unordered_map<int, memory> args;     // constants now, values after planning
   int node = -1;  // the graph node whose output is final after this step (-1: none)
 };
 
@@ -64,8 +64,8 @@ struct Engine::Weights {
 };
 
 // Builds the plan for `batch` samples (engine_build.cc).
-std::unique_ptr<Engine::Plan> build_plan(const Graph& g, const EngineOptions& o,
-                                         Engine::Weights& w, int64_t batch);
+std::unique_ptr<Engine::Plan> build_plan(const Graph& g, const EngineOptions& o, Engine::Weights& w,
+                                         int64_t batch);
 
 // Scale of an s8/u8 value from its threshold T: 127/T or 255/T (T <= 0: a tiny T).
 float scale_for(float threshold, bool nonneg);

@@ -34,8 +34,10 @@ void expect_user_error(const std::string& args, const std::string& needle) {
 // so the three parts below are one test sharing it).
 fs::path train_lenet() {
   const fs::path d = scaledl::testing::fresh_temp_dir("infer_cli");
-  const auto r = run_cli("train --model lenet5 --steps 200 --batch 64 --lr 0.05 --threads 2 "
-                         "--no-eval --run-dir " + (d / "run").string());
+  const auto r = run_cli(
+      "train --model lenet5 --steps 200 --batch 64 --lr 0.05 --threads 2 "
+      "--no-eval --run-dir " +
+      (d / "run").string());
   EXPECT_EQ(r.code, 0) << r.out;
   return d;
 }
@@ -45,7 +47,10 @@ const std::string kData = " --data idx:/usr/share/datasets/fashion-mnist";
 void engine_fp32_top1_equals_eval(const fs::path& d) {
   const std::string ck = " --checkpoint " + (d / "run/checkpoint.safetensors").string();
   ASSERT_EQ(run_cli("eval" + ck + kData + " --json " + (d / "eval.json").string()).code, 0);
-  ASSERT_EQ(run_cli("eval --precision fp32" + ck + kData + " --json " + (d / "eval32.json").string()).code, 0);
+  ASSERT_EQ(
+      run_cli("eval --precision fp32" + ck + kData + " --json " + (d / "eval32.json").string())
+          .code,
+      0);
   const auto r = run_cli("infer --precision fp32 --batch 100" + ck + kData + " --run-dir " +
                          (d / "infer32").string());
   ASSERT_EQ(r.code, 0) << r.out;
@@ -55,15 +60,18 @@ void engine_fp32_top1_equals_eval(const fs::path& d) {
   EXPECT_EQ(net["top1"], eng["top1"]);
   EXPECT_EQ(net["top1"], inf["top1"]);
   EXPECT_EQ(inf["samples"], 10000);
-  EXPECT_GT(inf["unplanned_activation_bytes"].get<int64_t>(), inf["peak_activation_bytes"].get<int64_t>());
+  EXPECT_GT(inf["unplanned_activation_bytes"].get<int64_t>(),
+            inf["peak_activation_bytes"].get<int64_t>());
 }
 
 void int8_reports_fp32_beside_it_and_reuses_its_cache(const fs::path& d) {
   const std::string ck = " --checkpoint " + (d / "run/checkpoint.safetensors").string();
   const std::string cache = (d / "calib.json").string();
-  const auto r = run_cli("infer --precision int8 --calib-images 200 --calib-data idx:/usr/share/"
-                         "datasets/fashion-mnist --calib-cache " + cache + " --batch 200 --save-logits " +
-                         (d / "logits.npy").string() + ck + kData + " --run-dir " + (d / "i8").string());
+  const auto r = run_cli(
+      "infer --precision int8 --calib-images 200 --calib-data idx:/usr/share/"
+      "datasets/fashion-mnist --calib-cache " +
+      cache + " --batch 200 --save-logits " + (d / "logits.npy").string() + ck + kData +
+      " --run-dir " + (d / "i8").string());
   ASSERT_EQ(r.code, 0) << r.out;
   const auto s = read_json(d / "i8/summary.json");
   EXPECT_EQ(s["precision"], "int8");
@@ -74,8 +82,8 @@ void int8_reports_fp32_beside_it_and_reuses_its_cache(const fs::path& d) {
   EXPECT_TRUE(fs::exists(cache));
   EXPECT_EQ(fs::file_size(d / "logits.npy"), 128u + 10000u * 10u * 4u);  // header + [N, 10] f32
   // The cache alone is enough now, and gives the same figures.
-  const auto again = run_cli("infer --precision int8 --batch 200 --calib-cache " + cache + ck + kData +
-                             " --run-dir " + (d / "i8b").string());
+  const auto again = run_cli("infer --precision int8 --batch 200 --calib-cache " + cache + ck +
+                             kData + " --run-dir " + (d / "i8b").string());
   ASSERT_EQ(again.code, 0) << again.out;
   const auto s2 = read_json(d / "i8b/summary.json");
   EXPECT_EQ(s2["calibration"]["reused"], true);
@@ -91,15 +99,18 @@ void bad_input_is_one_line_and_exit_2(const fs::path& d) {
   // A cache made for another model (LeNet-5 with other weights) is refused, naming the hash.
   const std::string other = (d / "other.json").string();
   ASSERT_EQ(run_cli("infer --model lenet5 --in-channels 1 --precision int8 --calib-images 64 "
-                    "--calib-data idx:/usr/share/datasets/fashion-mnist --calib-cache " + other +
-                    " --seconds 0 --run-dir " + (d / "other").string()).code, 0);
+                    "--calib-data idx:/usr/share/datasets/fashion-mnist --calib-cache " +
+                    other + " --seconds 0 --run-dir " + (d / "other").string())
+                .code,
+            0);
   expect_user_error("infer --precision int8 --calib-cache " + other + ck + rd, "hash");
   // A corrupt checkpoint: one line naming the file.
   const fs::path bad = d / "corrupt.safetensors";
   std::ofstream(bad) << "not a checkpoint";
   expect_user_error("infer --checkpoint " + bad.string() + rd, bad.string());
   EXPECT_FALSE(fs::exists(d / "bad/summary.json"));  // nothing written by the failed runs
-  if (const std::string why = scaledl::infer::cpu_precision_problem(scaledl::infer::Precision::bf16);
+  if (const std::string why =
+          scaledl::infer::cpu_precision_problem(scaledl::infer::Precision::bf16);
       !why.empty())
     expect_user_error("infer --precision bf16" + ck + rd, "avx512_bf16");
 }

@@ -66,7 +66,8 @@ TEST(InferInt8, ConvolutionEqualsTheIntegerReference) {
               }
           const double want =
               (static_cast<double>(acc) + n.values["bias"].data<float>()[oc] * sx * sw) / (sx * sw);
-          EXPECT_NEAR(y.data<float>()[((b * O + oc) * H + i) * W + j], want, 1e-5 * (1 + std::fabs(want)))
+          EXPECT_NEAR(y.data<float>()[((b * O + oc) * H + i) * W + j], want,
+                      1e-5 * (1 + std::fabs(want)))
               << "at " << b << "," << oc << "," << i << "," << j;
         }
   }
@@ -93,7 +94,8 @@ TEST(InferInt8, LinearChainRequantizesLikeTheReference) {
   const Tensor& y = e.run(x);
   auto wscale = [&](const Tensor& w, int64_t r, const char* node) {
     float m = 0;
-    for (int64_t k = 0; k < w.dim(1); ++k) m = std::max(m, std::fabs(w.data<float>()[r * w.dim(1) + k]));
+    for (int64_t k = 0; k < w.dim(1); ++k)
+      m = std::max(m, std::fabs(w.data<float>()[r * w.dim(1) + k]));
     return 127.f / m * e.weight_scale_adjust(node);
   };
   const Tensor& w1 = v.node(1).value("weight");
@@ -106,14 +108,16 @@ TEST(InferInt8, LinearChainRequantizesLikeTheReference) {
       const float sw = wscale(w1, m, "fc1");
       int64_t acc = 0;
       for (int64_t f = 0; f < F; ++f)
-        acc += int64_t{q8(x.data<float>()[b * F + f], sx, false)} * q8(w1.data<float>()[m * F + f], sw, false);
+        acc += int64_t{q8(x.data<float>()[b * F + f], sx, false)} *
+               q8(w1.data<float>()[m * F + f], sw, false);
       const float hq = static_cast<float>((acc + b1.data<float>()[m] * sx * sw) * (sh / (sx * sw)));
       h[m] = q8(std::max(hq, 0.f) / sh, sh, true);
     }
     for (int64_t k = 0; k < K; ++k) {
       const float sw = wscale(w2, k, "fc2");
       int64_t acc = 0;
-      for (int64_t m = 0; m < M; ++m) acc += int64_t{h[m]} * q8(w2.data<float>()[k * M + m], sw, false);
+      for (int64_t m = 0; m < M; ++m)
+        acc += int64_t{h[m]} * q8(w2.data<float>()[k * M + m], sw, false);
       const double want = static_cast<double>(acc) / (sh * sw);
       // One u8 step of the hidden layer may round the other way: allow one quantum of it.
       EXPECT_NEAR(y.data<float>()[b * K + k], want, 1.01 * 0.6 / 255 * 1.5 + 1e-5) << b << "," << k;
@@ -127,11 +131,14 @@ TEST(InferInt8, CalibratedResnetStaysCloseToFp32) {
   int calls = 0;
   infer::CalibOptions co;
   co.batch = 8;
-  const CalibCache cache = infer::calibrate(g, [&](Tensor& x) {
-    if (calls == 2) return false;
-    x = calib.view({8, 3, 32, 32}, calls++ * 8 * 3 * 32 * 32).clone();
-    return true;
-  }, co);
+  const CalibCache cache = infer::calibrate(
+      g,
+      [&](Tensor& x) {
+        if (calls == 2) return false;
+        x = calib.view({8, 3, 32, 32}, calls++ * 8 * 3 * 32 * 32).clone();
+        return true;
+      },
+      co);
   EXPECT_EQ(cache.images, 16);
   EXPECT_EQ(cache.model_hash, infer::model_hash(g));
   EngineOptions o;
