@@ -19,20 +19,12 @@ namespace {
 namespace fs = std::filesystem;
 
 using Result = scaledl::testing::CliResult;
+using scaledl::testing::expect_user_error;
 using scaledl::testing::run_cli;
 
 Result run(const std::string& args, bool with_stderr = true) { return run_cli(args, with_stderr); }
 
 fs::path temp_dir(const std::string& name) { return scaledl::testing::fresh_temp_dir("cli_" + name); }
-
-// One line, starting "scaledl: error:", containing `needle`, exit code 2.
-void expect_user_error(const std::string& args, const std::string& needle) {
-  Result r = run(args);
-  EXPECT_EQ(r.code, 2) << args << "\n" << r.out;
-  EXPECT_EQ(r.out.rfind("scaledl: error:", 0), 0u) << r.out;
-  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
-  EXPECT_NE(r.out.find(needle), std::string::npos) << "want '" << needle << "' in: " << r.out;
-}
 
 TEST(Cli, BadInputGivesOneLineAndExitCode2) {
   fs::path d = temp_dir("bad");

@@ -15,19 +15,12 @@
 namespace {
 
 namespace fs = std::filesystem;
+using scaledl::testing::expect_user_error;
 using scaledl::testing::run_cli;
 
 nlohmann::json read_json(const fs::path& p) {
   std::ifstream f(p);
   return nlohmann::json::parse(f);
-}
-
-void expect_user_error(const std::string& args, const std::string& needle) {
-  const auto r = run_cli(args);
-  EXPECT_EQ(r.code, 2) << args << "\n" << r.out;
-  EXPECT_EQ(r.out.rfind("scaledl: error:", 0), 0u) << r.out;
-  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
-  EXPECT_NE(r.out.find(needle), std::string::npos) << "want '" << needle << "' in: " << r.out;
 }
 
 // A LeNet-5 trained for 200 steps on Fashion-MNIST (ctest runs each test in its own process,

@@ -22,15 +22,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::CliResult;
+using testing::expect_user_error;
 using testing::run_cli;
-
-void expect_user_error(const std::string& args, const std::string& needle) {
-  const CliResult r = run_cli(args);
-  EXPECT_EQ(r.code, 2) << args << "\n" << r.out;
-  EXPECT_EQ(r.out.rfind("scaledl: error:", 0), 0u) << r.out;
-  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
-  EXPECT_NE(r.out.find(needle), std::string::npos) << "want '" << needle << "' in: " << r.out;
-}
 
 nlohmann::json read_json(const fs::path& p) {
   return nlohmann::json::parse(std::ifstream(p));
