@@ -79,8 +79,11 @@ CalibCache calibrate(const Graph& g, const BatchSource& next, const CalibOptions
   std::map<std::string, bool> unsigned_tensor{{"input", false}};
   for (int i = 1; i < fp32.graph().size(); ++i)
     unsigned_tensor[fp32.graph().node(i).name] = nonnegative(fp32.graph(), i);
+  // The network's input is never clipped: its values are data, not a layer's heavy tail, and a
+  // spiky input (a constant background) fools the KL search into clipping every bright pixel.
   for (const auto& [name, h] : hist)
-    cache.tensors[name] = {threshold(h, options, unsigned_tensor[name]), h.max_abs()};
+    cache.tensors[name] = {name == "input" ? max_threshold(h) : threshold(h, options, unsigned_tensor[name]),
+                           h.max_abs()};
   return cache;
 }
 
