@@ -127,7 +127,10 @@ TEST(InferInt8, LinearChainRequantizesLikeTheReference) {
 
 TEST(InferInt8, CalibratedResnetStaysCloseToFp32) {
   const Graph g = testing::model_with_values("resnet18", 3, 32, 10);
-  const Tensor calib = testing::random_images({16, 3, 32, 32}, 21);
+  Tensor calib = testing::random_images({16, 3, 32, 32}, 21);
+  // Like a normalized Fashion-MNIST image: mostly one background value, bright strokes between.
+  for (int64_t i = 0; i < calib.numel(); ++i)
+    if (i % 10 != 0) calib.data<float>()[i] = -0.8f;
   int calls = 0;
   infer::CalibOptions co;
   co.batch = 8;
@@ -140,6 +143,9 @@ TEST(InferInt8, CalibratedResnetStaysCloseToFp32) {
       },
       co);
   EXPECT_EQ(cache.images, 16);
+  // The input is never clipped (the KL search would put it at the background's 0.8).
+  EXPECT_EQ(cache.tensors.at("input").threshold, cache.tensors.at("input").max_abs);
+  EXPECT_GT(cache.tensors.at("input").threshold, 1.9f);
   EXPECT_EQ(cache.model_hash, infer::model_hash(g));
   EngineOptions o;
   o.max_batch = 4;
