@@ -2,6 +2,7 @@
 #include "cli/infer_common.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 
