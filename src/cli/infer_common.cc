@@ -11,7 +11,6 @@
 #include "data/source.h"
 #include "models/models.h"
 #include "nn/net.h"
-#include "ops/ops.h"
 #include "train/checkpoint.h"
 
 namespace scaledl::cli {
@@ -154,27 +153,14 @@ std::unique_ptr<Loader> eval_loader(const LoadedModel& m, const std::string& dat
 EvalResult evaluate_engine(infer::Engine& e, Loader& loader, std::vector<float>* logits) {
   auto t0 = std::chrono::steady_clock::now();
   EvalResult r;
-  Tensor loss = Tensor::empty({1}), no_grad;
   loader.seek(0, loader.batches_per_epoch());
   for (int64_t b = 0, nb = loader.batches_per_epoch(); b < nb; ++b) {
     const Batch& batch = loader.next();
     const int64_t n = batch.real;
     if (n == 0) continue;
     const Tensor& out = e.run(batch.x);
-    const int64_t k = out.dim(1);
-    const Tensor& labels = batch.labels;
-    ops::softmax_cross_entropy(out.view({n, k}, 0), labels.view({n}, 0), 0.f, loss, no_grad);
-    r.loss_sum += static_cast<double>(loss.at(0)) * n;
-    for (int64_t i = 0; i < n; ++i) {
-      const float* row = out.data<float>() + i * k;
-      const float truth = row[labels.data<int32_t>()[i]];
-      int64_t better = 0;
-      for (int64_t j = 0; j < k; ++j) better += row[j] > truth;
-      r.hits1 += better < 1;
-      r.hits5 += better < 5;
-    }
-    if (logits) logits->insert(logits->end(), out.data<float>(), out.data<float>() + n * k);
-    r.samples += n;
+    score_batch(out, batch.labels, n, r);
+    if (logits) logits->insert(logits->end(), out.data<float>(), out.data<float>() + n * out.dim(1));
   }
   r.finish();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -7,37 +7,34 @@
 
 namespace scaledl {
 
+void score_batch(const Tensor& logits, const Tensor& labels, int64_t n, EvalResult& r) {
+  const int64_t k = logits.dim(1);
+  Tensor loss = Tensor::empty({1}), no_grad;
+  ops::softmax_cross_entropy(logits.view({n, k}, 0), labels.view({n}, 0), 0.f, loss, no_grad);
+  r.loss_sum += static_cast<double>(loss.at(0)) * n;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* row = logits.data<float>() + i * k;
+    const float truth = row[labels.data<int32_t>()[i]];
+    int64_t better = 0;  // classes scored above the true one
+    for (int64_t j = 0; j < k; ++j) better += row[j] > truth;
+    r.hits1 += better < 1;
+    r.hits5 += better < 5;
+  }
+  r.samples += n;
+}
+
 EvalResult evaluate(Net& net, Loader& loader) {
   auto t0 = std::chrono::steady_clock::now();
   EvalResult r;
-  int64_t hit1 = 0, hit5 = 0;
-  double loss_sum = 0;
-  Tensor loss = Tensor::empty({1}), no_grad;
   RunContext ctx;
   ctx.training = false;
   loader.seek(0, loader.batches_per_epoch());
   for (int64_t b = 0, nb = loader.batches_per_epoch(); b < nb; ++b) {
     const Batch& batch = loader.next();
-    const int64_t n = batch.real;
-    const Tensor& labels = batch.labels;
-    if (n == 0) continue;
+    if (batch.real == 0) continue;
     // Metrics on the host: the logits are small next to the forward pass.
-    const Tensor logits = net.forward(batch.x, ctx).to(Device::cpu());
-    const int64_t k = logits.dim(1);
-    // Mean cross-entropy of the real rows (a partial last batch pads the rest).
-    ops::softmax_cross_entropy(logits.view({n, k}, 0), labels.view({n}, 0), 0.f, loss, no_grad);
-    loss_sum += static_cast<double>(loss.at(0)) * n;
-    for (int64_t i = 0; i < n; ++i) {
-      const float* row = logits.data<float>() + i * k;
-      const float truth = row[labels.data<int32_t>()[i]];
-      int64_t better = 0;  // classes scored above the true one
-      for (int64_t j = 0; j < k; ++j) better += row[j] > truth;
-      hit1 += better < 1;
-      hit5 += better < 5;
-    }
-    r.samples += n;
+    score_batch(net.forward(batch.x, ctx).to(Device::cpu()), batch.labels, batch.real, r);
   }
-  r.hits1 = hit1, r.hits5 = hit5, r.loss_sum = loss_sum;
   r.finish();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;

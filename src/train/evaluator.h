@@ -23,6 +23,10 @@ struct EvalResult {
   double seconds = 0;
 };
 
+// Adds the first n rows of f32 logits [>= n, K] against s32 labels to r: top-1/top-5 hits and
+// the cross-entropy sum (r.finish() turns them into percentages and the mean).
+void score_batch(const Tensor& logits, const Tensor& labels, int64_t n, EvalResult& r);
+
 // Runs every batch of epoch 0 of `loader` (made with shuffle none and LastBatch::pad, at the
 // Net's batch size) in inference mode; a padded last batch counts only its real samples.
 EvalResult evaluate(Net& net, Loader& loader);
