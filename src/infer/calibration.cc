@@ -82,8 +82,9 @@ CalibCache calibrate(const Graph& g, const BatchSource& next, const CalibOptions
   // The network's input is never clipped: its values are data, not a layer's heavy tail, and a
   // spiky input (a constant background) fools the KL search into clipping every bright pixel.
   for (const auto& [name, h] : hist)
-    cache.tensors[name] = {name == "input" ? max_threshold(h) : threshold(h, options, unsigned_tensor[name]),
-                           h.max_abs()};
+    cache.tensors[name] = {
+        name == "input" ? max_threshold(h) : threshold(h, options, unsigned_tensor[name]),
+        h.max_abs()};
   return cache;
 }
 
