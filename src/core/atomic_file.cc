@@ -2,10 +2,12 @@
 #include "core/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "core/error.h"
 
@@ -79,6 +81,24 @@ void AtomicFile::commit() {
       throw Error("io", path_ + ": written, but syncing its directory failed: " +
                             std::strerror(err) + "; check the disk");
   }
+}
+
+uint64_t remove_stale_temporaries(const std::string& dir) {
+  uint64_t freed = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const size_t at = name.rfind(".tmp.");
+    if (at == std::string::npos || at + 5 >= name.size()) continue;
+    const std::string pid = name.substr(at + 5);
+    if (pid.find_first_not_of("0123456789") != std::string::npos || pid.size() > 9) continue;
+    const pid_t p = static_cast<pid_t>(std::stol(pid));
+    if (p == ::getpid() || ::kill(p, 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    std::error_code size_ec, rm_ec;
+    const uintmax_t size = entry.file_size(size_ec);
+    if (std::filesystem::remove(entry.path(), rm_ec) && !size_ec) freed += size;
+  }
+  return freed;
 }
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {

@@ -3,6 +3,7 @@
 // never a half-written one; a failed write leaves an existing file untouched.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -36,5 +37,9 @@ class AtomicFile {
 
 // Writes `bytes` to `path` atomically (see AtomicFile).
 void write_file_atomic(const std::string& path, std::string_view bytes);
+
+// Removes the temporaries ("NAME.tmp.PID") in `dir` left by writers that were killed (PID no
+// longer a process here); returns the bytes freed. For a folder this process now owns.
+uint64_t remove_stale_temporaries(const std::string& dir);
 
 }  // namespace scaledl

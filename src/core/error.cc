@@ -25,6 +25,23 @@ Error::Error(std::string_view component, std::string_view message)
       message_(message) {}
 
 void set_error_rank(int rank) { g_rank = rank; }
+
+namespace {
+std::function<void(const std::string&)>& fatal_hook() {
+  static std::function<void(const std::string&)> hook;
+  return hook;
+}
+}  // namespace
+
+void set_fatal_hook(std::function<void(const std::string&)> hook) { fatal_hook() = std::move(hook); }
+
+void run_fatal_hook(const std::string& line) noexcept {
+  try {
+    if (fatal_hook()) fatal_hook()(line);
+  } catch (...) {
+    // The job ends either way; the hook's failure must not stop that.
+  }
+}
 int error_rank() { return g_rank; }
 
 void throw_check_failure(const char* lib, const char* call, const char* what, const char* file,

@@ -287,6 +287,7 @@ void MpiGroup::timed_out(const Call& call) {
                            seconds_text(timeout_) + " s; " + diagnose() + "; ending the job";
   std::fprintf(stderr, "scaledl: error: %s\n", line.c_str());
   std::fflush(stderr);
+  run_fatal_hook(line);
   // Ends every rank: mpirun kills the rest, stopped ones included, and exits non-zero.
   MPI_Abort(MPI_COMM_WORLD, 3);
   std::_Exit(3);  // MPI_Abort does not return; this is in case a library's does

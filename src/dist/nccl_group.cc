@@ -287,6 +287,7 @@ void NcclGroup::timed_out(const Call& call, bool enqueued) {
                            seconds_text(timeout_) + " s; " + state + "; ending the job";
   std::fprintf(stderr, "scaledl: error: %s\n", line.c_str());
   std::fflush(stderr);
+  run_fatal_hook(line);
   abort_bounded(comm_);  // frees the GPU from the stuck kernel
   comm_ = nullptr;
   end_job_on_error(3);  // an MPI job: MPI_Abort ends every rank
