@@ -7,6 +7,10 @@
 namespace scaledl::cli {
 
 using Runner = std::function<int()>;
+// Exit codes: 0 done, 1 internal error, 2 bad input or a failed run (one line on stderr),
+// 75 stopped by a signal after a checkpoint (EX_TEMPFAIL: continue with --resume auto), 130 a
+// second SIGINT (no checkpoint).
+constexpr int kExitStopped = 75;
 
 // Each returns the function that runs the subcommand once parsing is done.
 Runner add_train(CLI::App& app);
@@ -16,6 +20,7 @@ Runner add_info(CLI::App& app);
 Runner add_data(CLI::App& app);
 Runner add_comm(CLI::App& app);
 Runner add_infer(CLI::App& app);
+Runner add_status(CLI::App& app);
 
 // "runs/NAME-YYYYmmdd-HHMMSS": where a run's files go when --run-dir is not given.
 std::string default_run_dir(const std::string& name);

@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
   cli::Runner train = cli::add_train(app), eval = cli::add_eval(app);
   cli::Runner models = cli::add_models(app), info = cli::add_info(app);
   cli::Runner data = cli::add_data(app), comm = cli::add_comm(app);
-  cli::Runner infer = cli::add_infer(app);
+  cli::Runner infer = cli::add_infer(app), status = cli::add_status(app);
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     args = cli::expand_config(app, args);
@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("data")) return data();
     if (app.got_subcommand("comm")) return comm();
     if (app.got_subcommand("infer")) return infer();
+    if (app.got_subcommand("status")) return status();
     return 0;
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);

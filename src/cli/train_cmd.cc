@@ -113,11 +113,33 @@ Runner add_train(CLI::App& app) {
   c->add_flag("--profile", t.profile, "Time every layer; per-layer table in summary.json");
   c->add_flag("--eval,!--no-eval", t.eval, "Evaluate on the test split after each epoch")
       ->capture_default_str();
+  c->add_option("--stop-signals", t.stop_signals,
+                "Signals that stop the run after the current step with a checkpoint (exit code "
+                "75; continue with --resume auto), or none; a second SIGINT ends at once")
+      ->capture_default_str();
+  c->add_flag("--requeue-on-signal", t.requeue_on_signal,
+              "Under Slurm: after a stop signal's checkpoint, requeue the job (scontrol "
+              "requeue); it resumes with --resume auto");
+  c->add_option("--heartbeat", t.heartbeat,
+                "Seconds between RUN_DIR/status.json heartbeats (a run whose heartbeat is three "
+                "intervals old reads as lost)")
+      ->capture_default_str();
   t.run_dir.clear();
   return [cfg, c] {
     if (cfg->run_dir.empty()) cfg->run_dir = default_run_dir(cfg->model);
     nlohmann::json s = run_training(*cfg);
-    if (s["rank"] != 0) return 0;  // one report per job, from rank 0
+    const bool stopped = s["status"] == "stopped";
+    const int code = stopped ? kExitStopped : 0;
+    if (s["rank"] != 0) return code;  // one report per job, from rank 0
+    if (stopped) {
+      const nlohmann::json& how = s["stopped"];
+      std::printf("stopped by %s at step %lld of %lld; checkpoint %s/checkpoint.safetensors; "
+                  "continue with --resume auto\n",
+                  how["signal"].get<std::string>().c_str(), how["step"].get<long long>(),
+                  s["steps_planned"].get<long long>(), cfg->run_dir.c_str());
+      std::printf("summary: %s/summary.json\n", cfg->run_dir.c_str());
+      return code;
+    }
     if (s["top1"].is_null())
       std::printf("no evaluation (--no-eval)  %.0f images/s  %.1f s\n",
                   s["images_per_sec"].get<double>(), s["wall_seconds"].get<double>());

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/stop_signal.h"
 
 namespace scaledl {
 
@@ -45,6 +46,10 @@ void TrainConfig::validate() const {
   need(baseline_ips >= 0, "--baseline-ips", "must not be negative");
   need(precision == "fp32" || precision == "tf32" || precision == "fp16" || precision == "bf16",
        "--precision", "must be fp32, tf32, fp16 or bf16, got '" + precision + "'");
+  need(heartbeat > 0, "--heartbeat", "must be a positive number of seconds");
+  parse_stop_signals(stop_signals);  // throws naming --stop-signals
+  need(!requeue_on_signal || !parse_stop_signals(stop_signals).empty(), "--requeue-on-signal",
+       "needs at least one --stop-signals signal to act on");
   need(precision != "tf32" || device != "cpu", "--precision",
        "tf32 needs --device cuda (TF32 is a GPU tensor-core format)");
 }
@@ -65,7 +70,8 @@ nlohmann::json TrainConfig::to_json() const {
           {"layout", layout}, {"threads", threads}, {"device", device},
           {"precision", precision}, {"seed", seed}, {"run_dir", run_dir},
           {"checkpoint_every", checkpoint_every}, {"log_every", log_every},
-          {"profile", profile}};
+          {"profile", profile}, {"stop_signals", stop_signals},
+          {"requeue_on_signal", requeue_on_signal}, {"heartbeat", heartbeat}};
 }
 
 }  // namespace scaledl

@@ -57,6 +57,11 @@ struct TrainConfig {
   int64_t log_every = 20;  // steps between steps.jsonl records
   bool profile = false;  // per-layer times in summary.json
   bool eval = true;  // evaluate after each epoch
+  // Stopping: these signals stop the run at the next step with a checkpoint (exit code 75);
+  // "none" leaves the default actions.
+  std::string stop_signals = "TERM,INT,USR1";
+  bool requeue_on_signal = false;  // under Slurm: scontrol requeue after a signal's checkpoint
+  double heartbeat = 10;           // seconds between status.json heartbeats
 
   // Throws Error naming the flag for out-of-range values.
   void validate() const;

@@ -65,12 +65,22 @@ float DataParallel::average(float local, const char* what) {
   return local;
 }
 
+DataParallel::StepVote DataParallel::vote(float loss, bool stop) {
+  float v[2] = {loss, stop ? 1.f : 0.f};
+  if (world() > 1)
+    group_->allreduce(v, 2, WireType::f32, ReduceOp::sum, "allreduce of the step's loss and stop vote");
+  // Summed, then divided, as the one-element average did: the same loss to the last bit.
+  return {world() > 1 ? v[0] / static_cast<float>(world()) : v[0], static_cast<int>(std::lround(v[1]))};
+}
+
 void DataParallel::reduce(EvalResult& r) {
   if (world() == 1) return;
   // f32 holds counts exactly up to 2^24 per split; a test set larger than that is not for this.
-  float v[4] = {static_cast<float>(r.hits1), static_cast<float>(r.hits5),
-                static_cast<float>(r.loss_sum), static_cast<float>(r.samples)};
-  group_->allreduce(v, 4, WireType::f32, ReduceOp::sum, "allreduce of evaluation counts");
+  float v[5] = {static_cast<float>(r.hits1), static_cast<float>(r.hits5),
+                static_cast<float>(r.loss_sum), static_cast<float>(r.samples),
+                r.interrupted ? 1.f : 0.f};
+  group_->allreduce(v, 5, WireType::f32, ReduceOp::sum, "allreduce of evaluation counts");
+  r.interrupted = v[4] > 0;
   r.hits1 = static_cast<int64_t>(v[0]);
   r.hits5 = static_cast<int64_t>(v[1]);
   r.loss_sum = v[2];

@@ -43,7 +43,15 @@ class DataParallel {
   }
   // The mean over ranks (every rank gets the same value, so every rank decides alike).
   float average(float local, const char* what);
-  // Sums the counts of every rank's share and recomputes the percentages.
+  // The step's mean loss and how many ranks asked to stop, in one allreduce: every rank gets
+  // the same answer, so every rank stops at the same step whichever of them got the signal.
+  struct StepVote {
+    float loss;
+    int stop_ranks;
+  };
+  StepVote vote(float loss, bool stop);
+  // Sums the counts of every rank's share and recomputes the percentages; interrupted on every
+  // rank when it was on one.
   void reduce(EvalResult& r);
   // Batch-norm running statistics are per rank during training; before evaluating or saving,
   // every rank takes their mean (so all ranks evaluate, and rank 0 saves, the same model).

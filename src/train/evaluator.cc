@@ -23,13 +23,17 @@ void score_batch(const Tensor& logits, const Tensor& labels, int64_t n, EvalResu
   r.samples += n;
 }
 
-EvalResult evaluate(Net& net, Loader& loader) {
+EvalResult evaluate(Net& net, Loader& loader, const std::function<bool()>& stop) {
   auto t0 = std::chrono::steady_clock::now();
   EvalResult r;
   RunContext ctx;
   ctx.training = false;
   loader.seek(0, loader.batches_per_epoch());
   for (int64_t b = 0, nb = loader.batches_per_epoch(); b < nb; ++b) {
+    if (stop && stop()) {
+      r.interrupted = true;
+      break;
+    }
     const Batch& batch = loader.next();
     if (batch.real == 0) continue;
     // Metrics on the host: the logits are small next to the forward pass.

@@ -1,6 +1,7 @@
 // Evaluation: top-1/top-5 accuracy and mean cross-entropy of a Net over a whole split.
 #pragma once
 #include <cstdint>
+#include <functional>
 
 #include "data/loader.h"
 #include "nn/net.h"
@@ -21,6 +22,7 @@ struct EvalResult {
     loss = loss_sum / static_cast<double>(samples);
   }
   double seconds = 0;
+  bool interrupted = false;  // a stop request cut it short: not a result
 };
 
 // Adds the first n rows of f32 logits [>= n, K] against s32 labels to r: top-1/top-5 hits and
@@ -29,6 +31,7 @@ void score_batch(const Tensor& logits, const Tensor& labels, int64_t n, EvalResu
 
 // Runs every batch of epoch 0 of `loader` (made with shuffle none and LastBatch::pad, at the
 // Net's batch size) in inference mode; a padded last batch counts only its real samples.
-EvalResult evaluate(Net& net, Loader& loader);
+// `stop`, asked before each batch, cuts the evaluation short (the result is then interrupted).
+EvalResult evaluate(Net& net, Loader& loader, const std::function<bool()>& stop = {});
 
 }  // namespace scaledl

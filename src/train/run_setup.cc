@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 
+#include "core/atomic_file.h"
 #include "core/device_memory.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -53,6 +54,10 @@ RunSetup prepare_run(const TrainConfig& cfg, int rank, int world, Device device)
   // The GPU's context first: the loaders' pinned buffers are then made on it, not on cuda:0.
   if (!device.is_cpu()) Tensor::empty({1}, DType::f32, device);
   if (rank == 0) ensure_run_dir(cfg.run_dir);  // only rank 0 writes there
+  if (rank == 0 && !cfg.resume.empty())  // a killed run's half-written checkpoint
+    if (const uint64_t freed = remove_stale_temporaries(cfg.run_dir))
+      log_info("removed " + std::to_string(freed >> 20) + " MiB of temporary files left in " +
+               cfg.run_dir + " by a killed run");
 
   RunSetup run;
   const std::string ck = cfg.run_dir + "/checkpoint.safetensors";
@@ -60,6 +65,9 @@ RunSetup prepare_run(const TrainConfig& cfg, int rank, int world, Device device)
     if (rank == 0 && fs::exists(ck))
       throw Error("run-dir", cfg.run_dir + " already holds a run (checkpoint.safetensors); pass "
                                            "--resume auto to continue it or choose another --run-dir");
+  } else if (cfg.resume == "auto" && !fs::exists(ck)) {
+    // A job that is requeued or rerun passes --resume auto every time: the first start is fresh.
+    log_info("--resume auto: no checkpoint in " + cfg.run_dir + " yet; starting from step 0");
   } else {
     run.resume_path = cfg.resume == "auto" ? ck : cfg.resume;
     if (!fs::exists(run.resume_path))

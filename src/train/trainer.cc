@@ -4,13 +4,17 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <memory>
 
 #include "core/device_memory.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/rng.h"
+#include "core/stop_signal.h"
 #include "core/threads.h"
 #include "data/loader.h"
 #include "data/source.h"
@@ -21,10 +25,12 @@
 #include "optim/loss_scaler.h"
 #include "optim/sgd.h"
 #include "telemetry/jsonl.h"
+#include "telemetry/run_status.h"
 #include "train/checkpoint.h"
 #include "train/data_parallel.h"
 #include "train/evaluator.h"
 #include "train/run_setup.h"
+#include "train/stopping.h"
 
 namespace scaledl {
 
@@ -90,12 +96,18 @@ nlohmann::json eval_json(const EvalResult& e, int64_t epoch, int64_t step) {
   return {{"epoch", epoch}, {"step", step}, {"top1", e.top1}, {"top5", e.top5},
           {"loss", e.loss}, {"samples", e.samples}, {"seconds", e.seconds}};
 }
-}  // namespace
 
-nlohmann::json run_training(const TrainConfig& cfg) {
+// The job; `status` is set (rank 0) once the run folder is this run's, for run_training's
+// failure record.
+nlohmann::json train(const TrainConfig& cfg, std::unique_ptr<StatusFile>& status) {
   auto wall0 = Clock::now();
   DataParallel dp(cfg);
   const bool lead = dp.lead();  // rank 0 writes the run's files
+  // After MPI's start: the handlers are ours. A signal from here on stops at a step boundary.
+  StopSignals signals(parse_stop_signals(cfg.stop_signals));
+  if (cfg.requeue_on_signal && !std::getenv("SLURM_JOB_ID"))
+    throw Error("config", "--requeue-on-signal needs a Slurm job (SLURM_JOB_ID is not set); "
+                          "submit with sbatch or drop the flag");
   RunSetup run = prepare_run(cfg, dp.rank(), dp.world(), dp.device());
   Net& net = *run.net;
   const int64_t global_batch = cfg.batch * dp.world();
@@ -140,6 +152,15 @@ nlohmann::json run_training(const TrainConfig& cfg) {
                      "bucket size, log and checkpoint intervals)");
   dp.attach(net);
   const std::string dir = cfg.run_dir;
+  if (lead) {
+    status = std::make_unique<StatusFile>(
+        dir, cfg.heartbeat,
+        nlohmann::json{{"steps_planned", total}, {"world_size", dp.world()}, {"model", cfg.model}});
+    status->progress(start);
+    status->checkpointed(start);
+    // A collective that times out ends the job without unwinding: the run is marked failed first.
+    set_fatal_hook([&status, &cfg](const std::string& line) { record_failure(cfg, *status, line); });
+  }
   JsonlWriter steps_log, evals_log;
   if (lead) {
     steps_log = JsonlWriter(dir + "/steps.jsonl", start > 0);
@@ -155,6 +176,7 @@ nlohmann::json run_training(const TrainConfig& cfg) {
     ck.loss_scale_clean_steps = scaler.clean_steps();
     dp.average_buffers(net);  // rank 0 saves the job's model, not its own statistics
     if (lead) save_checkpoint(ck_path, net, &opt.state(), ck);
+    if (status) status->checkpointed(step);
     dp.barrier("barrier after rank 0's checkpoint", 3600);
   };
 
@@ -178,6 +200,11 @@ nlohmann::json run_training(const TrainConfig& cfg) {
   nlohmann::json history = nlohmann::json::array();
   double eval_seconds = 0;
   net.set_profiling(cfg.profile);
+  // Stopping: the ranks vote with every step's loss; an evaluation a signal cuts short counts too.
+  bool stopping = false;
+  int stop_ranks = 0;
+  const std::function<bool()> signalled = [] { return StopSignals::received() != 0; };
+  int64_t done = end;  // the step the run reached
 
   const Batch* ahead = nullptr;
   for (int64_t step = start; step < end; ++step) {
@@ -221,7 +248,12 @@ nlohmann::json run_training(const TrainConfig& cfg) {
     ph.forward = secs(t1, t2), ph.backward = secs(t2, t3);
     ph.comm = secs(t3, t3c), ph.optimizer = secs(t3d, t4), ph.device = secs(t4, Clock::now());
     // The job's mean loss: every rank sees the same value, so a divergence stops every rank.
-    last_loss = dp.average(loss.at(0), "allreduce of the step's loss");
+    // Whether a rank got a stop signal rides the same allreduce.
+    const DataParallel::StepVote vote = dp.vote(loss.at(0), signalled());
+    last_loss = vote.loss;
+    stop_ranks = vote.stop_ranks;
+    stopping = stop_ranks > 0;
+    if (status) status->progress(step + 1);
     if (!std::isfinite(last_loss))
       throw Error("train", "loss is " + std::to_string(last_loss) + " at step " +
                                std::to_string(step) + " (lr " + std::to_string(lr) +
@@ -261,12 +293,17 @@ nlohmann::json run_training(const TrainConfig& cfg) {
                     lr, rate, eta_str((total - step - 1) * global_batch / rate).c_str());
       log_progress(line, epoch_end);
     }
-    if (epoch_end && cfg.eval) {
+    if (epoch_end && cfg.eval && !stopping) {
       dp.average_buffers(net);  // every rank evaluates the same model
-      last_eval = evaluate(net, *run.test_loader);
+      last_eval = evaluate(net, *run.test_loader, signalled);
       dp.reduce(last_eval);  // each rank evaluated its share
-      have_eval = true;
       eval_seconds += last_eval.seconds;
+    }
+    if (epoch_end && cfg.eval && last_eval.interrupted) {
+      stopping = true;  // not a result: the checkpoint below, then stop
+      last_eval = EvalResult{};
+    } else if (epoch_end && cfg.eval && !stopping) {
+      have_eval = true;
       nlohmann::json e = eval_json(last_eval, epoch + 1, step + 1);
       evals_log.write(e);
       history.push_back(e);
@@ -276,11 +313,15 @@ nlohmann::json run_training(const TrainConfig& cfg) {
                     last_eval.loss, static_cast<long long>(last_eval.samples), last_eval.seconds);
       log_info(line);
     }
-    if (epoch_end || step + 1 == end ||
+    if (epoch_end || step + 1 == end || stopping ||
         (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0))
       save(step + 1);
+    if (stopping) {
+      done = step + 1;
+      break;
+    }
   }
-  if (!have_eval && cfg.eval) {
+  if (!have_eval && cfg.eval && !stopping) {
     dp.average_buffers(net);
     last_eval = evaluate(net, *run.test_loader);
     dp.reduce(last_eval);
@@ -309,8 +350,9 @@ nlohmann::json run_training(const TrainConfig& cfg) {
   nlohmann::json summary = {
       {"model", cfg.model}, {"data", cfg.data}, {"top1", last_eval.top1},
       {"top5", last_eval.top5}, {"eval_loss", last_eval.loss}, {"eval_samples", last_eval.samples},
-      {"epochs", static_cast<double>(end) / bpe}, {"steps", end},
-      {"steps_planned", total}, {"steps_this_run", end - start}, {"resumed_from_step", start},
+      {"status", stopping ? "stopped" : "completed"},
+      {"epochs", static_cast<double>(done) / bpe}, {"steps", done},
+      {"steps_planned", total}, {"steps_this_run", done - start}, {"resumed_from_step", start},
       {"wall_seconds", secs(wall0, Clock::now())}, {"images_per_sec", ips},
       {"images_per_sec_steps", measured_steps}, {"final_loss", last_loss},
       {"world_size", dp.world()}, {"rank", dp.rank()}, {"batch", cfg.batch},
@@ -338,8 +380,43 @@ nlohmann::json run_training(const TrainConfig& cfg) {
                                 {"cuda_mallocs", m.device_allocs}};
   }
   if (cfg.profile) summary["profile"] = profile_json(net, measured_steps);
+  if (stopping) {
+    const int sig = StopSignals::received();
+    summary["stopped"] = {{"signal", sig ? signal_name(sig) : "a signal to another rank"},
+                          {"step", done}, {"ranks_signalled", stop_ranks}};
+  }
   if (lead) write_json_atomic(dir + "/summary.json", summary);
+  if (!stopping) {
+    if (status) status->finish("completed");
+  } else {
+    nlohmann::json how = summary["stopped"];
+    if (lead && cfg.requeue_on_signal) {
+      const std::string problem = requeue_slurm_job();
+      how["requeued"] = problem.empty();
+      if (problem.empty()) log_info("requeued Slurm job " + std::string(std::getenv("SLURM_JOB_ID")) +
+                                    ": it resumes from step " + std::to_string(done));
+      else log_warn("could not requeue: " + problem + "; resubmit with --resume auto");
+      if (!problem.empty()) how["requeue_error"] = problem;
+    }
+    if (status) status->finish("stopped", how);
+    // Every rank leaves together once rank 0's records are written (a launcher may end the
+    // others when one exits with the stop code).
+    dp.barrier("barrier after the stopped run's records", 600);
+  }
+  set_fatal_hook({});
   return summary;
+}
+}  // namespace
+
+nlohmann::json run_training(const TrainConfig& cfg) {
+  std::unique_ptr<StatusFile> status;
+  try {
+    return train(cfg, status);
+  } catch (const std::exception& e) {
+    set_fatal_hook({});
+    if (status) record_failure(cfg, *status, e.what());
+    throw;
+  }
 }
 
 }  // namespace scaledl
