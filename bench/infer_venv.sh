@@ -23,28 +23,7 @@ PINS=(
   safetensors==0.8.0
 )
 
-log() { echo "[infer_venv] $*" >&2; }
-
-# True when the venv's pip lists every pin at its exact version.
-pins_present() {
-  [[ -x "$VENV/bin/python" ]] || return 1
-  local have
-  have="$("$VENV/bin/python" -m pip list --format=freeze 2>/dev/null | tr 'A-Z_' 'a-z-')"
-  local pin name ver
-  for pin in "${PINS[@]}"; do
-    name="${pin%%==*}"
-    ver="${pin##*==}"
-    grep -Eq "^${name}==${ver}(\+.*)?$" <<<"$have" || return 1
-  done
-}
-
-if ! pins_present; then
-  if [[ ! -x "$VENV/bin/python" ]]; then
-    log "making $VENV (torch from PyPI brings CUDA wheels: a few GB, once)"
-    "$PYTHON" -m venv "$VENV"
-  fi
-  log "installing ${PINS[*]}"
-  "$VENV/bin/python" -m pip install --quiet "${PINS[@]}" >&2
-  pins_present || { log "pins still missing after pip install; see pip's output above"; exit 1; }
-fi
+# shellcheck source=../scripts/lib/venv.sh
+source "$ROOT/scripts/lib/venv.sh"
+ensure_venv "$VENV" "${PINS[@]}"
 echo "$VENV"
