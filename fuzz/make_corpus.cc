@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "data/crc32c.h"
+#include "core/crc32c.h"
 #include "data/record.h"
 
 namespace {

@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <memory>
 
+#include "core/crc32c.h"
 #include "core/error.h"
-#include "data/crc32c.h"
 
 namespace scaledl {
 

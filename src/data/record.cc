@@ -6,9 +6,9 @@
 #include <cstdio>
 #include <limits>
 
+#include "core/crc32c.h"
 #include "core/error.h"
 #include "data/corrupt.h"
-#include "data/crc32c.h"
 #include "data/record_internal.h"
 
 namespace scaledl {

@@ -18,9 +18,9 @@
 #include <thread>
 
 #include "core/atomic_file.h"
+#include "core/crc32c.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "data/crc32c.h"
 #include "data/record.h"
 #include "data/record_internal.h"
 

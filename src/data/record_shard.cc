@@ -9,9 +9,9 @@
 #include <limits>
 
 #include "core/atomic_file.h"
+#include "core/crc32c.h"
 #include "core/error.h"
 #include "data/corrupt.h"
-#include "data/crc32c.h"
 #include "data/record.h"
 #include "data/record_internal.h"
 

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "core/crc32c.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "data/crc32c.h"
 #include "dist/bootstrap.h"
 #include "dist/mpi_group.h"
 #include "dist/nccl_group.h"

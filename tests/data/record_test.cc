@@ -10,10 +10,10 @@
 #include <fstream>
 #include <thread>
 
+#include "core/crc32c.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/corrupt.h"
-#include "data/crc32c.h"
 #include "temp_dir.h"
 
 namespace scaledl {

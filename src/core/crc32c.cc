@@ -1,5 +1,5 @@
 // CRC32C through Intel ISA-L's crc32_iscsi, which picks the SSE4.2 / PCLMUL code path at run time.
-#include "data/crc32c.h"
+#include "core/crc32c.h"
 
 #include <cstdio>
 
