@@ -18,7 +18,9 @@ std::string requeue_slurm_job() {
   for (const char* c = job; *c; ++c)
     if (!std::isdigit(static_cast<unsigned char>(*c)))
       return std::string("SLURM_JOB_ID '") + job + "' is not a job number";
-  const std::string cmd = std::string("scontrol requeue ") + job + " 2>&1";
+  // Slurm sends the job SIGTERM moments after the requeue: scontrol ignores it so that it can
+  // still report (an ignored signal stays ignored across exec).
+  const std::string cmd = std::string("trap '' TERM; exec scontrol requeue ") + job + " 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) return "cannot run scontrol";
   std::string out;
