@@ -74,6 +74,8 @@ Runner add_train(CLI::App& app) {
                 "Input height = width for synthetic data (0: the model's default)")
       ->capture_default_str();
   c->add_option("--lr", t.lr, "Peak learning rate")->capture_default_str();
+  c->add_option("--end-lr", t.end_lr, "Learning rate the cosine and poly schedules end at")
+      ->capture_default_str();
   c->add_option("--schedule", t.schedule, "constant, step, cosine or poly")->capture_default_str();
   c->add_option("--warmup-epochs", t.warmup_epochs, "Linear warmup length")->capture_default_str();
   c->add_option("--milestones", t.milestones, "Epochs at which the step schedule decays")
@@ -92,8 +94,7 @@ Runner add_train(CLI::App& app) {
       ->capture_default_str();
   c->add_flag("--flip,!--no-flip", t.flip, "Random horizontal flips")->capture_default_str();
   c->add_option("--layout", t.layout, "Activation layout: nhwc or nchw")->capture_default_str();
-  c->add_option("--threads", t.threads, "Compute threads (0: one per core)")
-      ->capture_default_str();
+  c->add_option("--threads", t.threads, "Compute threads (0: one per core)")->capture_default_str();
   c->add_option("--device", t.device,
                 "cpu, or cuda[:N] (a CUDA build on a GPU host; a bare cuda in a job of several "
                 "ranks: the local rank's GPU)")
@@ -120,6 +121,23 @@ Runner add_train(CLI::App& app) {
   c->add_flag("--requeue-on-signal", t.requeue_on_signal,
               "Under Slurm: after a stop signal's checkpoint, requeue the job (scontrol "
               "requeue); it resumes with --resume auto");
+  c->add_option("--target-accuracy", t.target_accuracy,
+                "End the run at the first evaluation whose top-1 (percent) reaches this; "
+                "summary.json reports the time to accuracy")
+      ->capture_default_str();
+  c->add_flag("--tensorboard,!--no-tensorboard", t.tensorboard,
+              "Write TensorBoard events (scalars and hparams) to RUN_DIR/events.out.tfevents.*")
+      ->capture_default_str();
+  c->add_flag("--mllog,!--no-mllog", t.mllog,
+              "Write the MLPerf training log (:::MLLOG lines) to RUN_DIR/mlperf_log.txt")
+      ->capture_default_str();
+  c->add_option("--mllog-org", t.mllog_org, "submission_org in the MLPerf log")
+      ->capture_default_str();
+  c->add_option("--mllog-platform", t.mllog_platform,
+                "submission_platform in the MLPerf log (default: RANKSxDEVICE)");
+  c->add_option("--mllog-division", t.mllog_division,
+                "open, or closed: refuse hyperparameters the closed ResNet rules reject")
+      ->capture_default_str();
   c->add_option("--heartbeat", t.heartbeat,
                 "Seconds between RUN_DIR/status.json heartbeats (a run whose heartbeat is three "
                 "intervals old reads as lost)")
@@ -133,10 +151,11 @@ Runner add_train(CLI::App& app) {
     if (s["rank"] != 0) return code;  // one report per job, from rank 0
     if (stopped) {
       const nlohmann::json& how = s["stopped"];
-      std::printf("stopped by %s at step %lld of %lld; checkpoint %s/checkpoint.safetensors; "
-                  "continue with --resume auto\n",
-                  how["signal"].get<std::string>().c_str(), how["step"].get<long long>(),
-                  s["steps_planned"].get<long long>(), cfg->run_dir.c_str());
+      std::printf(
+          "stopped by %s at step %lld of %lld; checkpoint %s/checkpoint.safetensors; "
+          "continue with --resume auto\n",
+          how["signal"].get<std::string>().c_str(), how["step"].get<long long>(),
+          s["steps_planned"].get<long long>(), cfg->run_dir.c_str());
       std::printf("summary: %s/summary.json\n", cfg->run_dir.c_str());
       return code;
     }

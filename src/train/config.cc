@@ -46,6 +46,12 @@ void TrainConfig::validate() const {
   need(baseline_ips >= 0, "--baseline-ips", "must not be negative");
   need(precision == "fp32" || precision == "tf32" || precision == "fp16" || precision == "bf16",
        "--precision", "must be fp32, tf32, fp16 or bf16, got '" + precision + "'");
+  need(end_lr >= 0 && end_lr <= lr, "--end-lr", "must be in [0, --lr]");
+  need(target_accuracy >= 0 && target_accuracy <= 100, "--target-accuracy",
+       "must be a top-1 percentage in (0, 100], or 0 for none");
+  need(target_accuracy == 0 || eval, "--target-accuracy", "needs evaluation; drop --no-eval");
+  need(mllog_division == "open" || mllog_division == "closed", "--mllog-division",
+       "must be open or closed, got '" + mllog_division + "'");
   need(heartbeat > 0, "--heartbeat", "must be a positive number of seconds");
   parse_stop_signals(stop_signals);  // throws naming --stop-signals
   need(!requeue_on_signal || !parse_stop_signals(stop_signals).empty(), "--requeue-on-signal",
@@ -71,7 +77,10 @@ nlohmann::json TrainConfig::to_json() const {
           {"precision", precision}, {"seed", seed}, {"run_dir", run_dir},
           {"checkpoint_every", checkpoint_every}, {"log_every", log_every},
           {"profile", profile}, {"stop_signals", stop_signals},
-          {"requeue_on_signal", requeue_on_signal}, {"heartbeat", heartbeat}};
+          {"requeue_on_signal", requeue_on_signal}, {"heartbeat", heartbeat},
+          {"end_lr", end_lr}, {"target_accuracy", target_accuracy}, {"mllog", mllog}, {"tensorboard", tensorboard},
+          {"mllog_org", mllog_org}, {"mllog_platform", mllog_platform},
+          {"mllog_division", mllog_division}};
 }
 
 }  // namespace scaledl

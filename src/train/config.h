@@ -34,6 +34,7 @@ struct TrainConfig {
                            // the schedule still spans the whole run (time-sliced jobs)
   int64_t image_size = 0;  // synthetic data and model input; 0 = the model's or data's own
   float lr = 0.1f;
+  float end_lr = 0.f;  // cosine and poly schedules decay towards this
   std::string schedule = "cosine";
   float warmup_epochs = 0.5f;
   std::vector<int64_t> milestones;  // step schedule, in epochs
@@ -62,6 +63,14 @@ struct TrainConfig {
   std::string stop_signals = "TERM,INT,USR1";
   bool requeue_on_signal = false;  // under Slurm: scontrol requeue after a signal's checkpoint
   double heartbeat = 10;           // seconds between status.json heartbeats
+  // Time to accuracy: > 0 ends the run at the first evaluation whose top-1 (percent) reaches it.
+  double target_accuracy = 0;
+  // The MLPerf training log (RUN_DIR/mlperf_log.txt): ResNet rules 4.0.0 keys.
+  bool mllog = true;
+  bool tensorboard = true;  // RUN_DIR/events.out.tfevents.*
+  std::string mllog_org = "scaledl";
+  std::string mllog_platform;          // "" = WORLDxDEVICE, e.g. 8xcuda or 1xcpu
+  std::string mllog_division = "open";  // closed: the closed rules' hyperparameter checks
 
   // Throws Error naming the flag for out-of-range values.
   void validate() const;
