@@ -26,7 +26,7 @@ checker() {  # checker LOG: the compliance checker's verdict line and exit code
 }
 resnet_closed() {  # resnet_closed OPTIMIZER: a closed-rules ResNet-50 run on synthetic data
   "$scaledl" train --model resnet50 --data synthetic:64 --image-size 32 --batch 16 --epochs 12 \
-    --threads 2 --schedule poly --lr 0.2 --end-lr 0.0001 --weight-decay 0.0001 \
+    --threads 1 --schedule poly --lr 0.2 --end-lr 0.0001 --weight-decay 0.0001 \
     --warmup-epochs 1 --optimizer "$1" --mllog-division closed --mllog-platform 1xcpu \
     --target-accuracy 90 --no-tensorboard --run-dir "$dir/r" >"$dir/log" 2>&1 ||
     { cat "$dir/log"; fail "the training run failed"; }
