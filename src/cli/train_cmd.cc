@@ -16,6 +16,19 @@ std::string default_run_dir(const std::string& model) {
   return "runs/" + model + "-" + buf;
 }
 
+namespace {
+// An option taking one of an enum's names, parsed here at the edge (one line naming the flag and
+// the names otherwise).
+template <class E>
+CLI::Option* add_enum(CLI::App* c, const std::string& flag, E& v, const std::string& help) {
+  return c
+      ->add_option_function<std::string>(
+          flag, [&v, flag](const std::string& s) { v = parse_enum<E>(s, flag); }, help)
+      ->type_name("{" + enum_list<E>() + "}")
+      ->default_str(enum_name(v));
+}
+}  // namespace
+
 Runner add_train(CLI::App& app) {
   auto cfg = std::make_shared<TrainConfig>();
   CLI::App* c = app.add_subcommand("train", "Train a model; writes RUN_DIR/summary.json");
@@ -41,18 +54,15 @@ Runner add_train(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--bucket-mb", t.bucket_mb, "Gradient allreduce bucket size (MB)")
       ->capture_default_str();
-  c->add_option("--grad-wire", t.grad_wire,
-                "Gradient element type on the wire: f32, or f16/bf16 (half the bytes)")
-      ->capture_default_str();
+  add_enum(c, "--grad-wire", t.grad_wire,
+           "Gradient element type on the wire: f32, or f16/bf16 (half the bytes)");
   c->add_flag("--overlap,!--no-overlap", t.overlap,
               "Allreduce gradient buckets while backward runs")
       ->capture_default_str();
-  c->add_option("--optimizer", t.optimizer, "sgd or lars (layer-wise trust ratios, large batches)")
-      ->capture_default_str();
+  add_enum(c, "--optimizer", t.optimizer, "sgd or lars (layer-wise trust ratios, large batches)");
   c->add_option("--lars-eta", t.lars_eta, "LARS trust coefficient")->capture_default_str();
-  c->add_option("--lr-scaling", t.lr_scaling,
-                "none, or linear: --lr x global batch / --lr-base-batch (Goyal et al.)")
-      ->capture_default_str();
+  add_enum(c, "--lr-scaling", t.lr_scaling,
+           "none, or linear: --lr x global batch / --lr-base-batch (Goyal et al.)");
   c->add_option("--lr-base-batch", t.lr_base_batch, "Batch --lr is given for (linear scaling)")
       ->capture_default_str();
   c->add_option("--baseline-ips", t.baseline_ips,
@@ -76,7 +86,7 @@ Runner add_train(CLI::App& app) {
   c->add_option("--lr", t.lr, "Peak learning rate")->capture_default_str();
   c->add_option("--end-lr", t.end_lr, "Learning rate the cosine and poly schedules end at")
       ->capture_default_str();
-  c->add_option("--schedule", t.schedule, "constant, step, cosine or poly")->capture_default_str();
+  add_enum(c, "--schedule", t.schedule, "constant, step, cosine or poly");
   c->add_option("--warmup-epochs", t.warmup_epochs, "Linear warmup length")->capture_default_str();
   c->add_option("--milestones", t.milestones, "Epochs at which the step schedule decays")
       ->delimiter(',');
@@ -93,16 +103,15 @@ Runner add_train(CLI::App& app) {
   c->add_option("--crop-pad", t.crop_pad, "Random crop after zero padding by this many pixels")
       ->capture_default_str();
   c->add_flag("--flip,!--no-flip", t.flip, "Random horizontal flips")->capture_default_str();
-  c->add_option("--layout", t.layout, "Activation layout: nhwc or nchw")->capture_default_str();
+  add_enum(c, "--layout", t.layout, "Activation layout: nhwc or nchw");
   c->add_option("--threads", t.threads, "Compute threads (0: one per core)")->capture_default_str();
   c->add_option("--device", t.device,
                 "cpu, or cuda[:N] (a CUDA build on a GPU host; a bare cuda in a job of several "
                 "ranks: the local rank's GPU)")
       ->capture_default_str();
-  c->add_option("--precision", t.precision,
-                "fp32 (exact), tf32 (fp32 with TF32 tensor cores), fp16 (with dynamic loss "
-                "scaling) or bf16; all but fp32 need --device cuda")
-      ->capture_default_str();
+  add_enum(c, "--precision", t.precision,
+           "fp32 (exact), tf32 (fp32 with TF32 tensor cores), fp16 (with dynamic loss "
+           "scaling) or bf16; all but fp32 need --device cuda");
   c->add_option("--seed", t.seed, "Seed of initialization, data order and augmentation")
       ->capture_default_str();
   c->add_option("--run-dir", t.run_dir, "Folder for this run's files (default runs/MODEL-TIME)");
@@ -135,9 +144,8 @@ Runner add_train(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--mllog-platform", t.mllog_platform,
                 "submission_platform in the MLPerf log (default: RANKSxDEVICE)");
-  c->add_option("--mllog-division", t.mllog_division,
-                "open, or closed: refuse hyperparameters the closed ResNet rules reject")
-      ->capture_default_str();
+  add_enum(c, "--mllog-division", t.mllog_division,
+           "open, or closed: refuse hyperparameters the closed ResNet rules reject");
   c->add_option("--heartbeat", t.heartbeat,
                 "Seconds between RUN_DIR/status.json heartbeats (a run whose heartbeat is three "
                 "intervals old reads as lost)")

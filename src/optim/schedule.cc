@@ -4,17 +4,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/error.h"
 
 namespace scaledl {
-
-Schedule::Kind parse_schedule_kind(const std::string& s) {
-  if (s == "constant") return Schedule::Kind::constant;
-  if (s == "step") return Schedule::Kind::step;
-  if (s == "cosine") return Schedule::Kind::cosine;
-  if (s == "poly") return Schedule::Kind::poly;
-  throw Error("optim", "--schedule '" + s + "' is unknown; use constant, step, cosine or poly");
-}
 
 float lr_at(const Schedule& s, int64_t step) {
   if (step < s.warmup_steps) return s.base_lr * static_cast<float>(step + 1) / s.warmup_steps;

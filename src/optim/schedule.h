@@ -18,8 +18,6 @@ struct Schedule {
   float end_lr = 0.f;   // cosine and poly decay towards this
 };
 
-// Parses "constant", "step", "cosine", "poly"; throws Error naming the --schedule flag.
-Schedule::Kind parse_schedule_kind(const std::string& s);
 // The learning rate for the update at 0-based `step`.
 float lr_at(const Schedule& s, int64_t step);
 

@@ -24,17 +24,15 @@ DataParallel::DataParallel(const TrainConfig& cfg) {
   device_ = parse_device(cfg.device);
   if (!device_.is_cpu() && launch.world > 1) {
     if (cfg.device == "cuda") device_ = nccl_device(launch);
-    if (cfg.grad_wire != "f32")
-      throw Error("config", "--grad-wire " + cfg.grad_wire +
+    if (cfg.grad_wire != WireType::f32)
+      throw Error("config", "--grad-wire " + enum_name(cfg.grad_wire) +
                                 " converts gradients on the host; with --device cuda NCCL moves "
                                 "them as f32: use --grad-wire f32");
     device_group_ = nccl_group(launch, timeout);
   }
   sync_opt_.bucket_bytes = static_cast<size_t>(cfg.bucket_mb * 1e6);
   sync_opt_.overlap = cfg.overlap;
-  sync_opt_.wire = cfg.grad_wire == "f16"    ? WireType::f16
-                   : cfg.grad_wire == "bf16" ? WireType::bf16
-                                             : WireType::f32;
+  sync_opt_.wire = cfg.grad_wire;
   if (!lead()) set_log_level(LogLevel::warn);  // one progress line per job, from rank 0
 }
 

@@ -88,7 +88,7 @@ RunSetup prepare_run(const TrainConfig& cfg, int rank, int world, Device device)
   if (cfg.eval && !data.test)
     throw Error("data", cfg.data + " has no test split (DIR/val or DIR/test); give one with "
                                    "--eval-data or pass --no-eval");
-  const Layout layout = cfg.layout == "nchw" ? Layout::nchw : Layout::nhwc;
+  const Layout layout = cfg.layout;
   PipelineOptions po;
   po.image_size = image_size;
   po.pad = cfg.crop_pad;
@@ -133,13 +133,14 @@ RunSetup prepare_run(const TrainConfig& cfg, int rank, int world, Device device)
   run.train_loader = std::make_unique<Loader>(data.train, std::move(train_tf), lo);
   run.net = std::make_unique<Net>(build_graph(cfg.model, in_channels, image_size, classes));
   run.net->init(cfg.seed, cfg.zero_init_residual);
-  set_allow_tf32(cfg.precision == "tf32");
-  if (device.is_cpu() && cfg.precision != "fp32")
-    log_warn("--precision " + cfg.precision + " on the cpu is emulated: f32 math with each op's "
-             "output rounded to " + cfg.precision + " (for checking numerics, not for speed)");
-  run.net->place(device, cfg.precision == "fp16"   ? DType::f16
-                         : cfg.precision == "bf16" ? DType::bf16
-                                                   : DType::f32);
+  set_allow_tf32(cfg.precision == TrainPrecision::tf32);
+  const std::string precision = enum_name(cfg.precision);
+  if (device.is_cpu() && cfg.precision != TrainPrecision::fp32)
+    log_warn("--precision " + precision + " on the cpu is emulated: f32 math with each op's "
+             "output rounded to " + precision + " (for checking numerics, not for speed)");
+  run.net->place(device, cfg.precision == TrainPrecision::fp16   ? DType::f16
+                         : cfg.precision == TrainPrecision::bf16 ? DType::bf16
+                                                                 : DType::f32);
   run.net->setup(cfg.batch, layout);
 
   CheckpointInfo& info = run.checkpoint_info;
@@ -158,7 +159,7 @@ RunSetup prepare_run(const TrainConfig& cfg, int rank, int world, Device device)
                 cfg.model.c_str(), static_cast<long long>(run.net->num_params()),
                 run.net->flops() / 1e9, static_cast<long long>(image_size),
                 static_cast<long long>(image_size), train_desc.c_str(),
-                static_cast<long long>(cfg.batch), device.str().c_str(), cfg.precision.c_str(),
+                static_cast<long long>(cfg.batch), device.str().c_str(), precision.c_str(),
                 num_threads(), run.train_loader->options().threads);
   log_info(line);
   return run;

@@ -26,7 +26,7 @@ class MlLogHook : public TrainHook {
  public:
   MlLogHook(const TrainConfig& cfg, const RunFacts& f) : cfg_(cfg), info_(run_info(cfg, f)) {
     // Before the run: a closed run with settings the rules reject never starts.
-    if (info_.division == MlDivision::kClosed && cfg.schedule != "poly")
+    if (info_.division == MlDivision::kClosed && cfg.schedule != Schedule::Kind::poly)
       throw Error("mllog",
                   "--mllog-division closed: the closed ResNet rules decay the learning "
                   "rate polynomially; pass --schedule poly (and --end-lr 0.0001)");
@@ -73,12 +73,12 @@ class MlLogHook : public TrainHook {
     i.org = cfg.mllog_org;
     i.platform = cfg.mllog_platform.empty() ? std::to_string(f.world) + "x" + cfg.device
                                             : cfg.mllog_platform;
-    i.division = parse_ml_division(cfg.mllog_division, "--mllog-division");
+    i.division = cfg.mllog_division;
     i.global_batch_size = f.global_batch;
     i.train_samples = f.train_samples;
     i.eval_samples = f.eval_samples;
     i.seed = static_cast<int64_t>(cfg.seed);
-    i.optimizer = parse_ml_optimizer(cfg.optimizer, "--optimizer");
+    i.optimizer = cfg.optimizer == OptimizerKind::lars ? MlOptimizer::kLars : MlOptimizer::kSgd;
     i.base_lr = as_decimal(static_cast<float>(f.base_lr));
     i.end_lr = as_decimal(cfg.end_lr);
     i.decay_steps = f.total - f.warmup_steps;

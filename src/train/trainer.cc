@@ -45,7 +45,7 @@ double secs(Clock::time_point a, Clock::time_point b) {
 class Optimizer {
  public:
   Optimizer(Net& net, const TrainConfig& cfg) {
-    if (cfg.optimizer == "lars") {
+    if (cfg.optimizer == OptimizerKind::lars) {
       LarsConfig lc;
       lc.eta = cfg.lars_eta;
       lc.momentum = cfg.momentum;
@@ -132,7 +132,7 @@ class Trainer {
 
 LossScalerConfig scaler_config(const TrainConfig& cfg) {
   LossScalerConfig c;
-  c.enabled = cfg.precision == "fp16";  // f16 gradients need loss scaling; f32/tf32/bf16 do not
+  c.enabled = cfg.precision == TrainPrecision::fp16;  // f16 gradients need loss scaling; f32/tf32/bf16 do not
   return c;
 }
 
@@ -202,9 +202,9 @@ Trainer::Trainer(const TrainConfig& cfg, std::unique_ptr<StatusFile>& status)
 
 Schedule Trainer::schedule() const {
   Schedule s;
-  s.kind = parse_schedule_kind(cfg_.schedule);
+  s.kind = cfg_.schedule;
   // Goyal et al.: the learning rate grows with the global batch (warmup keeps the start stable).
-  s.base_lr = cfg_.lr_scaling == "linear" ? cfg_.lr * static_cast<float>(facts_.global_batch) /
+  s.base_lr = cfg_.lr_scaling == LrScaling::linear ? cfg_.lr * static_cast<float>(facts_.global_batch) /
                                                 static_cast<float>(cfg_.lr_base_batch)
                                           : cfg_.lr;
   s.warmup_steps = static_cast<int64_t>(cfg_.warmup_epochs * facts_.steps_per_epoch);
@@ -411,8 +411,8 @@ nlohmann::json Trainer::summary(double wall_s) {
       {"gflops_per_image", net_.flops() / 1e9},
       {"threads", num_threads()},
       {"device", cfg_.device},
-      {"precision", cfg_.precision},
-      {"layout", cfg_.layout},
+      {"precision", enum_name(cfg_.precision)},
+      {"layout", enum_name(cfg_.layout)},
       {"checkpoint", ck_path_},
       {"loss_scale", scaler_.enabled() ? nlohmann::json{{"final", scaler_.scale()},
                                                         {"skipped_steps", scaler_.skipped()},
