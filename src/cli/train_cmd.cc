@@ -137,6 +137,12 @@ Runner add_train(CLI::App& app) {
   c->add_flag("--tensorboard,!--no-tensorboard", t.tensorboard,
               "Write TensorBoard events (scalars and hparams) to RUN_DIR/events.out.tfevents.*")
       ->capture_default_str();
+  c->add_flag("--monitor,!--no-monitor", t.monitor,
+              "Sample CPU, memory, disk and network (and GPUs through NVML) into "
+              "RUN_DIR/monitor.jsonl, TensorBoard and summary.json")
+      ->capture_default_str();
+  c->add_option("--monitor-interval", t.monitor_interval, "Seconds between system monitor samples")
+      ->capture_default_str();
   c->add_flag("--mllog,!--no-mllog", t.mllog,
               "Write the MLPerf training log (:::MLLOG lines) to RUN_DIR/mlperf_log.txt")
       ->capture_default_str();

@@ -43,6 +43,7 @@ void TrainConfig::validate() const {
   need(target_accuracy >= 0 && target_accuracy <= 100, "--target-accuracy",
        "must be a top-1 percentage in (0, 100], or 0 for none");
   need(target_accuracy == 0 || eval, "--target-accuracy", "needs evaluation; drop --no-eval");
+  need(monitor_interval > 0, "--monitor-interval", "must be a positive number of seconds");
   need(heartbeat > 0, "--heartbeat", "must be a positive number of seconds");
   parse_stop_signals(stop_signals);  // throws naming --stop-signals
   need(!requeue_on_signal || !parse_stop_signals(stop_signals).empty(), "--requeue-on-signal",
@@ -102,6 +103,8 @@ nlohmann::json TrainConfig::to_json() const {
           {"target_accuracy", target_accuracy},
           {"mllog", mllog},
           {"tensorboard", tensorboard},
+          {"monitor", monitor},
+          {"monitor_interval", monitor_interval},
           {"mllog_org", mllog_org},
           {"mllog_platform", mllog_platform},
           {"mllog_division", enum_name(mllog_division)}};

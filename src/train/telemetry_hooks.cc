@@ -126,6 +126,10 @@ class TensorBoardHook : public TrainHook {
     tb_->scalar("eval/top5", r.step, r.result->top5);
     tb_->scalar("eval/loss", r.step, r.result->loss);
   }
+  void system_sample(const MonitorSample& s, int64_t step) {
+    if (!tb_) return;
+    for (const auto& [tag, v] : monitor_scalars(s)) tb_->scalar(tag, step, v);
+  }
   void run_end(nlohmann::json& summary) override {
     summary["tensorboard"] = tb_->path();
     if (summary["status"] != "stopped") tb_->session_end(SessionStatus::success);
@@ -141,6 +145,10 @@ class TensorBoardHook : public TrainHook {
 
 std::unique_ptr<TrainHook> tensorboard_hook(const TrainConfig& cfg) {
   return std::make_unique<TensorBoardHook>(cfg);
+}
+
+void tensorboard_system_sample(TrainHook& tensorboard, const MonitorSample& s, int64_t step) {
+  static_cast<TensorBoardHook&>(tensorboard).system_sample(s, step);
 }
 
 std::unique_ptr<TrainHook> mllog_hook(const TrainConfig& cfg, const RunFacts& facts) {

@@ -2,6 +2,7 @@
 #pragma once
 #include <memory>
 
+#include "telemetry/monitor.h"
 #include "train/hooks.h"
 
 namespace scaledl {
@@ -18,5 +19,8 @@ std::unique_ptr<TrainHook> mllog_hook(const TrainConfig& cfg, const RunFacts& fa
 // per evaluation eval/top1, eval/top5, eval/loss, all at the step they describe; the run's
 // settings as HParams (with the eval metrics) at its start, the session's end when it is over.
 std::unique_ptr<TrainHook> tensorboard_hook(const TrainConfig& cfg);
+// The TensorBoard hook's entry for the system monitor's samples (sys/* scalars at `step`); call it
+// on the training thread, between the hook's run_start and run_end.
+void tensorboard_system_sample(TrainHook& tensorboard, const MonitorSample& s, int64_t step);
 
 }  // namespace scaledl

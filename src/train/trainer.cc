@@ -29,6 +29,7 @@
 #include "train/evaluator.h"
 #include "train/hooks.h"
 #include "train/log_hooks.h"
+#include "train/monitor_hook.h"
 #include "train/run_setup.h"
 #include "train/stopping.h"
 #include "train/telemetry_hooks.h"
@@ -132,7 +133,8 @@ class Trainer {
 
 LossScalerConfig scaler_config(const TrainConfig& cfg) {
   LossScalerConfig c;
-  c.enabled = cfg.precision == TrainPrecision::fp16;  // f16 gradients need loss scaling; f32/tf32/bf16 do not
+  c.enabled = cfg.precision ==
+              TrainPrecision::fp16;  // f16 gradients need loss scaling; f32/tf32/bf16 do not
   return c;
 }
 
@@ -188,11 +190,21 @@ Trainer::Trainer(const TrainConfig& cfg, std::unique_ptr<StatusFile>& status)
     add_hook(steps_log_hook(cfg.run_dir));
   }
   add_hook(progress_hook());
+  TrainHook* tb = nullptr;
   if (dp_.lead()) {
     add_hook(evals_log_hook(cfg.run_dir));
     add_hook(status_hook(*status));
     if (mllog) add_hook(std::move(mllog));
-    if (cfg.tensorboard) add_hook(tensorboard_hook(cfg));
+    if (cfg.tensorboard) add_hook(tensorboard_hook(cfg)), tb = hooks_.back().get();
+  }
+  // Every rank samples its own node; rank 0's samples also go to TensorBoard.
+  if (cfg.monitor) {
+    MonitorListener to_tb;
+    if (tb)
+      to_tb = [tb](const MonitorSample& s, int64_t step) {
+        tensorboard_system_sample(*tb, s, step);
+      };
+    add_hook(monitor_hook(cfg, dp_.rank(), {.interval_s = cfg.monitor_interval}, to_tb));
   }
   const Device dev = net_.device();
   loss_t_ = Tensor::empty({1}, DType::f32, dev);
@@ -204,9 +216,10 @@ Schedule Trainer::schedule() const {
   Schedule s;
   s.kind = cfg_.schedule;
   // Goyal et al.: the learning rate grows with the global batch (warmup keeps the start stable).
-  s.base_lr = cfg_.lr_scaling == LrScaling::linear ? cfg_.lr * static_cast<float>(facts_.global_batch) /
-                                                static_cast<float>(cfg_.lr_base_batch)
-                                          : cfg_.lr;
+  s.base_lr = cfg_.lr_scaling == LrScaling::linear
+                  ? cfg_.lr * static_cast<float>(facts_.global_batch) /
+                        static_cast<float>(cfg_.lr_base_batch)
+                  : cfg_.lr;
   s.warmup_steps = static_cast<int64_t>(cfg_.warmup_epochs * facts_.steps_per_epoch);
   s.total_steps = facts_.total;
   s.end_lr = cfg_.end_lr;

@@ -106,6 +106,37 @@ print(f"run_two_hosts: train: world_size 2, parameters identical, {s['steps']} s
 EOF
 then say "FAIL summary.json: want world_size 2 and params_identical_across_ranks true"; status=1; fi
 
+# ---- The system monitor against the group's own count ----
+# Rank 0 runs in namespace 1, so its monitor reads namespace 1's /proc/net/dev: lo and the veth
+# $v1, the only way out. From run_start to run_end the bytes it saw leave (and arrive) on $v1
+# agree with the bytes rank 0's group says it sent (and received) within 10%. summary.json is
+# rank 0's; its "distributed" counts rank 0's collectives from before run_start too (the
+# parameter broadcast: with lenet5's 62006 parameters and 20 steps, sent reads ~0.96), and the
+# veth adds TCP/IP headers, ACKs and Open MPI's control traffic. Runs once the Trainer records
+# summary["monitor"] (the monitor hook, --monitor); skipped before.
+if python3 -c 'import json, sys; sys.exit("monitor" not in json.load(open(sys.argv[1])))' \
+     "$dir/run/summary.json" 2>/dev/null; then
+  if ! python3 - "$dir/run/summary.json" "$v1" <<'EOF'
+import json, sys
+s, iface = json.load(open(sys.argv[1])), sys.argv[2]
+net = s["monitor"]["net"]
+assert iface in net, f"monitor.net has no {iface}: {sorted(net)}"
+tx, rx = net[iface]["tx_bytes"], net[iface]["rx_bytes"]
+sent, received = s["distributed"]["bytes_sent"], s["distributed"]["bytes_received"]
+print(f"run_two_hosts: monitor: {iface} sent {tx} B, received {rx} B; the group sent {sent} B, "
+      f"received {received} B (sent ratio {tx / max(sent, 1):.3f}, "
+      f"received ratio {rx / max(received, 1):.3f})")
+assert sent > 0 and abs(tx - sent) <= 0.10 * sent, ("sent", tx, sent)
+assert received > 0 and abs(rx - received) <= 0.10 * received, ("received", rx, received)
+EOF
+  then say "FAIL the monitor's veth bytes and the group's bytes_sent/received differ by over 10%"
+       status=1
+  fi
+else
+  say "monitor: summary.json has no \"monitor\" (the Trainer runs no monitor hook): check skipped"
+fi
+# ---- end of the system monitor check ----
+
 # Rank 1 ran in namespace 2 only if mpirun went through the agent.
 if ! grep -q "^10.77.0.2 .*orted" "$dir/agent.log" 2>/dev/null; then
   say "FAIL mpirun never started orted in namespace 2 through the agent"; status=1

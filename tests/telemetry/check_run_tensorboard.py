@@ -3,7 +3,8 @@ against the run's own records.
 
 Usage: check_run_tensorboard.py RUN_DIR
 
-EventAccumulator (every event kept) must give: train/loss, train/lr, train/images_per_sec,
+EventAccumulator (every event kept) must give, besides the system monitor's series (whose
+values must be among monitor.jsonl's samples): train/loss, train/lr, train/images_per_sec,
 time/data_wait_s, time/comm_exposed_s with one value per steps.jsonl line, at its step, equal to
 its loss, lr, images_per_sec, data_s, comm_exposed_s (as float32); eval/top1, eval/top5,
 eval/loss likewise from evals.jsonl; and the hparams plugin's session_start_info must hold the
@@ -45,8 +46,22 @@ def main(run):
         "eval/loss": [(e["step"], e["loss"]) for e in evals],
     }
     tags = set(acc.Tags()["scalars"])
-    if tags != set(want):
-        FAIL.append("scalar tags %s, want %s" % (sorted(tags), sorted(want)))
+    # The system monitor's series (system/*, net/IFACE/*: monitor.jsonl's samples) come on top.
+    monitor = {t for t in tags if t.startswith(("system/", "net/"))}
+    if tags - monitor != set(want):
+        FAIL.append("scalar tags %s, want %s" % (sorted(tags - monitor), sorted(want)))
+    samples = [json.loads(l) for l in open(os.path.join(run, "monitor.jsonl"))] \
+        if os.path.exists(os.path.join(run, "monitor.jsonl")) else []
+    if samples:
+        for tag in ("system/cpu_process_pct", "system/rss_mb"):
+            got = acc.Scalars(tag) if tag in tags else []
+            key = tag.split("/")[1]
+            values = {f32(x[key]) for x in samples}
+            if not got or any(e.value not in values for e in got):
+                FAIL.append("%s: %d values, not all among monitor.jsonl's" % (tag, len(got)))
+            steps_seen = [e.step for e in got]
+            if steps_seen != sorted(steps_seen):
+                FAIL.append("%s: steps out of order %s" % (tag, steps_seen))
     n = 0
     for tag, expected in want.items():
         if tag not in tags:
