@@ -134,6 +134,9 @@ Runner add_train(CLI::App& app) {
                 "End the run at the first evaluation whose top-1 (percent) reaches this; "
                 "summary.json reports the time to accuracy")
       ->capture_default_str();
+  c->add_flag("--trace", t.trace,
+              "Write a Chrome trace (ui.perfetto.dev) of each step's phases, layers, gradient "
+              "allreduces and decoding: RUN_DIR/trace.json, trace.rank<R>.json on rank R");
   c->add_flag("--tensorboard,!--no-tensorboard", t.tensorboard,
               "Write TensorBoard events (scalars and hparams) to RUN_DIR/events.out.tfevents.*")
       ->capture_default_str();

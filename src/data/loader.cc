@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/rng.h"
+#include "core/trace.h"
 #include "data/corrupt.h"
 
 namespace scaledl {
@@ -159,7 +160,8 @@ struct Loader::Impl {
     }
   }
 
-  void work() {
+  void work(int index) {
+    set_trace_thread_name("loader " + std::to_string(index));
     Record rec;
     std::vector<uint8_t> scratch;
     TransformScratch ts;
@@ -176,6 +178,9 @@ struct Loader::Impl {
       uint64_t bytes = 0;
       std::exception_ptr failed;
       try {
+        TraceSpan span("decode", "data");
+        span.arg("step", step);
+        span.arg("rows", r1 - r0);
         for (int64_t r = r0; r < r1; ++r) fill_row(s, r, rec, scratch, ts, bytes);
       } catch (...) {
         failed = std::current_exception();
@@ -247,7 +252,7 @@ Loader::Loader(SourcePtr source, Transformer transform, LoaderOptions options)
     s.labels_full = Tensor::empty({m.opt.batch}, DType::s32);
   }
   try {
-    for (int t = 0; t < threads; ++t) m.workers.emplace_back([&m] { m.work(); });
+    for (int t = 0; t < threads; ++t) m.workers.emplace_back([&m, t] { m.work(t); });
   } catch (const std::system_error& e) {  // could not start a thread: stop the started ones
     stop();
     throw Error("data", "cannot start " + std::to_string(threads) + " loader threads (" +

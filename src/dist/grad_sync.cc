@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/half.h"
+#include "core/trace.h"
 
 namespace scaledl {
 
@@ -48,6 +49,7 @@ struct GradSync::Impl {
   }
 
   void serve() {
+    set_trace_thread_name("comm");
     std::unique_lock<std::mutex> lock(mu);
     while (true) {
       cv.wait(lock, [&] { return stopping || !queue.empty(); });
@@ -59,6 +61,9 @@ struct GradSync::Impl {
       const auto t0 = Clock::now();
       std::exception_ptr failed;
       try {
+        TraceSpan span("allreduce", "comm");
+        span.arg("bucket", b);
+        span.arg("bytes", (bk.end - bk.begin) * (opt.wire == WireType::f32 ? 4 : 2));
         const size_t n = static_cast<size_t>(bk.end - bk.begin);
         const std::string& what = bk.what;
         float* g = grads + bk.begin;

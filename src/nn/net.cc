@@ -8,6 +8,7 @@
 #include "core/device_memory.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "core/trace.h"
 #include "nn/layers.h"
 #include "ops/ops.h"
 
@@ -237,9 +238,11 @@ const Tensor& Net::forward(const Tensor& x, const RunContext& ctx) {
   std::vector<Tensor> in;
   for (size_t i = 1; i < nodes_.size(); ++i) {
     NodeState& n = nodes_[i];
+    const Node& g = graph_.node(static_cast<int>(i));
     in.clear();
-    for (int j : graph_.node(static_cast<int>(i)).inputs) in.push_back(nodes_[j].act);
+    for (int j : g.inputs) in.push_back(nodes_[j].act);
     c.node = static_cast<int>(i);
+    TraceSpan span(g.name, "forward");
     auto t0 = Clock::now();
     n.layer->forward(c, in, n.act);
     if (profiling_) n.fwd_s += since_synced(t0);
@@ -270,7 +273,8 @@ void Net::backward(const Tensor& dout, const RunContext& ctx, float loss_scale) 
     if (!grad_written_[i]) continue;  // nothing downstream reached the loss
     in.clear();
     din.clear();
-    const std::vector<int>& inputs = graph_.node(i).inputs;
+    const Node& g = graph_.node(i);
+    const std::vector<int>& inputs = g.inputs;
     for (size_t k = 0; k < inputs.size(); ++k) {
       const int j = inputs[k];
       in.push_back(nodes_[j].act);
@@ -286,6 +290,7 @@ void Net::backward(const Tensor& dout, const RunContext& ctx, float loss_scale) 
       }
     }
     c.node = i;
+    TraceSpan span(g.name, "backward");
     auto t0 = Clock::now();
     n.layer->backward(c, in, n.act, n.grad, din);
     for (int j : inputs) {

@@ -103,6 +103,7 @@ nlohmann::json TrainConfig::to_json() const {
           {"target_accuracy", target_accuracy},
           {"mllog", mllog},
           {"tensorboard", tensorboard},
+          {"trace", trace},
           {"monitor", monitor},
           {"monitor_interval", monitor_interval},
           {"mllog_org", mllog_org},

@@ -69,8 +69,9 @@ struct TrainConfig {
   double target_accuracy = 0;
   // The MLPerf training log (RUN_DIR/mlperf_log.txt): ResNet rules 4.0.0 keys.
   bool mllog = true;
-  bool tensorboard = true;      // RUN_DIR/events.out.tfevents.*
-  bool monitor = true;          // RUN_DIR/monitor.jsonl: CPU, memory, disk, network, GPUs
+  bool tensorboard = true;  // RUN_DIR/events.out.tfevents.*
+  bool trace = false;       // RUN_DIR/trace.json (rank R: trace.rank<R>.json): Chrome trace events
+  bool monitor = true;      // RUN_DIR/monitor.jsonl: CPU, memory, disk, network, GPUs
   double monitor_interval = 1;  // seconds between system samples
   std::string mllog_org = "scaledl";
   std::string mllog_platform;                     // "" = WORLDxDEVICE, e.g. 8xcuda or 1xcpu

@@ -16,6 +16,7 @@
 #include "core/rng.h"
 #include "core/stop_signal.h"
 #include "core/threads.h"
+#include "core/trace.h"
 #include "data/loader.h"
 #include "ops/ops.h"
 #include "optim/lars.h"
@@ -33,6 +34,7 @@
 #include "train/run_setup.h"
 #include "train/stopping.h"
 #include "train/telemetry_hooks.h"
+#include "train/trace_hook.h"
 
 namespace scaledl {
 
@@ -206,6 +208,7 @@ Trainer::Trainer(const TrainConfig& cfg, std::unique_ptr<StatusFile>& status)
       };
     add_hook(monitor_hook(cfg, dp_.rank(), {.interval_s = cfg.monitor_interval}, to_tb));
   }
+  if (cfg.trace) add_hook(trace_hook(cfg, dp_.rank()));  // every rank: its own file
   const Device dev = net_.device();
   loss_t_ = Tensor::empty({1}, DType::f32, dev);
   dlogits_ = Tensor::empty({cfg.batch, net_.output_shape()[0]}, DType::f32, dev);
@@ -241,6 +244,7 @@ void Trainer::resume() {
 }
 
 void Trainer::save(int64_t step) {
+  TraceSpan span("checkpoint", "phase");
   ck_.step = step;
   ck_.epoch = step / facts_.steps_per_epoch;
   ck_.rng_state = rng_.state();
@@ -288,9 +292,21 @@ Phases Trainer::train_step(int64_t step, float lr) {
     opt_.step(lr, 1.f / scale);
   auto t4 = Clock::now();
   if (!dev.is_cpu()) device_synchronize(dev);
+  const auto t5 = Clock::now();
   ph.data = secs(t0, t1) + secs(t3c, t3d);
   ph.forward = secs(t1, t2), ph.backward = secs(t2, t3);
-  ph.comm = secs(t3, t3c), ph.optimizer = secs(t3d, t4), ph.device = secs(t4, Clock::now());
+  ph.comm = secs(t3, t3c), ph.optimizer = secs(t3d, t4), ph.device = secs(t4, t5);
+  if (trace_enabled()) {  // the step's phases on the training thread's track
+    trace_record("data wait", "phase", t0, t1);
+    trace_record("forward", "phase", t1, t2);
+    trace_record("backward", "phase", t2, t3);
+    trace_record("comm wait", "phase", t3, t3c);
+    trace_record("optimizer", "phase", t3d, t4);
+    if (!dev.is_cpu()) {  // the next batch's fetch, the wait for the step's queued work
+      trace_record("next batch", "phase", t3c, t3d);
+      trace_record("device wait", "phase", t4, t5);
+    }
+  }
   // The job's mean loss: every rank sees the same value, so a divergence stops every rank.
   // Whether a rank got a stop signal rides the same allreduce.
   const DataParallel::StepVote vote = dp_.vote(loss_t_.at(0), signalled());
@@ -306,6 +322,7 @@ Phases Trainer::train_step(int64_t step, float lr) {
 
 // Evaluates the job's model on the test split; a stop signal during it makes it no result.
 void Trainer::evaluate_epoch(int64_t epoch, int64_t step) {
+  TraceSpan span("evaluation", "phase");
   dp_.average_buffers(net_);  // every rank evaluates the same model
   each_hook([&](TrainHook& h) { h.evaluation_start(epoch); });
   EvalResult r = evaluate(net_, *run_.test_loader, signalled);
