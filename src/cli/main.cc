@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   cli::Runner models = cli::add_models(app), info = cli::add_info(app);
   cli::Runner data = cli::add_data(app), comm = cli::add_comm(app);
   cli::Runner infer = cli::add_infer(app), status = cli::add_status(app);
+  cli::Runner profile = cli::add_profile(app);
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     args = cli::expand_config(app, args);
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("comm")) return comm();
     if (app.got_subcommand("infer")) return infer();
     if (app.got_subcommand("status")) return status();
+    if (app.got_subcommand("profile")) return profile();
     return 0;
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
@@ -47,8 +49,9 @@ int main(int argc, char** argv) {
     end_job_on_error(2);  // in an MPI job: end every rank now, not at their timeout
     return 2;
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "scaledl: error: [memory] out of memory; lower --batch or use a smaller "
-                         "model\n");
+    std::fprintf(stderr,
+                 "scaledl: error: [memory] out of memory; lower --batch or use a smaller "
+                 "model\n");
     end_job_on_error(2);
     return 2;
   } catch (const std::exception& e) {

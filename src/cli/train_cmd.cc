@@ -120,7 +120,9 @@ Runner add_train(CLI::App& app) {
                 "Also checkpoint every N steps (0: only at epoch ends)")
       ->capture_default_str();
   c->add_option("--log-every", t.log_every, "Steps per steps.jsonl record")->capture_default_str();
-  c->add_flag("--profile", t.profile, "Time every layer; per-layer table in summary.json");
+  c->add_flag("--profile", t.profile,
+              "Time every layer (summary.json) and trace the run (--trace); prints the "
+              "nvprof-style tables of scaledl profile at the end");
   c->add_flag("--eval,!--no-eval", t.eval, "Evaluate on the test split after each epoch")
       ->capture_default_str();
   c->add_option("--stop-signals", t.stop_signals,
@@ -162,6 +164,7 @@ Runner add_train(CLI::App& app) {
   t.run_dir.clear();
   return [cfg, c] {
     if (cfg->run_dir.empty()) cfg->run_dir = default_run_dir(cfg->model);
+    if (cfg->profile) cfg->trace = true;  // the tables come from the trace
     nlohmann::json s = run_training(*cfg);
     const bool stopped = s["status"] == "stopped";
     const int code = stopped ? kExitStopped : 0;
@@ -184,6 +187,7 @@ Runner add_train(CLI::App& app) {
                   s["top5"].get<double>(), s["images_per_sec"].get<double>(),
                   s["wall_seconds"].get<double>());
     std::printf("summary: %s/summary.json\n", cfg->run_dir.c_str());
+    if (cfg->profile) std::fputs(profile_report(cfg->run_dir, 0, 15).c_str(), stdout);
     return 0;
   };
 }

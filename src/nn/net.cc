@@ -243,6 +243,7 @@ const Tensor& Net::forward(const Tensor& x, const RunContext& ctx) {
     for (int j : g.inputs) in.push_back(nodes_[j].act);
     c.node = static_cast<int>(i);
     TraceSpan span(g.name, "forward");
+    span.arg("kind", static_cast<int64_t>(g.kind));  // scaledl profile groups by op kind
     auto t0 = Clock::now();
     n.layer->forward(c, in, n.act);
     if (profiling_) n.fwd_s += since_synced(t0);
@@ -291,6 +292,7 @@ void Net::backward(const Tensor& dout, const RunContext& ctx, float loss_scale) 
     }
     c.node = i;
     TraceSpan span(g.name, "backward");
+    span.arg("kind", static_cast<int64_t>(g.kind));
     auto t0 = Clock::now();
     n.layer->backward(c, in, n.act, n.grad, din);
     for (int j : inputs) {

@@ -8,6 +8,7 @@
 #   mllog_broken that sgd log with run_start removed: the checker prints FAILED
 #   target       --target-accuracy: the run ends at the first evaluation at or above the target,
 #                with its checkpoint, and summary.json reports the time to accuracy
+#   profile      --profile and scaledl profile: nvprof-style tables with exact call counts
 # usage: run_telemetry.sh SCALEDL MODE   exit 0 pass, 1 fail, 77 the checkers' venv is missing
 set -uo pipefail
 scaledl=$1 mode=$2
@@ -75,6 +76,21 @@ assert s["status"] == "completed", s["status"]
 print("target 90%%: reached at step %d (epoch %d of 20) with %.2f%%, %.2f s" %
       (t["step"], evals[-1]["epoch"], evals[-1]["top1"], t["seconds"]))
 PY
+  ;;
+profile)
+  # --profile traces the run and prints the tables; scaledl profile prints them again. Counts
+  # are exact: 30 steps of resnet8 (7 convolutions, one fc) -> 210 conv2d calls each way.
+  "$scaledl" train --model resnet8 --data synthetic:512 --image-size 16 --batch 32 --steps 30 \
+    --no-eval --threads 1 --profile --run-dir "$dir/r" >"$dir/log" 2>&1 || { cat "$dir/log"; fail "training failed"; }
+  "$scaledl" profile "$dir/r" --top 0 >"$dir/table" 2>&1 || { cat "$dir/table"; fail "scaledl profile failed"; }
+  cat "$dir/table"
+  grep -Eq '^ *[0-9.]+% +[0-9.]+[mu]?s +210 .* forward conv2d$' "$dir/table" || fail "no 210 forward conv2d calls"
+  grep -Eq '^ *[0-9.]+% +[0-9.]+[mu]?s +210 .* backward conv2d$' "$dir/table" || fail "no 210 backward conv2d calls"
+  grep -Eq '^ *[0-9.]+% +[0-9.]+[mu]?s +30 .* forward fc$' "$dir/table" || fail "no 30 forward fc calls"
+  grep -Eq '^ *[0-9.]+% +[0-9.]+[mu]?s +30 .* optimizer$' "$dir/table" || fail "no 30 optimizer phases"
+  grep -q "op kinds" "$dir/log" || fail "--profile printed no tables"
+  "$scaledl" profile "$dir" >"$dir/err" 2>&1
+  [ $? = 2 ] && grep -q "rerun the training with --trace" "$dir/err" || { cat "$dir/err"; fail "an untraced folder is not one line, exit 2"; }
   ;;
 *) fail "unknown mode" ;;
 esac
