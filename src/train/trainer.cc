@@ -19,10 +19,8 @@
 #include "core/trace.h"
 #include "data/loader.h"
 #include "ops/ops.h"
-#include "optim/lars.h"
 #include "optim/loss_scaler.h"
 #include "optim/schedule.h"
-#include "optim/sgd.h"
 #include "telemetry/jsonl.h"
 #include "telemetry/run_status.h"
 #include "train/checkpoint.h"
@@ -31,6 +29,7 @@
 #include "train/hooks.h"
 #include "train/log_hooks.h"
 #include "train/monitor_hook.h"
+#include "train/optimizer.h"
 #include "train/run_setup.h"
 #include "train/stopping.h"
 #include "train/telemetry_hooks.h"
@@ -43,37 +42,6 @@ using Clock = std::chrono::steady_clock;
 double secs(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
-
-// SGD or LARS behind one step() and one checkpointable state.
-class Optimizer {
- public:
-  Optimizer(Net& net, const TrainConfig& cfg) {
-    if (cfg.optimizer == OptimizerKind::lars) {
-      LarsConfig lc;
-      lc.eta = cfg.lars_eta;
-      lc.momentum = cfg.momentum;
-      lc.nesterov = cfg.nesterov;
-      lc.weight_decay = cfg.weight_decay;
-      lars_ = std::make_unique<Lars>(net, lc);
-      return;
-    }
-    SgdConfig sc;
-    sc.momentum = cfg.momentum;
-    sc.nesterov = cfg.nesterov;
-    sc.weight_decay = cfg.weight_decay;
-    sc.decay_norm_and_bias = !cfg.no_decay_norm_bias;
-    sgd_ = std::make_unique<Sgd>(net, sc);
-  }
-  // grad_scale: 1 / the loss scale the gradients carry.
-  void step(float lr, float grad_scale) {
-    lars_ ? lars_->step(lr, grad_scale) : sgd_->step(lr, grad_scale);
-  }
-  const OptimizerState& state() const { return lars_ ? lars_->state() : sgd_->state(); }
-
- private:
-  std::unique_ptr<Sgd> sgd_;
-  std::unique_ptr<Lars> lars_;
-};
 
 bool signalled() {
   return StopSignals::received() != 0;
