@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   cli::Runner models = cli::add_models(app), info = cli::add_info(app);
   cli::Runner data = cli::add_data(app), comm = cli::add_comm(app);
   cli::Runner infer = cli::add_infer(app), status = cli::add_status(app);
-  cli::Runner profile = cli::add_profile(app);
+  cli::Runner profile = cli::add_profile(app), doctor = cli::add_doctor(app);
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     args = cli::expand_config(app, args);
@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("infer")) return infer();
     if (app.got_subcommand("status")) return status();
     if (app.got_subcommand("profile")) return profile();
+    if (app.got_subcommand("doctor")) return doctor();
     return 0;
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
