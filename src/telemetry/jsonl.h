@@ -9,6 +9,11 @@
 
 namespace scaledl {
 
+// The schema version of the run records (summary.json, steps.jsonl, evals.jsonl, status.json,
+// monitor.jsonl: each carries "schema"): raised when a key changes meaning or goes away, never
+// for a key added.
+constexpr int kRunRecordSchema = 1;
+
 class JsonlWriter {
  public:
   JsonlWriter() = default;

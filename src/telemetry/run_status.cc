@@ -48,7 +48,7 @@ StatusFile::StatusFile(std::string dir, double heartbeat_s, nlohmann::json field
     : path_(std::move(dir) + "/status.json"),
       heartbeat_s_(heartbeat_s),
       fields_(std::move(fields)) {
-  fields_["schema"] = 1;
+  fields_["schema"] = kRunRecordSchema;
   fields_["pid"] = static_cast<int64_t>(::getpid());
   fields_["host"] = host_name();
   fields_["started_at"] = unix_now();

@@ -37,7 +37,8 @@ class StepsLog : public TrainHook {
     const double n = m_.n();
     const Phases& p = m_.phases;
     const LoaderStats ls = r.loader->stats();
-    log_.write({{"step", r.step},
+    log_.write({{"schema", kRunRecordSchema},
+                {"step", r.step},
                 {"epoch", r.epoch},
                 {"loss", m_.loss()},
                 {"lr", r.lr},
@@ -88,8 +89,14 @@ class Progress : public TrainHook {
 
 nlohmann::json eval_json(const EvalRecord& r) {
   const EvalResult& e = *r.result;
-  return {{"epoch", r.epoch}, {"step", r.step},       {"top1", e.top1},      {"top5", e.top5},
-          {"loss", e.loss},   {"samples", e.samples}, {"seconds", e.seconds}};
+  return {{"schema", kRunRecordSchema},
+          {"epoch", r.epoch},
+          {"step", r.step},
+          {"top1", e.top1},
+          {"top5", e.top5},
+          {"loss", e.loss},
+          {"samples", e.samples},
+          {"seconds", e.seconds}};
 }
 
 class EvalsLog : public TrainHook {

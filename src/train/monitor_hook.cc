@@ -54,6 +54,7 @@ class MonitorHook : public TrainHook {
   // On the sampler thread (and once on run_end's).
   void record(const MonitorSample& s) {
     nlohmann::json j = s.to_json();
+    j["schema"] = kRunRecordSchema;
     j["rank"] = rank_;
     j["step"] = step_.load();
     log_.write(j);

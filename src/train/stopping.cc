@@ -36,7 +36,8 @@ std::string requeue_slurm_job() {
 
 void record_failure(const TrainConfig& cfg, StatusFile& status, const std::string& error) {
   status.finish("failed", {{"error", error}});
-  write_json_atomic(cfg.run_dir + "/summary.json", {{"status", "failed"},
+  write_json_atomic(cfg.run_dir + "/summary.json", {{"schema", kRunRecordSchema},
+                                                    {"status", "failed"},
                                                     {"error", error},
                                                     {"model", cfg.model},
                                                     {"data", cfg.data},

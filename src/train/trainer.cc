@@ -383,6 +383,7 @@ nlohmann::json Trainer::summary(double wall_s) {
         "the ranks' parameters differ at the end of the run (checksums of the flat "
         "parameter buffer); rank 0's checkpoint is the one saved");
   nlohmann::json summary = {
+      {"schema", kRunRecordSchema},
       {"model", cfg_.model},
       {"data", cfg_.data},
       {"top1", last_eval_.top1},
