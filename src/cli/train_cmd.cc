@@ -164,7 +164,6 @@ Runner add_train(CLI::App& app) {
   t.run_dir.clear();
   return [cfg, c] {
     if (cfg->run_dir.empty()) cfg->run_dir = default_run_dir(cfg->model);
-    if (cfg->profile) cfg->trace = true;  // the tables come from the trace
     nlohmann::json s = run_training(*cfg);
     const bool stopped = s["status"] == "stopped";
     const int code = stopped ? kExitStopped : 0;

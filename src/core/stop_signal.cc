@@ -76,8 +76,11 @@ std::vector<int> parse_stop_signals(const std::string& list) {
     if (sig == 0 && std::isdigit(static_cast<unsigned char>(item[0]))) {
       char* end = nullptr;
       const long v = std::strtol(item.c_str(), &end, 10);
-      if (*end == '\0' && v > 0 && v < _NSIG && v != SIGKILL && v != SIGSTOP)
-        sig = static_cast<int>(v);
+      // A number names a signal of the table above or a real-time one: never a fault (SEGV,
+      // BUS, FPE, ILL: a handler that returns repeats the fault), SIGCHLD or SIGPIPE.
+      bool named = false;
+      for (const Named& n : kSignals) named = named || n.sig == v;
+      if (*end == '\0' && (named || (v >= SIGRTMIN && v <= SIGRTMAX))) sig = static_cast<int>(v);
     }
     if (sig == 0)
       throw Error("config", "--stop-signals: '" + item +
@@ -110,6 +113,9 @@ StopSignals::StopSignals(const std::vector<int>& signals) : signals_(signals) {
 }
 
 StopSignals::~StopSignals() {
+  // After a stop the launcher often signals again (Slurm's SIGTERM after a requeue): the handlers
+  // stay, so that the process still leaves with its stop code rather than dying of that signal.
+  if (received() != 0) return;
   for (size_t i = 0; i < signals_.size(); ++i) {
     ::sigaction(signals_[i], &previous_[i], nullptr);
   }

@@ -21,7 +21,10 @@ class StopSignals {
  public:
   // Installs the handler for `signals` (one StopSignals at a time in a process).
   explicit StopSignals(const std::vector<int>& signals);
-  ~StopSignals();  // restores the handlers that were there before
+  // Restores the handlers that were there before, unless a stop signal came: then ours stay, so
+  // that a second signal from the launcher (Slurm's SIGTERM after a requeue) cannot end the
+  // process with 143 on its way out.
+  ~StopSignals();
   StopSignals(const StopSignals&) = delete;
   StopSignals& operator=(const StopSignals&) = delete;
 

@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "telemetry/run_status.h"
 
 namespace scaledl {
 
@@ -85,9 +86,6 @@ uint64_t growth(uint64_t before, uint64_t after) {
   return after >= before ? after - before : after;
 }
 
-double unix_time_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 }  // namespace
 
 // ---- parsers ----
@@ -478,7 +476,7 @@ void SystemMonitor::take(bool final) {
   const auto now = std::chrono::steady_clock::now();
   const double seconds = std::chrono::duration<double>(now - last_).count();
   last_ = now;
-  MonitorSample s = sampler_->next(seconds, unix_time_now());
+  MonitorSample s = sampler_->next(seconds, unix_now());
   if (nvml_) s.gpus = nvml_->sample();
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -18,11 +18,6 @@
 namespace scaledl {
 
 namespace {
-std::string host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return "?";
-  return buf;
-}
 
 std::string ago(double s) {
   char buf[64];
@@ -39,6 +34,12 @@ int64_t get_int(const nlohmann::json& j, const char* k) {
   return j.contains(k) && j[k].is_number() ? j[k].get<int64_t>() : 0;
 }
 }  // namespace
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "?";
+  return buf;
+}
 
 double unix_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -87,6 +88,7 @@ void StatusFile::beat() {
 
 void StatusFile::finish(const std::string& state, const nlohmann::json& extra) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (finished_) return;
   stop_ = true;
   finished_ = true;
   cv_.notify_all();

@@ -33,7 +33,12 @@ class StatusFile {
   void progress(int64_t step) { step_ = step; }
   void checkpointed(int64_t step) { checkpoint_step_ = step; }
   int64_t step() const { return step_; }
-  // Stops the heartbeat and writes `state` with `extra` merged into the record.
+  bool finished() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return finished_;
+  }
+  // Stops the heartbeat and writes `state` with `extra` merged into the record; the first call
+  // wins (a later failure, say a timeout after the stop's records, cannot overwrite them).
   void finish(const std::string& state, const nlohmann::json& extra = nlohmann::json::object());
 
  private:
@@ -44,7 +49,7 @@ class StatusFile {
   double heartbeat_s_;
   nlohmann::json fields_;
   std::atomic<int64_t> step_{0}, checkpoint_step_{0};
-  std::mutex mu_;  // one writer of the file at a time; guards stop_
+  mutable std::mutex mu_;  // one writer of the file at a time; guards stop_
   std::condition_variable cv_;
   bool stop_ = false, finished_ = false;
   std::thread thread_;
@@ -63,5 +68,7 @@ struct RunStatusView {
 RunStatusView read_run_status(const std::string& dir, double now);
 
 double unix_now();
+// This machine's host name ("?" when it has none), as status.json and event file names carry it.
+std::string host_name();
 
 }  // namespace scaledl

@@ -59,12 +59,6 @@ std::string hparams_summary(const std::string& tag, const ProtoWriter& plugin_da
   return summary.data();
 }
 
-std::string host_name() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
-  return buf;
-}
-
 }  // namespace
 
 uint32_t masked_crc32c(const void* data, size_t n) {

@@ -16,8 +16,9 @@ constexpr const char* kFormat = "scaledl-checkpoint-1";
 int64_t meta_int(const SafetensorsFile& f, const std::string& path, const std::string& key) {
   auto it = f.metadata.find(key);
   if (it == f.metadata.end())
-    throw Error("checkpoint", path + ": metadata key '" + key + "' is missing; the file is "
-                                     "damaged or was not written by scaledl");
+    throw Error("checkpoint", path + ": metadata key '" + key +
+                                  "' is missing; the file is "
+                                  "damaged or was not written by scaledl");
   try {
     return std::stoll(it->second);
   } catch (const std::exception&) {
@@ -63,7 +64,8 @@ CheckpointInfo info_of(const SafetensorsFile& f, const std::string& path) {
   if (fmt == f.metadata.end() || fmt->second != kFormat)
     throw Error("checkpoint", path + ": not a scaledl checkpoint (metadata format is '" +
                                   (fmt == f.metadata.end() ? std::string("missing") : fmt->second) +
-                                  "', want '" + kFormat + "'); pass a file written by scaledl train");
+                                  "', want '" + kFormat +
+                                  "'); pass a file written by scaledl train");
   CheckpointInfo info;
   info.model = f.metadata.at("model");
   info.step = meta_int(f, path, "step");
@@ -78,8 +80,9 @@ CheckpointInfo info_of(const SafetensorsFile& f, const std::string& path) {
   if (f.metadata.count("loss_scale")) {  // absent in checkpoints of fp32 runs and older ones
     const std::vector<float> ls = parse_floats(f, path, "loss_scale");
     if (ls.size() != 2 || !(ls[0] > 0) || ls[1] < 0)
-      throw Error("checkpoint", path + ": metadata loss_scale must be 'scale,clean_steps'; the "
-                                       "file is damaged");
+      throw Error("checkpoint", path +
+                                    ": metadata loss_scale must be 'scale,clean_steps'; the "
+                                    "file is damaged");
     info.loss_scale = ls[0];
     info.loss_scale_clean_steps = static_cast<int64_t>(ls[1]);
   }
@@ -90,11 +93,14 @@ void load_into(const SafetensorsFile& f, const std::string& path, const std::str
                const Tensor& dst) {
   const Tensor* src = f.find(name);
   if (!src)
-    throw Error("checkpoint", path + ": tensor '" + name + "' is missing; the checkpoint is "
-                                     "from another model or damaged");
+    throw Error("checkpoint", path + ": tensor '" + name +
+                                  "' is missing; the checkpoint is "
+                                  "from another model or damaged");
   if (src->shape() != dst.shape() || src->dtype() != dst.dtype())
-    throw Error("checkpoint", path + ": tensor '" + name + "' is " + src->str() + " but the model "
-                                     "needs " + dst.str() + "; check --model");
+    throw Error("checkpoint", path + ": tensor '" + name + "' is " + src->str() +
+                                  " but the model "
+                                  "needs " +
+                                  dst.str() + "; check --model");
   Tensor d = dst;
   d.copy_from(*src);
 }
@@ -109,20 +115,20 @@ void save_checkpoint(const std::string& path, const Net& net, const OptimizerSta
   for (const NetBuffer& b : net.buffers()) tensors.emplace_back(b.name, b.value.to(host));
   if (state)
     for (const auto& [name, t] : *state) tensors.emplace_back(name, t.to(host));
-  std::map<std::string, std::string> meta{
-      {"format", kFormat},
-      {"model", info.model},
-      {"step", std::to_string(info.step)},
-      {"epoch", std::to_string(info.epoch)},
-      {"rng_state", std::to_string(info.rng_state)},
-      {"image_size", std::to_string(info.image_size)},
-      {"in_channels", std::to_string(info.in_channels)},
-      {"classes", std::to_string(info.classes)},
-      {"norm_mean", join_floats(info.mean)},
-      {"norm_std", join_floats(info.stddev)},
-      {"config", info.config_json}};
+  std::map<std::string, std::string> meta{{"format", kFormat},
+                                          {"model", info.model},
+                                          {"step", std::to_string(info.step)},
+                                          {"epoch", std::to_string(info.epoch)},
+                                          {"rng_state", std::to_string(info.rng_state)},
+                                          {"image_size", std::to_string(info.image_size)},
+                                          {"in_channels", std::to_string(info.in_channels)},
+                                          {"classes", std::to_string(info.classes)},
+                                          {"norm_mean", join_floats(info.mean)},
+                                          {"norm_std", join_floats(info.stddev)},
+                                          {"config", info.config_json}};
   if (info.loss_scale > 0)
-    meta["loss_scale"] = join_floats({info.loss_scale, static_cast<float>(info.loss_scale_clean_steps)});
+    meta["loss_scale"] =
+        join_floats({info.loss_scale, static_cast<float>(info.loss_scale_clean_steps)});
   save_safetensors(path, tensors, meta);
 }
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "nn/net.h"
 #include <utility>
+#include "nn/net.h"
 
 #include "core/tensor.h"
 
@@ -22,7 +22,7 @@ struct CheckpointInfo {
   int in_channels = 0;
   int classes = 0;
   std::vector<float> mean, stddev;  // input normalization the net was trained with
-  std::string config_json;  // the run's TrainConfig
+  std::string config_json;          // the run's TrainConfig
   // fp16's dynamic loss scale and its run of clean steps (0: the run scales no loss).
   float loss_scale = 0.f;
   int64_t loss_scale_clean_steps = 0;

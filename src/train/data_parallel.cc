@@ -58,17 +58,14 @@ void DataParallel::attach(Net& net) {
   net.set_grad_ready_hook([sync](int64_t from) { sync->ready(from); });
 }
 
-float DataParallel::average(float local, const char* what) {
-  if (world() > 1) group_->allreduce(&local, 1, WireType::f32, ReduceOp::average, what);
-  return local;
-}
-
 DataParallel::StepVote DataParallel::vote(float loss, bool stop) {
   float v[2] = {loss, stop ? 1.f : 0.f};
   if (world() > 1)
-    group_->allreduce(v, 2, WireType::f32, ReduceOp::sum, "allreduce of the step's loss and stop vote");
+    group_->allreduce(v, 2, WireType::f32, ReduceOp::sum,
+                      "allreduce of the step's loss and stop vote");
   // Summed, then divided, as the one-element average did: the same loss to the last bit.
-  return {world() > 1 ? v[0] / static_cast<float>(world()) : v[0], static_cast<int>(std::lround(v[1]))};
+  return {world() > 1 ? v[0] / static_cast<float>(world()) : v[0],
+          static_cast<int>(std::lround(v[1]))};
 }
 
 void DataParallel::reduce(EvalResult& r) {
@@ -76,9 +73,9 @@ void DataParallel::reduce(EvalResult& r) {
   // f32 holds counts exactly up to 2^24 per split; a test set larger than that is not for this.
   float v[5] = {static_cast<float>(r.hits1), static_cast<float>(r.hits5),
                 static_cast<float>(r.loss_sum), static_cast<float>(r.samples),
-                r.interrupted ? 1.f : 0.f};
+                static_cast<float>(r.interrupted)};
   group_->allreduce(v, 5, WireType::f32, ReduceOp::sum, "allreduce of evaluation counts");
-  r.interrupted = v[4] > 0;
+  r.interrupted = static_cast<int>(std::lround(v[4]));
   r.hits1 = static_cast<int64_t>(v[0]);
   r.hits5 = static_cast<int64_t>(v[1]);
   r.loss_sum = v[2];
@@ -89,8 +86,8 @@ void DataParallel::reduce(EvalResult& r) {
 void DataParallel::average_buffers(Net& net) {
   const Tensor& b = net.flat_buffers();
   if (world() == 1 || b.numel() == 0) return;
-  group_for(b).allreduce(b.raw(), static_cast<size_t>(b.numel()), WireType::f32,
-                         ReduceOp::average, "allreduce of the batch-norm running statistics");
+  group_for(b).allreduce(b.raw(), static_cast<size_t>(b.numel()), WireType::f32, ReduceOp::average,
+                         "allreduce of the batch-norm running statistics");
 }
 
 void DataParallel::check_agreement(const std::vector<int64_t>& values, const std::string& what) {
@@ -111,7 +108,8 @@ void DataParallel::check_agreement(const std::vector<int64_t>& values, const std
 void DataParallel::barrier(const std::string& what, double seconds) {
   if (world() == 1) return;
   const auto saved = group_->timeout();
-  group_->set_timeout(std::max(saved, std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000))));
+  group_->set_timeout(
+      std::max(saved, std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000))));
   group_->barrier(what);
   group_->set_timeout(saved);
 }
@@ -131,16 +129,20 @@ bool DataParallel::params_identical(const Net& net) {
 nlohmann::json DataParallel::json(double ips, double baseline_ips) const {
   const CommStats cs = group_->stats();
   const GradSyncStats gs = sync_ ? sync_->stats() : GradSyncStats{};
-  nlohmann::json j = {{"world_size", world()}, {"backend", group_->backend()},
-                      {"launcher", launcher_}, {"bucket_mb", sync_opt_.bucket_bytes / 1e6},
-                      {"buckets", gs.buckets}, {"overlap", sync_opt_.overlap},
+  nlohmann::json j = {{"world_size", world()},
+                      {"backend", group_->backend()},
+                      {"launcher", launcher_},
+                      {"bucket_mb", sync_opt_.bucket_bytes / 1e6},
+                      {"buckets", gs.buckets},
+                      {"overlap", sync_opt_.overlap},
                       {"grad_wire", sync_opt_.wire == WireType::f32   ? "f32"
                                     : sync_opt_.wire == WireType::f16 ? "f16"
                                                                       : "bf16"},
                       {"allreduce_seconds", gs.comm_seconds},
                       {"exposed_comm_seconds", gs.exposed_seconds},
                       {"hidden_fraction", gs.hidden_fraction()},
-                      {"bytes_sent", cs.bytes_sent}, {"bytes_received", cs.bytes_received},
+                      {"bytes_sent", cs.bytes_sent},
+                      {"bytes_received", cs.bytes_received},
                       {"collective_calls", cs.calls}};
   if (baseline_ips > 0) j["scaling_efficiency"] = ips / (world() * baseline_ips);
   return j;

@@ -41,8 +41,6 @@ class DataParallel {
   void finish_step() {
     if (sync_) sync_->finish();
   }
-  // The mean over ranks (every rank gets the same value, so every rank decides alike).
-  float average(float local, const char* what);
   // The step's mean loss and how many ranks asked to stop, in one allreduce: every rank gets
   // the same answer, so every rank stops at the same step whichever of them got the signal.
   struct StepVote {

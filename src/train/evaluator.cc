@@ -31,7 +31,7 @@ EvalResult evaluate(Net& net, Loader& loader, const std::function<bool()>& stop)
   loader.seek(0, loader.batches_per_epoch());
   for (int64_t b = 0, nb = loader.batches_per_epoch(); b < nb; ++b) {
     if (stop && stop()) {
-      r.interrupted = true;
+      r.interrupted = 1;
       break;
     }
     const Batch& batch = loader.next();

@@ -22,7 +22,7 @@ struct EvalResult {
     loss = loss_sum / static_cast<double>(samples);
   }
   double seconds = 0;
-  bool interrupted = false;  // a stop request cut it short: not a result
+  int interrupted = 0;  // ranks a stop request cut short (then not a result)
 };
 
 // Adds the first n rows of f32 logits [>= n, K] against s32 labels to r: top-1/top-5 hits and

@@ -32,8 +32,8 @@ void ensure_run_dir(const std::string& dir) {
                                (ec ? ec.message() : std::string("a file is in the way")) +
                                "); choose a writable --run-dir");
   if (access(dir.c_str(), W_OK) != 0)
-    throw Error("run-dir", dir + ": not writable (" + std::strerror(errno) +
-                               "); choose a writable --run-dir");
+    throw Error("run-dir",
+                dir + ": not writable (" + std::strerror(errno) + "); choose a writable --run-dir");
 }
 
 namespace {
@@ -54,7 +54,7 @@ RunSetup prepare_run(const TrainConfig& cfg, int rank, int world, Device device)
   // The GPU's context first: the loaders' pinned buffers are then made on it, not on cuda:0.
   if (!device.is_cpu()) Tensor::empty({1}, DType::f32, device);
   if (rank == 0) ensure_run_dir(cfg.run_dir);  // only rank 0 writes there
-  if (rank == 0 && !cfg.resume.empty())  // a killed run's half-written checkpoint
+  if (rank == 0 && !cfg.resume.empty())        // a killed run's half-written checkpoint
     if (const uint64_t freed = remove_stale_temporaries(cfg.run_dir))
       log_info("removed " + std::to_string(freed >> 20) + " MiB of temporary files left in " +
                cfg.run_dir + " by a killed run");
@@ -63,8 +63,9 @@ RunSetup prepare_run(const TrainConfig& cfg, int rank, int world, Device device)
   const std::string ck = cfg.run_dir + "/checkpoint.safetensors";
   if (cfg.resume.empty()) {
     if (rank == 0 && fs::exists(ck))
-      throw Error("run-dir", cfg.run_dir + " already holds a run (checkpoint.safetensors); pass "
-                                           "--resume auto to continue it or choose another --run-dir");
+      throw Error("run-dir", cfg.run_dir +
+                                 " already holds a run (checkpoint.safetensors); pass "
+                                 "--resume auto to continue it or choose another --run-dir");
   } else if (cfg.resume == "auto" && !fs::exists(ck)) {
     // A job that is requeued or rerun passes --resume auto every time: the first start is fresh.
     log_info("--resume auto: no checkpoint in " + cfg.run_dir + " yet; starting from step 0");
@@ -83,11 +84,12 @@ RunSetup prepare_run(const TrainConfig& cfg, int rank, int world, Device device)
   }
   DataSplits data = open_data(spec, image_size, cfg.seed);
   if (!cfg.eval_data.empty())
-    data.test = open_eval_source(parse_data_spec(cfg.eval_data, "--eval-data"), image_size,
-                                 cfg.seed);
+    data.test =
+        open_eval_source(parse_data_spec(cfg.eval_data, "--eval-data"), image_size, cfg.seed);
   if (cfg.eval && !data.test)
-    throw Error("data", cfg.data + " has no test split (DIR/val or DIR/test); give one with "
-                                   "--eval-data or pass --no-eval");
+    throw Error("data", cfg.data +
+                            " has no test split (DIR/val or DIR/test); give one with "
+                            "--eval-data or pass --no-eval");
   const Layout layout = cfg.layout;
   PipelineOptions po;
   po.image_size = image_size;
@@ -121,8 +123,11 @@ RunSetup prepare_run(const TrainConfig& cfg, int rank, int world, Device device)
                               "); use splits of one data set");
     Transformer test_tf = make_transform(*data.test, false, po);
     if (test_tf.channels() != in_channels || test_tf.out_height() != image_size)
-      throw Error("data", data.test->describe() + " gives " + shape_str({test_tf.channels(), test_tf.out_height(), test_tf.out_width()}) +
-                              " images but training uses " + shape_str({in_channels, image_size, image_size}));
+      throw Error("data",
+                  data.test->describe() + " gives " +
+                      shape_str({test_tf.channels(), test_tf.out_height(), test_tf.out_width()}) +
+                      " images but training uses " +
+                      shape_str({in_channels, image_size, image_size}));
     LoaderOptions to = lo;
     to.shuffle.mode = ShuffleMode::none;
     to.last = LastBatch::pad;
@@ -136,8 +141,10 @@ RunSetup prepare_run(const TrainConfig& cfg, int rank, int world, Device device)
   set_allow_tf32(cfg.precision == TrainPrecision::tf32);
   const std::string precision = enum_name(cfg.precision);
   if (device.is_cpu() && cfg.precision != TrainPrecision::fp32)
-    log_warn("--precision " + precision + " on the cpu is emulated: f32 math with each op's "
-             "output rounded to " + precision + " (for checking numerics, not for speed)");
+    log_warn("--precision " + precision +
+             " on the cpu is emulated: f32 math with each op's "
+             "output rounded to " +
+             precision + " (for checking numerics, not for speed)");
   run.net->place(device, cfg.precision == TrainPrecision::fp16   ? DType::f16
                          : cfg.precision == TrainPrecision::bf16 ? DType::bf16
                                                                  : DType::f32);
@@ -181,7 +188,8 @@ nlohmann::json profile_json(const Net& net, int64_t steps) {
   });
   nlohmann::json top = nlohmann::json::array();
   for (size_t i = 0; i < std::min<size_t>(15, nodes.size()); ++i)
-    top.push_back({{"name", nodes[i].name}, {"kind", nodes[i].kind},
+    top.push_back({{"name", nodes[i].name},
+                   {"kind", nodes[i].kind},
                    {"forward_ms", 1e3 * nodes[i].forward_s / n},
                    {"backward_ms", 1e3 * nodes[i].backward_s / n}});
   return {{"per_step_by_kind", kinds}, {"top_layers", top}};

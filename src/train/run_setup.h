@@ -17,8 +17,8 @@ namespace scaledl {
 struct RunSetup {
   std::unique_ptr<Net> net;
   std::unique_ptr<Loader> train_loader, test_loader;  // test_loader null: no test split
-  std::string resume_path;          // empty: a fresh run
-  CheckpointInfo checkpoint_info;   // what checkpoints of this run record
+  std::string resume_path;                            // empty: a fresh run
+  CheckpointInfo checkpoint_info;                     // what checkpoints of this run record
 };
 
 // rank/world: this process's place in a data-parallel job (its loaders read its share);

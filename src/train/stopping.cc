@@ -35,6 +35,7 @@ std::string requeue_slurm_job() {
 }
 
 void record_failure(const TrainConfig& cfg, StatusFile& status, const std::string& error) {
+  if (status.finished()) return;  // the run's own end is recorded: a later failure keeps it
   status.finish("failed", {{"error", error}});
   write_json_atomic(cfg.run_dir + "/summary.json", {{"schema", kRunRecordSchema},
                                                     {"status", "failed"},

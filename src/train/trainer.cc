@@ -176,7 +176,8 @@ Trainer::Trainer(const TrainConfig& cfg, std::unique_ptr<StatusFile>& status)
       };
     add_hook(monitor_hook(cfg, dp_.rank(), {.interval_s = cfg.monitor_interval}, to_tb));
   }
-  if (cfg.trace) add_hook(trace_hook(cfg, dp_.rank()));  // every rank: its own file
+  // Every rank its own file; --profile's tables come from the trace.
+  if (cfg.trace || cfg.profile) add_hook(trace_hook(cfg, dp_.rank()));
   const Device dev = net_.device();
   loss_t_ = Tensor::empty({1}, DType::f32, dev);
   dlogits_ = Tensor::empty({cfg.batch, net_.output_shape()[0]}, DType::f32, dev);
@@ -297,6 +298,7 @@ void Trainer::evaluate_epoch(int64_t epoch, int64_t step) {
   dp_.reduce(r);  // each rank evaluated its share
   eval_seconds_ += r.seconds;
   if (r.interrupted) {
+    stop_ranks_ = r.interrupted;  // the ranks a signal reached during the evaluation
     stopping_ = true;
     return;
   }
@@ -477,6 +479,7 @@ void Trainer::finish(nlohmann::json& summary, StatusFile* status) {
   }
   if (status) status->finish("stopped", how);
   // A launcher may end the other ranks when one exits with the stop code: leave together.
+  set_fatal_hook({});  // the records are written: a timeout here must not rewrite them
   dp_.barrier("barrier after the stopped run's records", 600);
 }
 }  // namespace

@@ -46,6 +46,19 @@ TEST(RunStatus, HeartbeatKeepsTheRecordCurrentAndFinishWritesTheState) {
             "stopped by SIGTERM at step 7, checkpoint at step 7; continue with --resume auto");
 }
 
+TEST(RunStatus, TheFirstFinishWinsSoALaterFailureKeepsAStopsRecord) {
+  const auto dir = testing::test_temp_dir("status");
+  StatusFile s(dir.string(), 10, {{"steps_planned", 10}});
+  s.progress(4);
+  EXPECT_FALSE(s.finished());
+  s.finish("stopped", {{"signal", "SIGTERM"}});
+  EXPECT_TRUE(s.finished());
+  s.finish("failed", {{"error", "[dist] a barrier timed out"}});
+  const nlohmann::json j = read_json(dir / "status.json");
+  EXPECT_EQ(j["state"], "stopped");
+  EXPECT_FALSE(j.contains("error"));
+}
+
 TEST(RunStatus, StaleHeartbeatOrGoneProcessReadsAsLost) {
   const auto dir = testing::test_temp_dir("status");
   nlohmann::json rec = {{"schema", 1},
