@@ -93,7 +93,8 @@ uint64_t remove_stale_temporaries(const std::string& dir) {
     const std::string pid = name.substr(at + 5);
     if (pid.find_first_not_of("0123456789") != std::string::npos || pid.size() > 9) continue;
     const pid_t p = static_cast<pid_t>(std::stol(pid));
-    if (p == ::getpid() || ::kill(p, 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    if (p == ::getpid() || ::kill(p, 0) == 0 || errno != ESRCH)
+      continue;  // alive, or not ours to judge
     std::error_code size_ec, rm_ec;
     const uintmax_t size = entry.file_size(size_ec);
     if (std::filesystem::remove(entry.path(), rm_ec) && !size_ec) freed += size;

@@ -24,7 +24,9 @@ Error::Error(std::string_view component, std::string_view message)
       component_(component),
       message_(message) {}
 
-void set_error_rank(int rank) { g_rank = rank; }
+void set_error_rank(int rank) {
+  g_rank = rank;
+}
 
 namespace {
 std::function<void(const std::string&)>& fatal_hook() {
@@ -33,7 +35,9 @@ std::function<void(const std::string&)>& fatal_hook() {
 }
 }  // namespace
 
-void set_fatal_hook(std::function<void(const std::string&)> hook) { fatal_hook() = std::move(hook); }
+void set_fatal_hook(std::function<void(const std::string&)> hook) {
+  fatal_hook() = std::move(hook);
+}
 
 void run_fatal_hook(const std::string& line) noexcept {
   try {
@@ -42,7 +46,9 @@ void run_fatal_hook(const std::string& line) noexcept {
     // The job ends either way; the hook's failure must not stop that.
   }
 }
-int error_rank() { return g_rank; }
+int error_rank() {
+  return g_rank;
+}
 
 void throw_check_failure(const char* lib, const char* call, const char* what, const char* file,
                          int line) {

@@ -35,7 +35,7 @@ void run_fatal_hook(const std::string& line) noexcept;
 }  // namespace scaledl
 
 // Internal invariant: a broken one is a bug in scaledl, not the user's fault.
-#define SDL_ASSERT(cond, msg)                                                              \
-  do {                                                                                     \
+#define SDL_ASSERT(cond, msg)                                                                 \
+  do {                                                                                        \
     if (!(cond)) ::scaledl::throw_check_failure("scaledl", #cond, (msg), __FILE__, __LINE__); \
   } while (0)

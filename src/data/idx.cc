@@ -28,7 +28,6 @@ uint32_t be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
-
 struct FileCloser {
   void operator()(std::FILE* f) const noexcept { std::fclose(f); }
 };

@@ -8,9 +8,9 @@
 #include <cstring>
 #include <exception>
 #include <map>
+#include <mutex>
 #include <set>
 #include <system_error>
-#include <mutex>
 #include <thread>
 #include <utility>
 
@@ -120,8 +120,9 @@ struct Loader::Impl {
       const int64_t sample = order[static_cast<size_t>((s.begin + r + k) % n)];
       try {
         bytes += src->read(sample, rec, scratch);
-        tf.apply(rec, hash_words(opt.seed, static_cast<uint64_t>(epoch),
-                                 static_cast<uint64_t>(sample), kAugmentTag),
+        tf.apply(rec,
+                 hash_words(opt.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(sample),
+                            kAugmentTag),
                  dst, ts, src->where(sample));
         const int32_t label = rec.labels.empty() ? -1 : rec.labels[0];
         if (label < 0 || label >= src->classes())
@@ -141,8 +142,7 @@ struct Loader::Impl {
                             " samples of epoch " + std::to_string(epoch) + "]");
         if (!known && stats.corrupt_skipped >= opt.skip_corrupt) {
           if (opt.skip_corrupt > 0)
-            throw DataCorrupt(e.message() + " [" +
-                              std::to_string(stats.corrupt_skipped) +
+            throw DataCorrupt(e.message() + " [" + std::to_string(stats.corrupt_skipped) +
                               " corrupt samples skipped already; --skip-corrupt " +
                               std::to_string(opt.skip_corrupt) + " allows no more]");
           throw;
@@ -168,9 +168,7 @@ struct Loader::Impl {
     std::unique_lock<std::mutex> lock(mu);
     while (true) {
       int64_t step = 0, r0 = 0, r1 = 0;
-      work_cv.wait(lock, [&] {
-        return stopping || (started && !paused && claim(step, r0, r1));
-      });
+      work_cv.wait(lock, [&] { return stopping || (started && !paused && claim(step, r0, r1)); });
       if (stopping) return;
       Slot& s = slot_of(step);
       ++inflight;
@@ -223,19 +221,20 @@ Loader::Loader(SourcePtr source, Transformer transform, LoaderOptions options)
   if (m.opt.batch < 1)
     throw Error("data", "--batch must be at least 1 (got " + std::to_string(m.opt.batch) + ")");
   if (m.opt.prefetch < 1)
-    throw Error("data", "--prefetch must be at least 1 (got " + std::to_string(m.opt.prefetch) + ")");
+    throw Error("data",
+                "--prefetch must be at least 1 (got " + std::to_string(m.opt.prefetch) + ")");
   if (m.opt.skip_corrupt < 0) throw Error("data", "--skip-corrupt must not be negative");
   if (m.opt.threads < 0) throw Error("data", "--loader-threads must be 0 (one per core) or more");
   const int64_t n = m.src->size();
   m.bpe = scaledl::batches_per_epoch(n, m.opt.batch, m.opt.world, m.opt.last);
   if (m.bpe == 0)
-    throw Error("data", m.src->describe() + " gives rank " + std::to_string(m.opt.rank) +
-                            " of " + std::to_string(m.opt.world) + " " +
+    throw Error("data", m.src->describe() + " gives rank " + std::to_string(m.opt.rank) + " of " +
+                            std::to_string(m.opt.world) + " " +
                             std::to_string(rank_samples(n, m.opt.rank, m.opt.world)) +
                             " samples, less than one batch of " + std::to_string(m.opt.batch) +
                             "; lower --batch");
   m.per_epoch = m.opt.last == LastBatch::drop ? m.bpe * m.opt.batch
-                                                : rank_samples(n, m.opt.rank, m.opt.world);
+                                              : rank_samples(n, m.opt.rank, m.opt.world);
   m.rows = m.opt.batch;
   m.row_bytes = m.tf.row_bytes();
   int threads = m.opt.threads;
@@ -247,16 +246,17 @@ Loader::Loader(SourcePtr source, Transformer transform, LoaderOptions options)
   m.slots.resize(static_cast<size_t>(m.opt.prefetch) + 1);
   const Shape shape = x_shape();
   for (Slot& s : m.slots) {
-    s.x_full = m.opt.pinned ? Tensor::pinned(shape, m.tf.spec().dtype, m.tf.spec().layout)
-                            : Tensor::empty(shape, m.tf.spec().dtype, Device::cpu(), m.tf.spec().layout);
+    s.x_full = m.opt.pinned
+                   ? Tensor::pinned(shape, m.tf.spec().dtype, m.tf.spec().layout)
+                   : Tensor::empty(shape, m.tf.spec().dtype, Device::cpu(), m.tf.spec().layout);
     s.labels_full = Tensor::empty({m.opt.batch}, DType::s32);
   }
   try {
     for (int t = 0; t < threads; ++t) m.workers.emplace_back([&m, t] { m.work(t); });
   } catch (const std::system_error& e) {  // could not start a thread: stop the started ones
     stop();
-    throw Error("data", "cannot start " + std::to_string(threads) + " loader threads (" +
-                            e.what() + "); lower --loader-threads");
+    throw Error("data", "cannot start " + std::to_string(threads) + " loader threads (" + e.what() +
+                            "); lower --loader-threads");
   }
 }
 
@@ -270,17 +270,29 @@ void Loader::stop() noexcept {
     if (t.joinable()) t.join();
 }
 
-Loader::~Loader() { stop(); }
+Loader::~Loader() {
+  stop();
+}
 
-int64_t Loader::batches_per_epoch() const { return impl_->bpe; }
-int64_t Loader::samples_per_epoch() const { return impl_->per_epoch; }
+int64_t Loader::batches_per_epoch() const {
+  return impl_->bpe;
+}
+int64_t Loader::samples_per_epoch() const {
+  return impl_->per_epoch;
+}
 Shape Loader::x_shape() const {
   const Transformer& tf = impl_->tf;
   return {impl_->opt.batch, tf.channels(), tf.out_height(), tf.out_width()};
 }
-const LoaderOptions& Loader::options() const { return impl_->opt; }
-const SampleSource& Loader::source() const { return *impl_->src; }
-const Transformer& Loader::transform() const { return impl_->tf; }
+const LoaderOptions& Loader::options() const {
+  return impl_->opt;
+}
+const SampleSource& Loader::source() const {
+  return *impl_->src;
+}
+const Transformer& Loader::transform() const {
+  return impl_->tf;
+}
 
 void Loader::seek(int64_t step, int64_t end) {
   if (step < 0) throw Error("data", "cannot start the loader at step " + std::to_string(step));
@@ -313,9 +325,8 @@ const Batch& Loader::next() {
   m.stats.queue_depth_sum += static_cast<double>(depth);
   const auto t0 = std::chrono::steady_clock::now();
   // A failed batch is reported once all its claimed rows are back (no worker still writes it).
-  m.ready_cv.wait(lock, [&] {
-    return s.step == step && (s.ready || (s.error && s.done == s.claimed));
-  });
+  m.ready_cv.wait(lock,
+                  [&] { return s.step == step && (s.ready || (s.error && s.done == s.claimed)); });
   m.stats.wait_seconds +=
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (s.error) {  // a failed row fails the batch, even when the other rows completed it
@@ -331,7 +342,9 @@ const Batch& Loader::next() {
   return s.batch;
 }
 
-std::vector<int64_t> Loader::rank_order(int64_t epoch) const { return *impl_->plan(epoch); }
+std::vector<int64_t> Loader::rank_order(int64_t epoch) const {
+  return *impl_->plan(epoch);
+}
 
 LoaderStats Loader::stats() const {
   std::lock_guard<std::mutex> lock(impl_->mu);

@@ -17,7 +17,6 @@ using namespace record_detail;
 
 namespace record_detail {
 
-
 std::string record_where(const std::string& name, int64_t record, uint64_t offset) {
   return name + ": record " + std::to_string(record) + " at byte offset " + std::to_string(offset);
 }

@@ -32,7 +32,9 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 // The manifest's checksum spelling: 8 hex digits without "0x".
-std::string hex8(uint32_t v) { return hex32(v).substr(2); }
+std::string hex8(uint32_t v) {
+  return hex32(v).substr(2);
+}
 
 std::string iso_now() {
   std::time_t t = std::time(nullptr);
@@ -398,9 +400,11 @@ int64_t verify_records(const std::string& dir, bool deep) {
       const int64_t n = for_each_record(bytes.data(), bytes.size(), path,
                                         [](int64_t, uint64_t, const Record&) {});
       if (n != s.at("records").get<int64_t>() || n != reader.size())
-        throw Error("data", path + ": holds " + std::to_string(n) + " records but the manifest "
-                                   "says " + std::to_string(s.at("records").get<int64_t>()) +
-                                   "; re-pack the data set with `scaledl data pack`");
+        throw Error("data", path + ": holds " + std::to_string(n) +
+                                " records but the manifest "
+                                "says " +
+                                std::to_string(s.at("records").get<int64_t>()) +
+                                "; re-pack the data set with `scaledl data pack`");
     }
     if (!intact)
       throw Error("data",

@@ -17,7 +17,9 @@ namespace scaledl {
 
 namespace {
 using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 struct Bucket {
   int64_t begin = 0, end = 0;  // elements [begin, end) of the flat buffer
@@ -102,8 +104,9 @@ GradSync::GradSync(GroupPtr group, Tensor grads, GradSyncOptions options)
     throw Error("dist", "GradSync needs the flat f32 gradient buffer");
   // 16-bit wires convert on the host; device gradients go to the group (NCCL) as they are.
   if (!grads.device().is_cpu() && options.wire != WireType::f32)
-    throw Error("dist", "a 16-bit gradient wire needs host gradients; use --grad-wire f32 with "
-                        "--device cuda");
+    throw Error("dist",
+                "a 16-bit gradient wire needs host gradients; use --grad-wire f32 with "
+                "--device cuda");
   m.storage = grads;
   m.grads = m.storage.data<float>();
   const int64_t count = m.storage.numel();
@@ -134,7 +137,9 @@ GradSync::~GradSync() {
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
-int GradSync::buckets() const { return static_cast<int>(impl_->buckets.size()); }
+int GradSync::buckets() const {
+  return static_cast<int>(impl_->buckets.size());
+}
 
 void GradSync::begin_step() {
   std::lock_guard<std::mutex> lock(impl_->mu);
@@ -148,7 +153,8 @@ void GradSync::ready(int64_t ready_from) {
   if (m.group->world() == 1 || !m.opt.overlap) return;
   std::lock_guard<std::mutex> lock(m.mu);
   int n = m.launched;
-  while (n < static_cast<int>(m.buckets.size()) && m.buckets[static_cast<size_t>(n)].begin >= ready_from)
+  while (n < static_cast<int>(m.buckets.size()) &&
+         m.buckets[static_cast<size_t>(n)].begin >= ready_from)
     ++n;
   if (n > m.launched) m.launch_upto(n);
 }

@@ -17,8 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include "dist/check_mpi.h"
 #include "core/half.h"
+#include "dist/check_mpi.h"
 
 namespace scaledl {
 
@@ -60,8 +60,9 @@ void init_mpi() {
   SDL_MPI(MPI_Initialized(&inited));
   SDL_MPI(MPI_Finalized(&finalized));
   if (finalized)
-    throw Error("dist", "MPI was already finalized in this process; create the MPI group once "
-                        "and keep it for the whole run");
+    throw Error("dist",
+                "MPI was already finalized in this process; create the MPI group once "
+                "and keep it for the whole run");
   if (!inited) {
     // The group's collectives are non-blocking (so they can time out), which in Open MPI is
     // libnbc. Its default MPI_Iallreduce for in-place data or fewer than 4 ranks is a binomial
@@ -85,8 +86,12 @@ void init_mpi() {
   SDL_MPI(MPI_Op_create(&bf16_sum_op, 1, &g_bf16_sum));
 }
 
-size_t wire_size(WireType t) { return t == WireType::f32 ? 4 : 2; }
-MPI_Datatype wire_datatype(WireType t) { return t == WireType::f32 ? MPI_FLOAT : MPI_UINT16_T; }
+size_t wire_size(WireType t) {
+  return t == WireType::f32 ? 4 : 2;
+}
+MPI_Datatype wire_datatype(WireType t) {
+  return t == WireType::f32 ? MPI_FLOAT : MPI_UINT16_T;
+}
 MPI_Op sum_op(WireType t) {
   return t == WireType::f32 ? MPI_SUM : t == WireType::f16 ? g_f16_sum : g_bf16_sum;
 }
@@ -114,7 +119,8 @@ std::string seconds_text(std::chrono::milliseconds t) {
 // "rank 2" or "ranks 1, 3, 4" (at most 16 named, then a count).
 std::string ranks_text(const std::vector<int>& ranks) {
   std::string s = ranks.size() == 1 ? "rank " : "ranks ";
-  for (size_t i = 0; i < ranks.size() && i < 16; ++i) s += (i ? ", " : "") + std::to_string(ranks[i]);
+  for (size_t i = 0; i < ranks.size() && i < 16; ++i)
+    s += (i ? ", " : "") + std::to_string(ranks[i]);
   if (ranks.size() > 16) s += " and " + std::to_string(ranks.size() - 16) + " more";
   return s;
 }
@@ -249,7 +255,8 @@ std::string MpiGroup::diagnose() {
     all = true;
     for (int p = 0; p < world_; ++p) {
       int done = 1;
-      if (recvs[p] != MPI_REQUEST_NULL && MPI_Test(&recvs[p], &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+      if (recvs[p] != MPI_REQUEST_NULL &&
+          MPI_Test(&recvs[p], &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
         done = 0;
       all = all && done;
     }
@@ -274,8 +281,9 @@ std::string MpiGroup::diagnose() {
   if (!silent.empty())
     parts.insert(parts.begin(), ranks_text(silent) + " did not answer (stalled or dead)");
   if (parts.empty())
-    parts.push_back("every rank reached this collective (calls that differ between ranks, or a "
-                    "slow network: raise the timeout)");
+    parts.push_back(
+        "every rank reached this collective (calls that differ between ranks, or a "
+        "slow network: raise the timeout)");
   std::string s;
   for (const std::string& p : parts) s += (s.empty() ? "" : "; ") + p;
   return s;
@@ -302,8 +310,8 @@ void MpiGroup::allreduce(void* data, size_t count, WireType type, ReduceOp op,
   do {  // one MPI call when count fits in an int (a count of 0 still takes part)
     const size_t n = std::min(count - done, kMaxPiece);
     MPI_Request req;
-    SDL_MPI(MPI_Iallreduce(MPI_IN_PLACE, p + done * esize, static_cast<int>(n),
-                           wire_datatype(type), sum_op(type), comm_, &req));
+    SDL_MPI(MPI_Iallreduce(MPI_IN_PLACE, p + done * esize, static_cast<int>(n), wire_datatype(type),
+                           sum_op(type), comm_, &req));
     wait(req, call);
     done += n;
   } while (done < count);
@@ -348,8 +356,8 @@ void MpiGroup::allgather(const void* send, void* recv, size_t bytes, const std::
   end(call, moved, moved);
 }
 
-void MpiGroup::reduce_scatter(const void* data, void* out, size_t count, WireType type,
-                              ReduceOp op, const std::string& what) {
+void MpiGroup::reduce_scatter(const void* data, void* out, size_t count, WireType type, ReduceOp op,
+                              const std::string& what) {
   const size_t esize = wire_size(type);
   if (count > static_cast<size_t>(INT_MAX))
     throw Error("dist", what + ": " + std::to_string(count) +
@@ -357,8 +365,9 @@ void MpiGroup::reduce_scatter(const void* data, void* out, size_t count, WireTyp
                             "reduce in pieces");
   const uintptr_t d = reinterpret_cast<uintptr_t>(data), o = reinterpret_cast<uintptr_t>(out);
   if (count > 0 && o < d + world_ * count * esize && d < o + count * esize)
-    throw Error("dist", what + ": the output overlaps the input; give reduce_scatter a separate "
-                              "output buffer");
+    throw Error("dist", what +
+                            ": the output overlaps the input; give reduce_scatter a separate "
+                            "output buffer");
   const Call call = begin(what);
   MPI_Request req;
   SDL_MPI(MPI_Ireduce_scatter_block(data, out, static_cast<int>(count), wire_datatype(type),
@@ -379,7 +388,9 @@ void MpiGroup::barrier(const std::string& what) {
 
 }  // namespace
 
-GroupPtr mpi_group(const LaunchInfo& launch) { return std::make_shared<MpiGroup>(launch); }
+GroupPtr mpi_group(const LaunchInfo& launch) {
+  return std::make_shared<MpiGroup>(launch);
+}
 
 void end_job_on_error(int code) {
   int inited = 0, finalized = 0, size = 1;

@@ -24,8 +24,12 @@ void init_tensor(Tensor& t, const ParamSpec& s, Rng& rng) {
   float* p = t.data<float>();
   int64_t n = t.numel();
   switch (s.init) {
-    case Init::zeros: t.fill(0.f); break;
-    case Init::ones: t.fill(1.f); break;
+    case Init::zeros:
+      t.fill(0.f);
+      break;
+    case Init::ones:
+      t.fill(1.f);
+      break;
     case Init::kaiming_normal_fan_out: {
       float sd = std::sqrt(2.f / static_cast<float>(s.fan_out));
       for (int64_t i = 0; i < n; ++i) p[i] = rng.normal(0.f, sd);
@@ -140,8 +144,8 @@ void Net::bind_layers() {
 void Net::place(Device device, DType compute) {
   SDL_ASSERT(flat_params_.defined(), "Net::init() must come before place()");
   if (compute != DType::f32 && compute != DType::f16 && compute != DType::bf16)
-    throw Error("net", "compute dtype must be f32, f16 or bf16, got " +
-                           std::string(dtype_name(compute)));
+    throw Error("net",
+                "compute dtype must be f32, f16 or bf16, got " + std::string(dtype_name(compute)));
   flat_params_ = flat_params_.to(device);
   flat_grads_ = flat_grads_.to(device);
   flat_buffers_ = flat_buffers_.to(device);
@@ -297,15 +301,14 @@ void Net::backward(const Tensor& dout, const RunContext& ctx, float loss_scale) 
     n.layer->backward(c, in, n.act, n.grad, din);
     for (int j : inputs) {
       if (j == 0) continue;
-      if (grad_written_[j])
-        ops::add(nodes_[j].grad, nodes_[j].scratch, nodes_[j].grad);
+      if (grad_written_[j]) ops::add(nodes_[j].grad, nodes_[j].scratch, nodes_[j].grad);
       grad_written_[j] = true;
     }
     for (auto& [mirror, master] : grad_casts_[i]) ops::cast(mirror, master, 1.f);
     if (profiling_) n.bwd_s += since_synced(t0);
-    const bool has_params = (static_cast<size_t>(i) + 1 < param_begin_.size()
-                                 ? param_begin_[i + 1]
-                                 : flat_grads_.numel()) > param_begin_[i];
+    const bool has_params =
+        (static_cast<size_t>(i) + 1 < param_begin_.size() ? param_begin_[i + 1]
+                                                          : flat_grads_.numel()) > param_begin_[i];
     if (grad_ready_ && has_params && param_begin_[i] < reported) {
       reported = param_begin_[i];
       grad_ready_(reported);

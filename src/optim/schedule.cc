@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 
-
 namespace scaledl {
 
 float lr_at(const Schedule& s, int64_t step) {
@@ -12,7 +11,8 @@ float lr_at(const Schedule& s, int64_t step) {
   int64_t span = std::max<int64_t>(1, s.total_steps - s.warmup_steps);
   double t = std::clamp(static_cast<double>(step - s.warmup_steps) / span, 0.0, 1.0);
   switch (s.kind) {
-    case Schedule::Kind::constant: return s.base_lr;
+    case Schedule::Kind::constant:
+      return s.base_lr;
     case Schedule::Kind::step: {
       float lr = s.base_lr;
       for (int64_t m : s.milestones)

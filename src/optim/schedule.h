@@ -14,8 +14,8 @@ struct Schedule {
   int64_t total_steps = 1;
   std::vector<int64_t> milestones;  // step: lr *= gamma at each milestone step
   float gamma = 0.1f;
-  float power = 2.f;    // poly: (1 - progress)^power
-  float end_lr = 0.f;   // cosine and poly decay towards this
+  float power = 2.f;   // poly: (1 - progress)^power
+  float end_lr = 0.f;  // cosine and poly decay towards this
 };
 
 // The learning rate for the update at 0-based `step`.

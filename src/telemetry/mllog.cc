@@ -258,7 +258,8 @@ void check_ml_run_info(const MlRunInfo& info) {
   positive(info.train_samples, "train_samples");
   positive(info.eval_samples, "eval_samples");
   if (info.division != MlDivision::kClosed) return;
-  require(info.benchmark == "resnet", "benchmark '" + info.benchmark + "' is not resnet (ResNet-50)");
+  require(info.benchmark == "resnet",
+          "benchmark '" + info.benchmark + "' is not resnet (ResNet-50)");
   const std::string opt(to_string(info.optimizer));
   require(info.end_lr == 0.0001,
           opt + " end learning rate " + repr(info.end_lr) + " is not 0.0001");

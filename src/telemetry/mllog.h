@@ -80,8 +80,8 @@ inline constexpr double kResnetTargetAccuracy = 0.759;
 // What the run header says. Epochs and steps as the trainer's schedule uses them.
 struct MlRunInfo {
   std::string benchmark = "resnet";  // submission_benchmark: resnet for ResNet-50, else the model
-  std::string org;       // submission_org, not empty
-  std::string platform;  // submission_platform, not empty (e.g. "1xH200")
+  std::string org;                   // submission_org, not empty
+  std::string platform;              // submission_platform, not empty (e.g. "1xH200")
   MlDivision division = MlDivision::kClosed;
   MlSubmissionStatus status = MlSubmissionStatus::kOnprem;
   int64_t global_batch_size = 0;            // samples per optimizer step, all ranks together
