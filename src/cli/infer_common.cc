@@ -11,6 +11,7 @@
 #include "data/source.h"
 #include "models/models.h"
 #include "nn/net.h"
+#include "onnx/import.h"
 #include "train/checkpoint.h"
 
 namespace scaledl::cli {
@@ -27,6 +28,27 @@ LoadedModel load_checkpoint_model(const std::string& path) {
           info.classes,
           info.mean,
           info.stddev};
+}
+
+LoadedModel load_onnx_model(const std::string& path, const std::vector<float>& mean,
+                            const std::vector<float>& stddev, bool* quantized) {
+  onnxio::ImportedModel im = onnxio::import_onnx_file(path);
+  const Shape& in = im.graph.input_shape();
+  const Shape& out = im.graph.output_shape();
+  if (in.size() != 3) throw Error("onnx", path + ": input " + shape_str(in) + " is not [C, H, W]");
+  if (out.size() != 1) throw Error("onnx", path + ": output " + shape_str(out) + " is not [F]");
+  LoadedModel m;
+  m.name = std::filesystem::path(path).stem().string();
+  m.in_channels = static_cast<int>(in[0]);
+  m.image_size = in[1];
+  m.classes = static_cast<int>(out[0]);
+  m.mean = !mean.empty() ? mean : im.mean;
+  m.stddev = !stddev.empty() ? stddev : im.stddev;
+  if (m.mean.empty() && m.in_channels == 3) m.mean = {0.485f, 0.456f, 0.406f};
+  if (m.stddev.empty() && m.in_channels == 3) m.stddev = {0.229f, 0.224f, 0.225f};
+  if (quantized) *quantized = im.qdq_pairs > 0;
+  m.graph = std::move(im.graph);
+  return m;
 }
 
 LoadedModel init_model(const std::string& name, int in_channels, int64_t image_size, int classes) {

@@ -28,6 +28,11 @@ struct LoadedModel {
 };
 // From a checkpoint written by `scaledl train`.
 LoadedModel load_checkpoint_model(const std::string& path);
+// From an ONNX file. Input normalization for image data: `mean`/`stddev` when given, else what
+// `scaledl export` recorded in the file, else ImageNet's (torchvision's) for 3 channels.
+// `quantized` is set when the model carries QDQ scales (int8 can run with them).
+LoadedModel load_onnx_model(const std::string& path, const std::vector<float>& mean,
+                            const std::vector<float>& stddev, bool* quantized = nullptr);
 // A registry model with its training initialization (seeded): for speed measurements.
 LoadedModel init_model(const std::string& name, int in_channels, int64_t image_size, int classes);
 

@@ -99,7 +99,15 @@ Shape infer(Node& n, const std::vector<Shape>& in) {
     case OpKind::relu:
     case OpKind::dropout:
     case OpKind::identity:
+    case OpKind::clip:
       if (in.size() != 1) throw Error(kind, "needs one input");
+      return in[0];
+    case OpKind::lrn:
+      need_chw(kind, in);
+      return in[0];
+    case OpKind::softmax:
+      if (in.size() != 1 || in[0].size() != 1)
+        throw Error("softmax", "needs one [F] input, got " + shape_str(in.at(0)));
       return in[0];
     case OpKind::maxpool2d:
     case OpKind::avgpool2d:
@@ -129,6 +137,14 @@ void check_attrs(const Node& n) {
     const float p = n.as<DropoutAttrs>().p;
     if (p < 0.f || p >= 1.f)
       throw Error("dropout", "probability " + std::to_string(p) + " must be in [0, 1)");
+  }
+  if (n.kind == OpKind::clip && !(n.as<ClipAttrs>().lo <= n.as<ClipAttrs>().hi))
+    throw Error("clip", "needs lo <= hi, got " + std::to_string(n.as<ClipAttrs>().lo) + " and " +
+                            std::to_string(n.as<ClipAttrs>().hi));
+  if (n.kind == OpKind::lrn) {
+    const LrnAttrs& a = n.as<LrnAttrs>();
+    if (a.size < 1 || !(a.bias > 0.f) || !(a.beta >= 0.f) || !(a.alpha >= 0.f))
+      throw Error("lrn", "needs size >= 1, bias > 0, alpha >= 0 and beta >= 0");
   }
   if (n.kind == OpKind::channel_pad && n.as<ChannelPadAttrs>().extra <= 0)
     throw Error("channel_pad", "needs a positive channel count, got " +
@@ -167,6 +183,12 @@ std::string_view op_kind_name(OpKind k) {
       return "channel_pad";
     case OpKind::identity:
       return "identity";
+    case OpKind::clip:
+      return "clip";
+    case OpKind::softmax:
+      return "softmax";
+    case OpKind::lrn:
+      return "lrn";
   }
   return "?";
 }
@@ -292,6 +314,10 @@ int Graph::concat(const std::vector<int>& xs) {
 }
 int Graph::channel_pad(int x, int extra) {
   return add(OpKind::channel_pad, ChannelPadAttrs{extra}, {x});
+}
+
+int Graph::clip(int x, float lo, float hi) {
+  return add(OpKind::clip, ClipAttrs{lo, hi}, {x});
 }
 
 int64_t Graph::num_params() const {

@@ -32,6 +32,10 @@ enum class OpKind : uint8_t {
   concat,
   channel_pad,
   identity,
+  // Inference only (imported models; training refuses them):
+  clip,     // min(max(x, lo), hi): ReLU6 is clip(0, 6)
+  softmax,  // over the features of a [F] input
+  lrn,      // local response normalization across channels (AlexNet's original, GoogLeNet v1)
 };
 std::string_view op_kind_name(OpKind k);
 
@@ -64,6 +68,7 @@ struct BufferSpec {
 struct Fused {
   bool sum = false;
   bool relu = false;
+  float relu_cap = 0.f;  // with relu: the result is also clipped at this (ReLU6: 6); 0: no cap
 };
 
 struct ConvAttrs {
@@ -94,8 +99,15 @@ struct DropoutAttrs {
 struct ChannelPadAttrs {
   int extra = 0;
 };
+struct ClipAttrs {
+  float lo = 0.f, hi = 6.f;
+};
+struct LrnAttrs {  // ONNX's LRN: x / (bias + alpha / size * sum of x^2 over `size` channels)^beta
+  int size = 5;
+  float alpha = 1e-4f, beta = 0.75f, bias = 1.f;
+};
 using Attrs = std::variant<std::monostate, ConvAttrs, LinearAttrs, BatchNormAttrs, PoolAttrs,
-                           DropoutAttrs, ChannelPadAttrs>;
+                           DropoutAttrs, ChannelPadAttrs, ClipAttrs, LrnAttrs>;
 
 struct Node {
   std::string name;
@@ -108,6 +120,9 @@ struct Node {
   // Parameter and buffer values by suffix ("weight", "running_mean"), f32 on the host; empty
   // unless the graph was given values.
   std::map<std::string, Tensor> values;
+  // The |x| range int8 should give this node's output (an imported model's QuantizeLinear
+  // scale); 0: none (calibration decides). Passes that fuse nodes keep the last one's.
+  float threshold = 0.f;
 
   template <class A>
   A& as() {
@@ -148,6 +163,7 @@ class Graph {
   int dropout(int x, float p);
   int concat(const std::vector<int>& xs);
   int channel_pad(int x, int extra);
+  int clip(int x, float lo, float hi);
   void set_output(int node) { output_ = node; }
 
   // --- inspection ---

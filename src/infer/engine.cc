@@ -49,9 +49,6 @@ std::string cpu_precision_problem(Precision p) {
   return "";
 }
 
-namespace {
-
-// s8 weight scales per output channel: 127 / max |w[o]| (a zero channel gets scale 1).
 std::vector<float> weight_scales(const Tensor& w) {
   const int64_t O = w.dim(0), per = w.numel() / O;
   std::vector<float> s(static_cast<size_t>(O));
@@ -62,6 +59,9 @@ std::vector<float> weight_scales(const Tensor& w) {
   }
   return s;
 }
+
+namespace {
+
 
 // Whether oneDNN multiplies u8 by s8 without 16-bit intermediate sums (VNNI or AMX). Without
 // it, its gemm-based int8 inner products saturate on 8-bit weights: those get 7 (its
@@ -118,7 +118,10 @@ Engine::Engine(const Graph& g, EngineOptions options)
         m = Mode::f32;
         break;
       case Precision::bf16:
-        m = n.kind == OpKind::batchnorm2d || n.kind == OpKind::channel_pad ? Mode::f32 : Mode::bf16;
+        m = n.kind == OpKind::batchnorm2d || n.kind == OpKind::channel_pad ||
+                    n.kind == OpKind::softmax || n.kind == OpKind::lrn
+                ? Mode::f32
+                : Mode::bf16;
         break;
       case Precision::int8:
         if (follows_input(n.kind)) {

@@ -28,8 +28,12 @@ bool nonnegative(const Graph& g, int i) {
     case OpKind::linear:
       return n.as<LinearAttrs>().fused.relu;
     case OpKind::relu:
+    case OpKind::softmax:
       return true;
+    case OpKind::clip:
+      return n.as<ClipAttrs>().lo >= 0.f;
     case OpKind::maxpool2d:
+    case OpKind::lrn:
     case OpKind::avgpool2d:
     case OpKind::global_avgpool:
     case OpKind::flatten:
@@ -64,6 +68,16 @@ memory::desc with_dt(const memory::desc& md, dt t) {
   dnnl_memory_desc_t c = md.data;
   c.data_type = static_cast<dnnl_data_type_t>(t);
   return memory::desc(c);
+}
+
+// A fused ReLU (capped: ReLU6) as a post-op; `scale` is the output scale the post-op sees
+// (int8: values are already in the destination's scale when post-ops run).
+void append_relu(dnnl::post_ops& po, const Fused& f, float scale) {
+  if (!f.relu) return;
+  if (f.relu_cap > 0.f)
+    po.append_eltwise(1.f, algorithm::eltwise_clip, 0.f, f.relu_cap * scale);
+  else
+    po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
 }
 
 dnnl::primitive_attr base_attr() {
@@ -188,7 +202,8 @@ class Builder {
   int emit_conv(const Node& n);
   int emit_linear(const Node& n);
   int emit_pool(const Node& n);
-  int emit_relu(const Node& n);
+  int emit_relu(const Node& n);  // relu and clip
+  int emit_normalization(const Node& n);  // softmax and lrn, in f32
   int emit_concat(const Node& n);
   int emit_add(const Node& n);
   int emit_batchnorm(const Node& n);
@@ -232,7 +247,11 @@ int Builder::emit(const Node& n) {
     case OpKind::global_avgpool:
       return emit_pool(n);
     case OpKind::relu:
+    case OpKind::clip:
       return emit_relu(n);
+    case OpKind::softmax:
+    case OpKind::lrn:
+      return emit_normalization(n);
     case OpKind::concat:
       return emit_concat(n);
     case OpKind::add:
@@ -334,7 +353,7 @@ int Builder::emit_conv(const Node& n) {
     if (m == Mode::int8) attr.set_output_scales(1 << 1, output_scales(n, src_scale, dst_scale));
     dnnl::post_ops po;
     if (a.fused.sum) po.append_sum(sum_scale, sum_dt);
-    if (a.fused.relu) po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+    append_relu(po, a.fused, dst_scale);
     attr.set_post_ops(po);
     const memory::desc src_any(xd, src_dt, tag::any), dst_any(yd, dst_dt, tag::any);
     const memory::desc w_any(wd, w_dt, tag::any), b_md({O}, dt::f32, tag::x);
@@ -389,7 +408,7 @@ int Builder::emit_linear(const Node& n) {
   if (m == Mode::int8) attr.set_output_scales(1 << 1, output_scales(n, src_scale, dst_scale));
   if (a.fused.relu) {
     dnnl::post_ops po;
-    po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+    append_relu(po, a.fused, dst_scale);
     attr.set_post_ops(po);
   }
   const memory::desc src_any(xd, src_dt, tag::any), w_any(wd, w_dt, tag::any);
@@ -445,15 +464,41 @@ int Builder::emit_pool(const Node& n) {
   return dst;
 }
 
-int Builder::emit_relu(const Node&) {
+int Builder::emit_relu(const Node& n) {
   int x = in_value();
   if (mode(node_) == Mode::f32 && val(x).md.data_type() != dt::f32)
     x = want(x, with_dt(val(x).md, dt::f32), 1.f);
-  dnnl::eltwise_forward::desc d(prop_kind::forward_inference, algorithm::eltwise_relu, val(x).md,
-                                0.f);
+  const bool clip = n.kind == OpKind::clip;
+  const float lo = clip ? n.as<ClipAttrs>().lo * val(x).scale : 0.f;
+  const float hi = clip ? n.as<ClipAttrs>().hi * val(x).scale : 0.f;
+  dnnl::eltwise_forward::desc d(prop_kind::forward_inference,
+                                clip ? algorithm::eltwise_clip : algorithm::eltwise_relu,
+                                val(x).md, lo, hi);
   dnnl::eltwise_forward::primitive_desc pd(d, base_attr(), engine());
   const int dst = add_value(pd.dst_desc(), val(x).scale);
   add_step(dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, dst}}, {}, pd);
+  return dst;
+}
+
+int Builder::emit_normalization(const Node& n) {
+  const int x = want(in_value(), with_dt(val(in_value()).md, dt::f32), 1.f);
+  int dst = -1;
+  if (n.kind == OpKind::softmax) {
+    dnnl::softmax_forward::desc d(prop_kind::forward_inference, val(x).md, 1);
+    dnnl::softmax_forward::primitive_desc pd(d, base_attr(), engine());
+    dst = add_value(pd.dst_desc());
+    add_step(dnnl::softmax_forward(pd), {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, dst}}, {}, pd);
+  } else {
+    const LrnAttrs& a = n.as<LrnAttrs>();
+    if (a.size % 2 == 0)
+      throw Error("infer", "node " + n.name + ": LRN over an even number of channels (" +
+                               std::to_string(a.size) + ") is not supported; use an odd size");
+    dnnl::lrn_forward::desc d(prop_kind::forward_inference, algorithm::lrn_across_channels,
+                              val(x).md, a.size, a.alpha, a.beta, a.bias);
+    dnnl::lrn_forward::primitive_desc pd(d, base_attr(), engine());
+    dst = add_value(pd.dst_desc());
+    add_step(dnnl::lrn_forward(pd), {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, dst}}, {}, pd);
+  }
   return dst;
 }
 

@@ -14,6 +14,7 @@
 #include "core/tensor.h"
 #include "infer/engine.h"
 #include "infer/memory_plan.h"
+#include "infer/quant.h"
 
 namespace scaledl::infer {
 
@@ -67,9 +68,5 @@ struct Engine::Weights {
 std::unique_ptr<Engine::Plan> build_plan(const Graph& g, const EngineOptions& o, Engine::Weights& w,
                                          int64_t batch);
 
-// Scale of an s8/u8 value from its threshold T: 127/T or 255/T (T <= 0: a tiny T).
-float scale_for(float threshold, bool nonneg);
-// Whether node i's output is never negative (ReLU-fused producers, ReLU, pools of those).
-bool nonnegative(const Graph& g, int i);
 
 }  // namespace scaledl::infer

@@ -38,6 +38,11 @@ std::unique_ptr<Layer> make_layer(const Node& n) {
     case OpKind::identity: return std::make_unique<Dropout>(0.f);
     case OpKind::concat: return std::make_unique<Concat>();
     case OpKind::channel_pad: return std::make_unique<ChannelPad>(n.as<ChannelPadAttrs>().extra);
+    case OpKind::clip:
+    case OpKind::softmax:
+    case OpKind::lrn:
+      throw Error("net", "node " + n.name + " (" + std::string(op_kind_name(n.kind)) +
+                             "): an inference-only node; training cannot run it");
     case OpKind::input: break;
   }
   throw Error("net", "node " + n.name + " is the graph's input, not a layer");

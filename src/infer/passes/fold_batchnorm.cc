@@ -47,6 +47,7 @@ Graph fold_batchnorm(Graph g) {
     if (conv.values.empty() || bn.values.empty())
       throw Error("passes", "fold_batchnorm needs a graph with values (" + bn.name + " has none)");
     fold(conv, bn);
+    if (bn.threshold > 0.f) conv.threshold = bn.threshold;
     rewire(g, i, c);
   }
   g.prune();

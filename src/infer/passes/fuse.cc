@@ -22,7 +22,10 @@ void rewire(Graph& g, int from, int to) {
 Graph drop_dropout(Graph g) {
   for (int i = 1; i < g.size(); ++i) {
     const Node& n = g.node(i);
-    if (n.kind == OpKind::dropout || n.kind == OpKind::identity) rewire(g, i, n.inputs.at(0));
+    if (n.kind != OpKind::dropout && n.kind != OpKind::identity) continue;
+    Node& in = g.node(n.inputs.at(0));
+    if (in.threshold <= 0.f) in.threshold = n.threshold;
+    rewire(g, i, n.inputs.at(0));
   }
   g.prune();
   return g;
@@ -41,6 +44,7 @@ Graph fuse_residual_add(Graph g) {
       // The add becomes the convolution (at the add's place, where the residual is ready).
       Node fused = conv;
       fused.as<ConvAttrs>().fused.sum = true;
+      fused.threshold = g.node(i).threshold;
       fused.inputs = {conv.inputs.at(0), g.node(i).inputs[1 - k]};
       g.node(i) = std::move(fused);
       rewire(g, c, i);  // nobody reads c any more; keeps the graph well formed
@@ -54,11 +58,16 @@ Graph fuse_residual_add(Graph g) {
 Graph fuse_relu(Graph g) {
   const std::vector<int> readers = g.consumers();
   for (int i = 1; i < g.size(); ++i) {
-    if (g.node(i).kind != OpKind::relu) continue;
-    const int p = g.node(i).inputs.at(0);
+    const Node& r = g.node(i);
+    const bool relu6 = r.kind == OpKind::clip && r.as<ClipAttrs>().lo == 0.f &&
+                       r.as<ClipAttrs>().hi > 0.f;
+    if (r.kind != OpKind::relu && !relu6) continue;
+    const int p = r.inputs.at(0);
     Fused* f = fused_of(g.node(p));
     if (!f || f->relu || readers[p] != 1) continue;
     f->relu = true;
+    if (relu6) f->relu_cap = r.as<ClipAttrs>().hi;
+    if (r.threshold > 0.f) g.node(p).threshold = r.threshold;
     rewire(g, i, p);
   }
   g.prune();

@@ -14,7 +14,9 @@ Graph fold_batchnorm(Graph g);
 // add(conv(x), r) becomes one convolution with r as a fused residual (oneDNN's sum post-op),
 // when the convolution is read by the add alone and fuses nothing yet.
 Graph fuse_residual_add(Graph g);
-// relu(conv or linear) becomes the convolution or linear with a fused ReLU (after any sum).
+// relu(conv or linear) becomes the convolution or linear with a fused ReLU (after any sum);
+// clip(0, hi) too, as a ReLU capped at hi (ReLU6).
+// Every fusion keeps the fused-away node's int8 threshold (Node::threshold) when it has one.
 Graph fuse_relu(Graph g);
 // All of the above, in that order.
 Graph optimize_for_inference(Graph g);
