@@ -1,6 +1,6 @@
 // Writes the seed corpora of the fuzz targets: a few small valid inputs and one of each kind of
 // damage, so the fuzzer starts from deep inside the formats. Usage: fuzz_make_corpus OUT_DIR
-// (writes OUT_DIR/record/* and OUT_DIR/idx/*). Run by fuzz/make_corpus.sh; the output is committed.
+// (writes OUT_DIR/record/*, OUT_DIR/idx/* and OUT_DIR/onnx/*). Run by fuzz/make_corpus.sh; the output is committed.
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,6 +13,8 @@
 
 #include "core/crc32c.h"
 #include "data/record.h"
+
+void write_onnx_seeds(const std::filesystem::path& dir);  // onnx_seeds.cc
 
 namespace {
 
@@ -114,6 +116,7 @@ int main(int argc, char** argv) {
   put(id / "images-huge-dims", idx(0x803, {0xFFFFFFFF, 65536, 65536}, 4));
   put(id / "labels-out-of-range", Bytes{0, 0, 8, 1, 0, 0, 0, 2, 3, 200});
   put(id / "bad-magic", idx(0x1f8b, {1}, 1));
+  write_onnx_seeds(out / "onnx");
   fs::remove_all(tmp);
   std::printf("corpus written to %s\n", out.c_str());
   return 0;

@@ -243,8 +243,8 @@ class Exporter {
         return y;
       }
       case OpKind::global_avgpool:  // ONNX keeps [N, C, 1, 1]; the graph's node is [N, C]
-        node("GlobalAveragePool", y + "/pool", {in(i)}, y + "/pool");
-        int_attr(node("Flatten", y, {y + "/pool"}, y), "axis", 1);
+        node("GlobalAveragePool", y, {in(i)}, y + "/pool");
+        int_attr(node("Flatten", y + "/flatten", {y + "/pool"}, y), "axis", 1);
         return y;
       case OpKind::flatten:
         int_attr(node("Flatten", y, {in(i)}, y), "axis", 1);
