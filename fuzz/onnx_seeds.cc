@@ -104,6 +104,11 @@ void write_onnx_seeds(const fs::path& dir) {
   e->set_value("../../etc/passwd");
   save(m, dir / "external-traversal");
 
+  m = good;  // a stride of 0: libonnx 1.12's shape inference would divide by it (SIGFPE)
+  for (onnx::AttributeProto& a : *m.mutable_graph()->mutable_node(0)->mutable_attribute())
+    if (a.name() == "strides") a.set_ints(0, 0);
+  save(m, dir / "zero-stride");
+
   m = good;  // an op scaledl does not run
   m.mutable_graph()->mutable_node(2)->set_op_type("Sigmoid");
   save(m, dir / "unsupported-op");

@@ -5,6 +5,7 @@
 #include <bit>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -71,7 +72,11 @@ __attribute__((target("avx,f16c"))) void f16_add_f16c(const uint16_t* in, uint16
 }  // namespace
 
 bool have_f16c() {
-  static const bool yes = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  // CPUID leaf 1, ECX bit 29 (F16C): clang before 15 knows no "f16c" for __builtin_cpu_supports.
+  static const bool yes = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+  }();
   return yes;
 }
 

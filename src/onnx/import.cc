@@ -31,6 +31,22 @@ std::string one_line(std::string s) {
   return s;
 }
 
+// Window attributes in range before the library's shape inference sees them: libonnx 1.12
+// divides by strides unchecked (a stride of 0 is a SIGFPE inside convPoolShapeInference).
+void check_window_attributes(const onnx::GraphProto& g, const std::string& file) {
+  for (const onnx::NodeProto& n : g.node()) {
+    for (const onnx::AttributeProto& a : n.attribute()) {
+      const std::string& k = a.name();
+      const bool positive = k == "strides" || k == "dilations" || k == "kernel_shape";
+      if (!positive && k != "pads") continue;
+      for (int64_t v : a.ints())
+        if (v < (positive ? 1 : 0) || v > (int64_t{1} << 16))
+          throw Error("onnx", file + ": node " + n.name() + " (" + n.op_type() + "): " + k + " " +
+                                  std::to_string(v) + " is out of range; re-export the model");
+    }
+  }
+}
+
 ImportedModel import_model(onnx::ModelProto& m, const TensorContext& cx) {
   const std::string& f = cx.file;
   if (!m.has_graph() || m.ir_version() <= 0)
@@ -46,6 +62,7 @@ ImportedModel import_model(onnx::ModelProto& m, const TensorContext& cx) {
     throw Error("onnx", f + ": default-domain opset " + std::to_string(opset) +
                             " is outside 7.." + std::to_string(kMaxOpset) +
                             " (libonnx 1.12); re-export with opset_version=17");
+  check_window_attributes(m.graph(), f);
   try {
     if (m.ir_version() <= kMaxCheckedIr) onnx::checker::check_model(m);
     onnx::ShapeInferenceOptions options{true, 1, false};
