@@ -12,7 +12,6 @@
 #include "core/rng.h"
 #include "core/threads.h"
 #include "data/source.h"
-#include "infer/quant.h"
 #include "io/npy.h"
 #include "telemetry/jsonl.h"
 #include "train/run_setup.h"
@@ -150,13 +149,9 @@ Runner add_infer(CLI::App& app) {
     o.precision = prec;
     o.max_batch = max_batch;
     o.keep_fp32 = a->calib.keep_fp32;
-    if (prec == infer::Precision::int8 && qdq && a->calib.data.empty() && a->calib.cache.empty()) {
-      o.thresholds = infer::graph_thresholds(m.graph);
-      summary["calibration"] = {{"source", "the model's QuantizeLinear scales"}};
-      std::printf("int8 with the model's own QDQ scales (%zu tensors)\n", o.thresholds.size());
-    } else if (prec == infer::Precision::int8) {
+    if (prec == infer::Precision::int8) {
       nlohmann::json about;
-      o.thresholds = resolve_calibration(m, a->calib, about);
+      o.thresholds = model_thresholds(m, a->calib, qdq, about);
       summary["calibration"] = about;
     }
     infer::Engine e(m.graph, o);

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "data/pipeline.h"
 #include "data/source.h"
+#include "infer/quant.h"
 #include "models/models.h"
 #include "nn/net.h"
 #include "onnx/import.h"
@@ -146,6 +147,15 @@ infer::Thresholds resolve_calibration(const LoadedModel& m, const CalibFlags& f,
   about = {{"cache", f.cache},   {"reused", false},  {"method", f.method},
            {"images", c.images}, {"source", f.data}, {"model_hash", hash}};
   return infer::thresholds_of(c);
+}
+
+infer::Thresholds model_thresholds(const LoadedModel& m, const CalibFlags& f, bool qdq,
+                                   nlohmann::json& about) {
+  if (qdq && f.data.empty() && f.cache.empty()) {
+    about = {{"source", "the model's QuantizeLinear scales"}};
+    return infer::graph_thresholds(m.graph);
+  }
+  return resolve_calibration(m, f, about);
 }
 
 std::unique_ptr<Loader> eval_loader(const LoadedModel& m, const std::string& data, int64_t batch,

@@ -50,6 +50,11 @@ void add_calib_flags(CLI::App& c, CalibFlags& f);
 infer::Thresholds resolve_calibration(const LoadedModel& m, const CalibFlags& f,
                                       nlohmann::json& about);
 
+// int8 thresholds for `m`: an imported QDQ model's own scales (`qdq`) unless calibration flags
+// are given, else resolve_calibration. `about` says which, for summary.json.
+infer::Thresholds model_thresholds(const LoadedModel& m, const CalibFlags& f, bool qdq,
+                                   nlohmann::json& about);
+
 // A loader over the evaluation split of `data` at the model's size and normalization, nchw.
 std::unique_ptr<Loader> eval_loader(const LoadedModel& m, const std::string& data, int64_t batch,
                                     const std::string& flag);

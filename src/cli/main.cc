@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   cli::Runner data = cli::add_data(app), comm = cli::add_comm(app);
   cli::Runner infer = cli::add_infer(app), status = cli::add_status(app);
   cli::Runner profile = cli::add_profile(app), doctor = cli::add_doctor(app);
-  cli::Runner export_onnx = cli::add_export(app);
+  cli::Runner export_onnx = cli::add_export(app), loadgen = cli::add_loadgen(app);
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     args = cli::expand_config(app, args);
@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("profile")) return profile();
     if (app.got_subcommand("doctor")) return doctor();
     if (app.got_subcommand("export")) return export_onnx();
+    if (app.got_subcommand("loadgen")) return loadgen();
     return 0;
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
