@@ -190,7 +190,9 @@ EvalResult evaluate_engine(infer::Engine& e, Loader& loader, std::vector<float>*
     const Batch& batch = loader.next();
     const int64_t n = batch.real;
     if (n == 0) continue;
-    const Tensor& out = e.run(batch.x);
+    const Tensor& y = e.run(batch.x);
+    // A graph ending in a flatten hands back its 4-D input: rows of C*H*W.
+    const Tensor out = y.shape().size() == 2 ? y : y.view({y.dim(0), y.numel() / y.dim(0)}, 0);
     score_batch(out, batch.labels, n, r);
     if (logits) logits->insert(logits->end(), out.data<float>(), out.data<float>() + n * out.dim(1));
   }

@@ -129,7 +129,12 @@ Engine::Engine(const Graph& g, EngineOptions options)
         } else if (quantizable(n.kind) && !kept(i)) {
           m = Mode::int8;
           w.scales[n.name] = weight_scales(n.value("weight"));
-          if (n.kind == OpKind::linear && !cpu_has_vnni()) {
+          // Without VNNI/AMX, oneDNN multiplies u8 by s8 with vpmaddubsw, whose int16 pair
+          // sums saturate on 8-bit weights: inner products always, convolutions whose input is
+          // u8 (after a ReLU) too. Those get 7-bit weights here; oneDNN adjusts the s8-input
+          // convolutions itself (Engine::weight_scale_adjust reports both).
+          const bool u8_in = n.kind == OpKind::conv2d && nonnegative(graph_, n.inputs.at(0));
+          if ((n.kind == OpKind::linear || u8_in) && !cpu_has_vnni()) {
             for (float& v : w.scales[n.name]) v *= 0.5f;
             w.adjust[n.name] = 0.5f;
           }

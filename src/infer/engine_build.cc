@@ -285,8 +285,10 @@ memory Builder::packed_weights(const Node& n, const memory::desc& user, const me
       .execute(stream(), src, dst);
   stream().wait();
   w_.packed[n.name].push_back({want, dst});
+  // oneDNN's own 7-bit weights (s8 input); the engine's (u8 input, inner products) are already
+  // recorded, and the two never meet on one node.
   if (want.data.extra.flags & dnnl_memory_extra_flag_scale_adjust)
-    w_.adjust[n.name] = want.data.extra.scale_adjust;
+    w_.adjust.emplace(n.name, want.data.extra.scale_adjust);
   w_.bytes += static_cast<int64_t>(want.get_size());
   return dst;
 }

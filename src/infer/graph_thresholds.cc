@@ -28,7 +28,10 @@ Thresholds graph_thresholds(const Graph& graph) {
           break;
       }
     }
-    if (v <= 0.f && i == g.output()) v = 1.f;  // stays f32
+    // The output stays f32, and so does what only a flatten that is the output reads.
+    const bool to_output = i == g.output() || (g.node(g.output()).kind == OpKind::flatten &&
+                                               g.node(g.output()).inputs[0] == i);
+    if (v <= 0.f && to_output) v = 1.f;
     t[static_cast<size_t>(i)] = v;
   }
   Thresholds out;

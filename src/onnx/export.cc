@@ -114,9 +114,19 @@ class Exporter {
 
   // --- int8 ---
   // The threshold the Engine quantizes node i's output with (a concatenation's readers share
-  // the concatenation's), or 0 where it stays float.
+  // the concatenation's; pools and ReLUs keep their input's), or 0 where it stays float.
   float threshold(int i) const {
     if (!o_.int8 || i == g_.output() || g_.node(i).kind == OpKind::flatten) return 0.f;
+    switch (g_.node(i).kind) {  // these run on int8 values and keep their input's scale
+      case OpKind::maxpool2d:
+      case OpKind::avgpool2d:
+      case OpKind::global_avgpool:
+      case OpKind::relu:
+        if (g_.node(i).inputs[0] != g_.output()) return threshold(g_.node(i).inputs[0]);
+        break;
+      default:
+        break;
+    }
     int t = i;
     for (int r : readers_[static_cast<size_t>(i)])
       if (g_.node(r).kind == OpKind::concat) t = r;
