@@ -21,11 +21,10 @@ namespace scaledl::cli {
 namespace {
 
 struct InferArgs {
-  std::string checkpoint, onnx, model, precision = "fp32", data, batches = "1,32", run_dir, logits;
-  int64_t image_size = 0;
-  int classes = 10, channels = 3, threads = 0;
+  ModelFlags model;
+  std::string precision = "fp32", data, batches = "1,32", run_dir, logits;
+  int threads = 0;
   double seconds = -1;
-  std::vector<float> mean, stddev;
   CalibFlags calib;
 };
 
@@ -91,18 +90,7 @@ Runner add_infer(CLI::App& app) {
   CLI::App* c = app.add_subcommand(
       "infer", "Run a model through the inference engine (fp32, bf16, int8): accuracy, speed");
   c->add_option("--config", "JSON file of flag: value; flags given here override it");
-  c->add_option("--checkpoint", a->checkpoint, "checkpoint.safetensors written by scaledl train");
-  c->add_option("--onnx", a->onnx,
-                "an ONNX model (opset 7-17; a QDQ model runs int8 with its own scales)");
-  c->add_option("--mean", a->mean,
-                "--onnx with image data: per-channel mean (default: the file's, else ImageNet's)")
-      ->delimiter(',');
-  c->add_option("--std", a->stddev, "--onnx with image data: per-channel std (as --mean)")
-      ->delimiter(',');
-  c->add_option("--model", a->model, "a registry model with its initial weights (speed only)");
-  c->add_option("--image-size", a->image_size, "--model: input size (default: the model's)");
-  c->add_option("--classes", a->classes, "--model: outputs")->capture_default_str();
-  c->add_option("--in-channels", a->channels, "--model: input channels")->capture_default_str();
+  add_model_flags(*c, a->model);
   c->add_option("--precision", a->precision, "fp32, bf16 or int8")->capture_default_str();
   add_calib_flags(*c, a->calib);
   c->add_option("--data", a->data, "accuracy on this source's test split (top-1, top-5)");
@@ -117,8 +105,6 @@ Runner add_infer(CLI::App& app) {
   c->add_option("--save-logits", a->logits, "--data: the outputs as [N, classes] float32 .npy");
   return [a] {
     set_num_threads(a->threads);
-    if (int(!a->checkpoint.empty()) + int(!a->model.empty()) + int(!a->onnx.empty()) != 1)
-      throw Error("flags", "give one of --checkpoint FILE, --onnx FILE or --model NAME");
     const infer::Precision prec = infer::parse_precision(a->precision);
     if (const std::string why = infer::cpu_precision_problem(prec); !why.empty())
       throw Error("infer", "--precision " + a->precision + ": " + why);
@@ -129,20 +115,15 @@ Runner add_infer(CLI::App& app) {
     const double seconds = a->seconds >= 0 ? a->seconds : (a->data.empty() ? 5.0 : 0.0);
     const std::string run_dir =
         a->run_dir.empty()
-            ? default_run_dir("infer-" + (!a->model.empty()  ? a->model
-                                          : !a->onnx.empty() ? std::string("onnx")
-                                                             : std::string("ckpt")))
+            ? default_run_dir("infer-" + a->model.kind())
             : a->run_dir;
     ensure_run_dir(run_dir);
     bool qdq = false;
-    LoadedModel m = !a->onnx.empty() ? load_onnx_model(a->onnx, a->mean, a->stddev, &qdq)
-                    : a->checkpoint.empty()
-                        ? init_model(a->model, a->channels, a->image_size, a->classes)
-                        : load_checkpoint_model(a->checkpoint);
+    LoadedModel m = load_model(a->model, &qdq);
     nlohmann::json summary{{"model", m.name},
                            {"precision", a->precision},
-                           {"checkpoint", a->checkpoint},
-                           {"onnx", a->onnx},
+                           {"checkpoint", a->model.checkpoint},
+                           {"onnx", a->model.onnx},
                            {"threads", num_threads()},
                            {"image_size", m.image_size}};
     infer::EngineOptions o;

@@ -61,6 +61,34 @@ LoadedModel init_model(const std::string& name, int in_channels, int64_t image_s
   return {net.graph_with_values(), name, in_channels, image_size, classes, {}, {}};
 }
 
+std::string ModelFlags::kind() const {
+  return !model.empty() ? model : !onnx.empty() ? std::string("onnx") : std::string("ckpt");
+}
+
+void add_model_flags(CLI::App& c, ModelFlags& f) {
+  c.add_option("--checkpoint", f.checkpoint, "checkpoint.safetensors written by scaledl train");
+  c.add_option("--onnx", f.onnx,
+               "an ONNX model (opset 7-17; a QDQ model runs int8 with its own scales)");
+  c.add_option("--mean", f.mean,
+               "--onnx with image data: per-channel mean (default: the file's, else ImageNet's)")
+      ->delimiter(',');
+  c.add_option("--std", f.stddev, "--onnx with image data: per-channel std (as --mean)")
+      ->delimiter(',');
+  c.add_option("--model", f.model, "a registry model with its initial weights (speed only)");
+  c.add_option("--image-size", f.image_size, "--model: input size (default: the model's)");
+  c.add_option("--classes", f.classes, "--model: outputs")->capture_default_str();
+  c.add_option("--in-channels", f.channels, "--model: input channels")->capture_default_str();
+}
+
+LoadedModel load_model(const ModelFlags& f, bool* qdq) {
+  if (int(!f.checkpoint.empty()) + int(!f.model.empty()) + int(!f.onnx.empty()) != 1)
+    throw Error("flags", "give one of --checkpoint FILE, --onnx FILE or --model NAME");
+  if (qdq) *qdq = false;
+  if (!f.onnx.empty()) return load_onnx_model(f.onnx, f.mean, f.stddev, qdq);
+  if (!f.checkpoint.empty()) return load_checkpoint_model(f.checkpoint);
+  return init_model(f.model, f.channels, f.image_size, f.classes);
+}
+
 void add_calib_flags(CLI::App& c, CalibFlags& f) {
   c.add_option("--calib-data", f.data,
                "int8: calibration images (any --data source; its training split)");
@@ -158,8 +186,8 @@ infer::Thresholds model_thresholds(const LoadedModel& m, const CalibFlags& f, bo
   return resolve_calibration(m, f, about);
 }
 
-std::unique_ptr<Loader> eval_loader(const LoadedModel& m, const std::string& data, int64_t batch,
-                                    const std::string& flag) {
+std::pair<SourcePtr, Transformer> eval_data(const LoadedModel& m, const std::string& data,
+                                            const std::string& flag) {
   SourcePtr test = open_eval_source(parse_data_spec(data, flag), m.image_size, 1);
   PipelineOptions po;
   po.image_size = m.image_size;
@@ -175,6 +203,12 @@ std::unique_ptr<Loader> eval_loader(const LoadedModel& m, const std::string& dat
   if (test->classes() > m.classes)
     throw Error(flag, test->describe() + " has " + std::to_string(test->classes()) +
                           " classes; the model knows " + std::to_string(m.classes));
+  return {std::move(test), std::move(tf)};
+}
+
+std::unique_ptr<Loader> eval_loader(const LoadedModel& m, const std::string& data, int64_t batch,
+                                    const std::string& flag) {
+  auto [test, tf] = eval_data(m, data, flag);
   LoaderOptions lo;
   lo.batch = batch;
   lo.shuffle.mode = ShuffleMode::none;

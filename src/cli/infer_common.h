@@ -4,6 +4,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -36,6 +37,20 @@ LoadedModel load_onnx_model(const std::string& path, const std::vector<float>& m
 // A registry model with its training initialization (seeded): for speed measurements.
 LoadedModel init_model(const std::string& name, int in_channels, int64_t image_size, int classes);
 
+// Where a command's model comes from: --checkpoint, --onnx (with --mean/--std) or --model (with
+// --image-size, --classes, --in-channels), exactly one.
+struct ModelFlags {
+  std::string checkpoint, onnx, model;
+  std::vector<float> mean, stddev;
+  int64_t image_size = 0;
+  int classes = 10, channels = 3;
+  std::string kind() const;  // "ckpt", "onnx" or the registry name, for run-folder names
+};
+void add_model_flags(CLI::App& c, ModelFlags& f);
+// The model the flags name (Error when not exactly one is given); `qdq` is set when it is an
+// ONNX model carrying QDQ scales.
+LoadedModel load_model(const ModelFlags& f, bool* qdq);
+
 struct CalibFlags {
   std::string data, method = "entropy", cache;
   int64_t images = 500;
@@ -54,6 +69,11 @@ infer::Thresholds resolve_calibration(const LoadedModel& m, const CalibFlags& f,
 // are given, else resolve_calibration. `about` says which, for summary.json.
 infer::Thresholds model_thresholds(const LoadedModel& m, const CalibFlags& f, bool qdq,
                                    nlohmann::json& about);
+
+// The evaluation split of `data` and its transform at the model's size and normalization (nchw
+// float), checked against the model's input (Error naming `flag`).
+std::pair<SourcePtr, Transformer> eval_data(const LoadedModel& m, const std::string& data,
+                                            const std::string& flag);
 
 // A loader over the evaluation split of `data` at the model's size and normalization, nchw.
 std::unique_ptr<Loader> eval_loader(const LoadedModel& m, const std::string& data, int64_t batch,

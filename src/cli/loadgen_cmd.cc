@@ -13,8 +13,6 @@
 #include "telemetry/jsonl.h"
 #include "train/run_setup.h"
 #ifdef SCALEDL_HAVE_LOADGEN
-#include "data/pipeline.h"
-#include "data/source.h"
 #include "loadgen/harness.h"
 #include "loadgen/qsl.h"
 #include "loadgen/sut.h"
@@ -25,9 +23,9 @@ namespace scaledl::cli {
 namespace {
 
 struct LoadgenArgs {
-  std::string scenario = "Offline", mode = "performance", checkpoint, onnx, model, data;
+  std::string scenario = "Offline", mode = "performance", data;
   std::string precision = "fp32", user_conf, output, conf_model = "resnet50";
-  std::vector<float> mean, stddev;
+  ModelFlags model;
   CalibFlags calib;
   double target_qps = 0, max_wait_ms = 0;
   bool find_peak = false;
@@ -40,8 +38,6 @@ int run(const LoadgenArgs& a) {
   set_num_threads(a.threads);
   const mlperf::TestScenario scenario = lg::parse_scenario(a.scenario);
   mlperf::TestMode mode = lg::parse_mode(a.mode);
-  if (int(!a.checkpoint.empty()) + int(!a.onnx.empty()) + int(!a.model.empty()) != 1)
-    throw Error("flags", "give one of --checkpoint FILE, --onnx FILE or --model NAME");
   if (a.data.empty()) throw Error("flags", "--data SRC: the samples LoadGen queries");
   if (a.find_peak && scenario != mlperf::TestScenario::Server)
     throw Error("flags", "--find-peak-qps searches Server QPS; give --scenario Server");
@@ -68,9 +64,7 @@ int run(const LoadgenArgs& a) {
                 : scenario == mlperf::TestScenario::Server      ? 8
                                                                  : 1;
   bool qdq = false;
-  LoadedModel m = !a.onnx.empty()        ? load_onnx_model(a.onnx, a.mean, a.stddev, &qdq)
-                  : !a.checkpoint.empty() ? load_checkpoint_model(a.checkpoint)
-                                          : init_model(a.model, 3, 0, 1000);
+  LoadedModel m = load_model(a.model, &qdq);
   const std::string out =
       a.output.empty() ? default_run_dir("loadgen-" + a.scenario) : a.output;
   ensure_run_dir(out);
@@ -88,13 +82,7 @@ int run(const LoadgenArgs& a) {
     summary["calibration"] = about;
   }
   // The samples at the model's size and normalization, as `scaledl infer --data` feeds them.
-  SourcePtr src = open_eval_source(parse_data_spec(a.data, "--data"), m.image_size, 1);
-  PipelineOptions po;
-  po.image_size = m.image_size;
-  po.layout = Layout::nchw;
-  po.mean = m.mean;
-  po.stddev = m.stddev;
-  Transformer tf = make_transform(*src, false, po);
+  auto [src, tf] = eval_data(m, a.data, "--data");
   lg::SampleLibrary qsl(src, std::move(tf),
                         a.performance_count > 0 ? static_cast<size_t>(a.performance_count) : 0);
   if (settings.performance_sample_count_override == 0)
@@ -195,11 +183,7 @@ Runner add_loadgen(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--mode", a->mode, "performance, accuracy or find-peak (LoadGen's own search)")
       ->capture_default_str();
-  c->add_option("--checkpoint", a->checkpoint, "checkpoint.safetensors written by scaledl train");
-  c->add_option("--onnx", a->onnx, "an ONNX model (QDQ models run int8 with their own scales)");
-  c->add_option("--model", a->model, "a registry model with its initial weights (speed only)");
-  c->add_option("--mean", a->mean, "--onnx with image data: per-channel mean")->delimiter(',');
-  c->add_option("--std", a->stddev, "--onnx with image data: per-channel std")->delimiter(',');
+  add_model_flags(*c, a->model);
   c->add_option("--precision", a->precision, "fp32, bf16 or int8")->capture_default_str();
   add_calib_flags(*c, a->calib);
   c->add_option("--data", a->data, "the samples (any data source; its test split)");

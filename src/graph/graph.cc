@@ -193,6 +193,36 @@ std::string_view op_kind_name(OpKind k) {
   return "?";
 }
 
+bool never_negative(const Graph& g, int i) {
+  const Node& n = g.node(i);
+  auto all_inputs = [&] {
+    for (int j : n.inputs)
+      if (!never_negative(g, j)) return false;
+    return !n.inputs.empty();
+  };
+  switch (n.kind) {
+    case OpKind::conv2d:
+      return n.as<ConvAttrs>().fused.relu;
+    case OpKind::linear:
+      return n.as<LinearAttrs>().fused.relu;
+    case OpKind::relu:
+    case OpKind::softmax:
+      return true;
+    case OpKind::clip:
+      return n.as<ClipAttrs>().lo >= 0.f;
+    case OpKind::maxpool2d:
+    case OpKind::avgpool2d:
+    case OpKind::global_avgpool:
+    case OpKind::flatten:
+    case OpKind::channel_pad:
+    case OpKind::lrn:
+    case OpKind::concat:
+      return all_inputs();
+    default:
+      return false;
+  }
+}
+
 const Tensor& Node::value(const std::string& suffix) const {
   auto it = values.find(suffix);
   if (it == values.end()) throw Error("graph", "node " + name + " has no value '" + suffix + "'");

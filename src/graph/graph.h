@@ -197,6 +197,10 @@ class Graph {
   int output_ = 0;
 };
 
+// Whether node i's output is never negative: ReLU (fused or not), ReLU6, softmax, and what only
+// moves such values (pools, flatten, channel padding, LRN, concatenations of them).
+bool never_negative(const Graph& g, int i);
+
 // Multiply-adds x 2 of one sample through node `n` whose inputs have per-sample shapes `in`.
 int64_t node_flops(const Node& n, const std::vector<Shape>& in);
 

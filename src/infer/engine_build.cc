@@ -20,33 +20,6 @@ float scale_for(float threshold, bool nonneg) {
   return (nonneg ? 255.f : 127.f) / t;
 }
 
-bool nonnegative(const Graph& g, int i) {
-  const Node& n = g.node(i);
-  switch (n.kind) {
-    case OpKind::conv2d:
-      return n.as<ConvAttrs>().fused.relu;
-    case OpKind::linear:
-      return n.as<LinearAttrs>().fused.relu;
-    case OpKind::relu:
-    case OpKind::softmax:
-      return true;
-    case OpKind::clip:
-      return n.as<ClipAttrs>().lo >= 0.f;
-    case OpKind::maxpool2d:
-    case OpKind::lrn:
-    case OpKind::avgpool2d:
-    case OpKind::global_avgpool:
-    case OpKind::flatten:
-    case OpKind::channel_pad:
-      return nonnegative(g, n.inputs[0]);
-    case OpKind::concat:
-      return std::all_of(n.inputs.begin(), n.inputs.end(),
-                         [&](int j) { return nonnegative(g, j); });
-    default:
-      return false;
-  }
-}
-
 namespace {
 
 dt mode_dt(Mode m, bool nonneg) {

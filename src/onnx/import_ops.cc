@@ -78,26 +78,6 @@ void Importer::map_node() {
        "DequantizeLinear); re-export the model without it");
 }
 
-bool Importer::nonnegative(int i) const {
-  const Node& n = g_.node(i);
-  switch (n.kind) {
-    case OpKind::relu:
-    case OpKind::softmax:
-      return true;
-    case OpKind::clip:
-      return n.as<ClipAttrs>().lo >= 0.f;
-    case OpKind::maxpool2d:
-    case OpKind::avgpool2d:
-    case OpKind::global_avgpool:
-    case OpKind::flatten:
-    case OpKind::channel_pad:
-    case OpKind::concat:
-      return std::all_of(n.inputs.begin(), n.inputs.end(), [&](int j) { return nonnegative(j); });
-    default:
-      return false;
-  }
-}
-
 Value Importer::unpadded(const Value& v, const char* what) const {
   if (v.padded)
     fail(std::string("a Pad before ") + what +
@@ -507,7 +487,7 @@ void Importer::dequantize() {
     if (!q.is_unsigned && q.zero_point == 0) t = hi;  // symmetric s8: +-127 steps
     Value v = q.value;
     // The quantization clamps at 0: a ReLU (ONNX Runtime drops the node before such a pair).
-    if (lo >= 0.f && !nonnegative(v.node)) v.node = add(OpKind::relu, {}, {v.node}, "/relu");
+    if (lo >= 0.f && !never_negative(g_, v.node)) v.node = add(OpKind::relu, {}, {v.node}, "/relu");
     g_.node(v.node).threshold = t;
     ++qdq_pairs_;
     return set_out(v);

@@ -78,7 +78,6 @@ class Importer {
   void quantize();
   void dequantize();
   Value unpadded(const Value& v, const char* what) const;  // refuses a pending Pad
-  bool nonnegative(int node) const;  // by structure: ReLUs and what only moves their values
   // Conv/Pool windows from kernel_shape, strides, pads, dilations, auto_pad (+ a pending Pad).
   struct Window {
     int kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
