@@ -14,6 +14,14 @@ exported model, runs it on npy images and compares logits. numpy, onnx and onnxr
       fixed batch dimension gets that many, the last batch padded); top-1 against L. --opt none
       turns ORT's graph optimizations off: a QDQ model then runs as written (dequantize, float
       op, quantize), with them on ORT fuses the QDQ groups into its integer kernels.
+  quantize FP32.onnx OUT.onnx --calib X.npy [--images 500] [--batch 100] [--json OUT]
+      ONNX Runtime's own static quantization of an fp32 model, as its users run it:
+      quant_pre_process (ONNX shape inference, then ORT's graph optimizations, which fold batch
+      norms into the convolutions; its symbolic shape inference is skipped, it needs sympy), then
+      quantize_static: QDQ format, QUInt8 activations, per-channel QInt8 weights, MinMax
+      calibration on the first N images of X (fed as is, in batches of B). Prints what the
+      result holds: its activation QuantizeLinear nodes, which of them are asymmetric (a
+      non-zero zero point) and whether the output itself is quantized.
   compare A.npy B.npy [--labels L.npy] [--json OUT]
       two [N, classes] logit arrays: top-1 agreement (fraction of rows whose argmax agrees), the
       mean and min cosine of the rows, max |A - B|, and each side's top-1 against L.
@@ -203,6 +211,78 @@ def cmd_run(a):
     print(line)
 
 
+# --------------------------------------------------------------------------------- quantize
+
+
+def activation_quantizers(model):
+    """Every QuantizeLinear of an activation: tensor, scale, zero point and the range it covers."""
+    from onnx import TensorProto, numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    out = []
+    for n in model.graph.node:
+        if n.op_type != "QuantizeLinear" or n.input[0] in inits or n.input[1] not in inits:
+            continue
+        scale = float(numpy_helper.to_array(inits[n.input[1]]).reshape(-1)[0])
+        zp_init = inits.get(n.input[2]) if len(n.input) > 2 else None
+        zp = int(numpy_helper.to_array(zp_init).reshape(-1)[0]) if zp_init is not None else 0
+        unsigned = zp_init is None or zp_init.data_type == TensorProto.UINT8
+        qmin, qmax = (0, 255) if unsigned else (-128, 127)
+        out.append({"tensor": n.input[0], "type": "uint8" if unsigned else "int8",
+                    "scale": scale, "zero_point": zp,
+                    "range": [(qmin - zp) * scale, (qmax - zp) * scale]})
+    return out
+
+
+def cmd_quantize(a):
+    import os
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
+                                          QuantType, quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    x = np.load(a.calib, mmap_mode="r")
+    if x.dtype != np.float32 or x.ndim != 4 or len(x) < a.images:
+        fail(f"{a.calib}: want float32 [N,C,H,W] with N >= {a.images}, got {x.dtype} {x.shape}")
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.todo = [np.ascontiguousarray(x[i:min(i + a.batch, a.images)])
+                         for i in range(0, a.images, a.batch)]
+
+        def get_next(self):
+            return {INPUT: self.todo.pop(0)} if self.todo else None
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = os.path.join(tmp, "preprocessed.onnx")
+        quant_pre_process(a.model, pre, skip_symbolic_shape=True)
+        quantize_static(pre, a.out, Reader(), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        per_channel=True, calibrate_method=CalibrationMethod.MinMax)
+    model = onnx.load(a.out)
+    figures, problems = qdq_figures(model)
+    acts = activation_quantizers(model)
+    asym = [q["tensor"] for q in acts if q["zero_point"] != 0]
+    producer = {o: n for n in model.graph.node for o in n.output}
+    out_dq = producer.get(OUTPUT)
+    output_quantized = out_dq is not None and out_dq.op_type == "DequantizeLinear"
+    out = {"model": a.model, "out": a.out, "onnxruntime": ort.__version__,
+           "calib": a.calib, "calib_images": a.images, "qdq": figures,
+           "activations": acts, "asymmetric": asym, "output_quantized": output_quantized,
+           "problems": problems}
+    write_json(a.json, out)
+    print(f"quantize {a.model} -> {a.out}: onnxruntime {ort.__version__} quantize_static (QDQ, "
+          f"u8 activations, per-channel s8 weights, MinMax on {a.images} images): "
+          f"{figures['quantized_weights']} quantized weights, {len(acts)} activation "
+          f"QuantizeLinear, {len(asym)} asymmetric ({', '.join(asym) or 'none'}), output "
+          f"'{OUTPUT}' {'quantized' if output_quantized else 'float'}")
+    if problems:
+        fail("; ".join(problems))
+
+
 # ---------------------------------------------------------------------------------- compare
 
 
@@ -248,13 +328,20 @@ def main(argv):
     r.add_argument("--opt", choices=["all", "none"], default="all")
     r.add_argument("--save-logits")
     r.add_argument("--json")
+    q = sub.add_parser("quantize")
+    q.add_argument("model")
+    q.add_argument("out")
+    q.add_argument("--calib", required=True)
+    q.add_argument("--images", type=int, default=500)
+    q.add_argument("--batch", type=int, default=100)
+    q.add_argument("--json")
     m = sub.add_parser("compare")
     m.add_argument("a")
     m.add_argument("b")
     m.add_argument("--labels")
     m.add_argument("--json")
     a = p.parse_args(argv)
-    {"check": cmd_check, "run": cmd_run, "compare": cmd_compare}[a.cmd](a)
+    {"check": cmd_check, "run": cmd_run, "quantize": cmd_quantize, "compare": cmd_compare}[a.cmd](a)
 
 
 if __name__ == "__main__":
