@@ -1,6 +1,7 @@
 // Writes the seed corpora of the fuzz targets: a few small valid inputs and one of each kind of
 // damage, so the fuzzer starts from deep inside the formats. Usage: fuzz_make_corpus OUT_DIR
-// (writes OUT_DIR/record/*, OUT_DIR/idx/* and OUT_DIR/onnx/*). Run by fuzz/make_corpus.sh; the output is committed.
+// (writes OUT_DIR/record/*, OUT_DIR/idx/* and OUT_DIR/onnx/*). Run by fuzz/make_corpus.sh; the
+// output is committed.
 #include <unistd.h>
 
 #include <cstdio>

@@ -60,7 +60,8 @@ onnx::ModelProto load(const fs::path& p) {
 void save(const onnx::ModelProto& m, const fs::path& p) {
   std::string bytes;
   m.SerializeToString(&bytes);
-  std::ofstream(p, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(p, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 }  // namespace
@@ -88,7 +89,8 @@ void write_onnx_seeds(const fs::path& dir) {
   save(m, dir / "hostile-dims");
 
   m = good;  // the last node's output feeds the first node: a cycle
-  m.mutable_graph()->mutable_node(0)->set_input(0, m.graph().node(m.graph().node_size() - 1).output(0));
+  m.mutable_graph()->mutable_node(0)->set_input(
+      0, m.graph().node(m.graph().node_size() - 1).output(0));
   save(m, dir / "cycle");
 
   m = good;  // a weight the graph reads is gone

@@ -20,7 +20,8 @@ struct ExportArgs {
 
 Runner add_export(CLI::App& app) {
   auto a = std::make_shared<ExportArgs>();
-  CLI::App* c = app.add_subcommand("export", "Write a checkpoint as an ONNX model (fp32, or int8 QDQ)");
+  CLI::App* c =
+      app.add_subcommand("export", "Write a checkpoint as an ONNX model (fp32, or int8 QDQ)");
   c->add_option("--config", "JSON file of flag: value; flags given here override it");
   c->add_option("--checkpoint", a->checkpoint, "checkpoint.safetensors written by scaledl train")
       ->required();
@@ -33,11 +34,13 @@ Runner add_export(CLI::App& app) {
   return [a] {
     const infer::Precision prec = infer::parse_precision(a->precision);
     if (prec == infer::Precision::bf16)
-      throw Error("flags", "--precision bf16: export writes fp32 or int8 (runtimes pick bf16 "
-                           "themselves from an fp32 model)");
+      throw Error("flags",
+                  "--precision bf16: export writes fp32 or int8 (runtimes pick bf16 "
+                  "themselves from an fp32 model)");
     if (!a->calib.keep_fp32.empty())
-      throw Error("flags", "--keep-fp32 is not supported by export; every convolution and "
-                           "linear layer is written in int8");
+      throw Error("flags",
+                  "--keep-fp32 is not supported by export; every convolution and "
+                  "linear layer is written in int8");
     if (std::filesystem::is_directory(a->onnx))
       throw Error("flags", "--onnx " + a->onnx + " is a folder; give a file name");
     LoadedModel m = load_checkpoint_model(a->checkpoint);

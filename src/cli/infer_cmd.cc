@@ -114,18 +114,13 @@ Runner add_infer(CLI::App& app) {
     const int64_t max_batch = *std::max_element(batches.begin(), batches.end());
     const double seconds = a->seconds >= 0 ? a->seconds : (a->data.empty() ? 5.0 : 0.0);
     const std::string run_dir =
-        a->run_dir.empty()
-            ? default_run_dir("infer-" + a->model.kind())
-            : a->run_dir;
+        a->run_dir.empty() ? default_run_dir("infer-" + a->model.kind()) : a->run_dir;
     ensure_run_dir(run_dir);
     bool qdq = false;
     LoadedModel m = load_model(a->model, &qdq);
-    nlohmann::json summary{{"model", m.name},
-                           {"precision", a->precision},
-                           {"checkpoint", a->model.checkpoint},
-                           {"onnx", a->model.onnx},
-                           {"threads", num_threads()},
-                           {"image_size", m.image_size}};
+    nlohmann::json summary{
+        {"model", m.name},       {"precision", a->precision}, {"checkpoint", a->model.checkpoint},
+        {"onnx", a->model.onnx}, {"threads", num_threads()},  {"image_size", m.image_size}};
     infer::EngineOptions o;
     o.precision = prec;
     o.max_batch = max_batch;

@@ -228,7 +228,8 @@ EvalResult evaluate_engine(infer::Engine& e, Loader& loader, std::vector<float>*
     // A graph ending in a flatten hands back its 4-D input: rows of C*H*W.
     const Tensor out = y.shape().size() == 2 ? y : y.view({y.dim(0), y.numel() / y.dim(0)}, 0);
     score_batch(out, batch.labels, n, r);
-    if (logits) logits->insert(logits->end(), out.data<float>(), out.data<float>() + n * out.dim(1));
+    if (logits)
+      logits->insert(logits->end(), out.data<float>(), out.data<float>() + n * out.dim(1));
   }
   r.finish();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

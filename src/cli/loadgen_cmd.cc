@@ -59,19 +59,19 @@ int run(const LoadgenArgs& a) {
 
   int64_t max_batch = a.max_batch;
   if (max_batch <= 0)
-    max_batch = scenario == mlperf::TestScenario::Offline        ? 32
-                : scenario == mlperf::TestScenario::MultiStream ? int64_t(settings.multi_stream_samples_per_query)
-                : scenario == mlperf::TestScenario::Server      ? 8
-                                                                 : 1;
+    max_batch = scenario == mlperf::TestScenario::Offline ? 32
+                : scenario == mlperf::TestScenario::MultiStream
+                    ? int64_t(settings.multi_stream_samples_per_query)
+                : scenario == mlperf::TestScenario::Server ? 8
+                                                           : 1;
   bool qdq = false;
   LoadedModel m = load_model(a.model, &qdq);
-  const std::string out =
-      a.output.empty() ? default_run_dir("loadgen-" + a.scenario) : a.output;
+  const std::string out = a.output.empty() ? default_run_dir("loadgen-" + a.scenario) : a.output;
   ensure_run_dir(out);
-  nlohmann::json summary{{"scenario", a.scenario}, {"mode", a.mode},       {"model", m.name},
-                         {"precision", a.precision}, {"max_batch", max_batch},
-                         {"max_wait_ms", a.max_wait_ms}, {"workers", a.workers},
-                         {"threads", num_threads()}, {"loadgen_version", "6.0.17"}};
+  nlohmann::json summary{
+      {"scenario", a.scenario},   {"mode", a.mode},           {"model", m.name},
+      {"precision", a.precision}, {"max_batch", max_batch},   {"max_wait_ms", a.max_wait_ms},
+      {"workers", a.workers},     {"threads", num_threads()}, {"loadgen_version", "6.0.17"}};
   infer::EngineOptions eo;
   eo.precision = prec;
   eo.max_batch = max_batch;
@@ -167,7 +167,8 @@ int run(const LoadgenArgs& a) {
                 sut.batches() ? double(sut.samples()) / double(sut.batches()) : 0.0);
   }
   write_json_atomic(out + "/summary.json", summary);
-  std::printf("logs: %s/mlperf_log_summary.txt, summary: %s/summary.json\n", out.c_str(), out.c_str());
+  std::printf("logs: %s/mlperf_log_summary.txt, summary: %s/summary.json\n", out.c_str(),
+              out.c_str());
   return 0;
 }
 #endif
@@ -213,8 +214,9 @@ Runner add_loadgen(CLI::App& app) {
 #ifdef SCALEDL_HAVE_LOADGEN
     return run(*a);
 #else
-    throw Error("loadgen", "this build has no MLPerf LoadGen: run scripts/fetch_loadgen (pip "
-                           "download of mlcommons-loadgen 6.0.17) and rebuild");
+    throw Error("loadgen",
+                "this build has no MLPerf LoadGen: run scripts/fetch_loadgen (pip "
+                "download of mlcommons-loadgen 6.0.17) and rebuild");
     return 2;
 #endif
   };

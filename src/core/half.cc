@@ -85,8 +85,12 @@ void f16_add(const uint16_t* in, uint16_t* inout, size_t n) {
   f16_add_portable(in, inout, n);
 }
 #else
-bool have_f16c() { return false; }
-void f16_add(const uint16_t* in, uint16_t* inout, size_t n) { f16_add_portable(in, inout, n); }
+bool have_f16c() {
+  return false;
+}
+void f16_add(const uint16_t* in, uint16_t* inout, size_t n) {
+  f16_add_portable(in, inout, n);
+}
 #endif
 
 void bf16_add(const uint16_t* in, uint16_t* inout, size_t n) {

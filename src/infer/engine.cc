@@ -62,7 +62,6 @@ std::vector<float> weight_scales(const Tensor& w) {
 
 namespace {
 
-
 // Whether oneDNN multiplies u8 by s8 without 16-bit intermediate sums (VNNI or AMX). Without
 // it, its gemm-based int8 inner products saturate on 8-bit weights: those get 7 (its
 // convolutions do the same by themselves, through the weights' scale adjustment).

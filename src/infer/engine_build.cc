@@ -175,7 +175,7 @@ class Builder {
   int emit_conv(const Node& n);
   int emit_linear(const Node& n);
   int emit_pool(const Node& n);
-  int emit_relu(const Node& n);  // relu and clip
+  int emit_relu(const Node& n);           // relu and clip
   int emit_normalization(const Node& n);  // softmax and lrn, in f32
   int emit_concat(const Node& n);
   int emit_add(const Node& n);
@@ -447,8 +447,8 @@ int Builder::emit_relu(const Node& n) {
   const float lo = clip ? n.as<ClipAttrs>().lo * val(x).scale : 0.f;
   const float hi = clip ? n.as<ClipAttrs>().hi * val(x).scale : 0.f;
   dnnl::eltwise_forward::desc d(prop_kind::forward_inference,
-                                clip ? algorithm::eltwise_clip : algorithm::eltwise_relu,
-                                val(x).md, lo, hi);
+                                clip ? algorithm::eltwise_clip : algorithm::eltwise_relu, val(x).md,
+                                lo, hi);
   dnnl::eltwise_forward::primitive_desc pd(d, base_attr(), engine());
   const int dst = add_value(pd.dst_desc(), val(x).scale);
   add_step(dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, dst}}, {}, pd);

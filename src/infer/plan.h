@@ -68,5 +68,4 @@ struct Engine::Weights {
 std::unique_ptr<Engine::Plan> build_plan(const Graph& g, const EngineOptions& o, Engine::Weights& w,
                                          int64_t batch);
 
-
 }  // namespace scaledl::infer

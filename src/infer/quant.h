@@ -14,7 +14,9 @@ namespace scaledl::infer {
 // Scale of an s8/u8 value from its threshold T: 127/T or 255/T (T <= 0: a tiny T).
 float scale_for(float threshold, bool nonneg);
 // Whether node i's output is never negative (graph.h's never_negative): it goes u8.
-inline bool nonnegative(const Graph& g, int i) { return never_negative(g, i); }
+inline bool nonnegative(const Graph& g, int i) {
+  return never_negative(g, i);
+}
 // s8 weight scales per output channel (dim 0): 127 / max |w[o]| (a zero channel gets scale 1).
 std::vector<float> weight_scales(const Tensor& w);
 

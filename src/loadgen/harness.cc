@@ -3,9 +3,9 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <cstring>
 #include <sstream>
 
 #include <mlperf_loadgen/loadgen.h>
@@ -161,7 +161,8 @@ double accuracy_top1(const std::string& outdir, const SampleLibrary& qsl, int64_
     const std::string hex = e.at("data").get<std::string>();
     if (hex.size() != 8) throw Error("loadgen", p.string() + ": a response is not one float32");
     uint8_t b[4];
-    for (int k = 0; k < 4; ++k) b[k] = static_cast<uint8_t>(std::stoi(hex.substr(2 * k, 2), nullptr, 16));
+    for (int k = 0; k < 4; ++k)
+      b[k] = static_cast<uint8_t>(std::stoi(hex.substr(2 * k, 2), nullptr, 16));
     float cls;
     std::memcpy(&cls, b, 4);
     const auto idx = e.at("qsl_idx").get<mlperf::QuerySampleIndex>();

@@ -39,8 +39,7 @@ void EngineBackend::warm_up(const std::vector<int64_t>& sizes) {
   }
 }
 
-BatchingSut::BatchingSut(std::vector<Backend*> backends, const SampleLibrary& qsl,
-                         BatcherOptions o)
+BatchingSut::BatchingSut(std::vector<Backend*> backends, const SampleLibrary& qsl, BatcherOptions o)
     : qsl_(qsl), o_(o) {
   if (backends.empty()) throw Error("loadgen", "the SUT needs at least one worker");
   // OpenMP's thread count is per thread: workers compute with the caller's (--threads).

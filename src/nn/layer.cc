@@ -28,22 +28,33 @@ std::unique_ptr<Layer> make_layer(const Node& n) {
     }
     case OpKind::batchnorm2d:
       return std::make_unique<BatchNorm2d>(n.as<BatchNormAttrs>().p, n.shape.at(0));
-    case OpKind::relu: return std::make_unique<ReLU>();
-    case OpKind::maxpool2d: return std::make_unique<Pool2d>(Pool2d::Mode::max, n.as<PoolAttrs>().p);
-    case OpKind::avgpool2d: return std::make_unique<Pool2d>(Pool2d::Mode::avg, n.as<PoolAttrs>().p);
-    case OpKind::global_avgpool: return std::make_unique<GlobalAvgPool>();
-    case OpKind::flatten: return std::make_unique<Flatten>();
-    case OpKind::add: return std::make_unique<Add>();
-    case OpKind::dropout: return std::make_unique<Dropout>(n.as<DropoutAttrs>().p);
-    case OpKind::identity: return std::make_unique<Dropout>(0.f);
-    case OpKind::concat: return std::make_unique<Concat>();
-    case OpKind::channel_pad: return std::make_unique<ChannelPad>(n.as<ChannelPadAttrs>().extra);
+    case OpKind::relu:
+      return std::make_unique<ReLU>();
+    case OpKind::maxpool2d:
+      return std::make_unique<Pool2d>(Pool2d::Mode::max, n.as<PoolAttrs>().p);
+    case OpKind::avgpool2d:
+      return std::make_unique<Pool2d>(Pool2d::Mode::avg, n.as<PoolAttrs>().p);
+    case OpKind::global_avgpool:
+      return std::make_unique<GlobalAvgPool>();
+    case OpKind::flatten:
+      return std::make_unique<Flatten>();
+    case OpKind::add:
+      return std::make_unique<Add>();
+    case OpKind::dropout:
+      return std::make_unique<Dropout>(n.as<DropoutAttrs>().p);
+    case OpKind::identity:
+      return std::make_unique<Dropout>(0.f);
+    case OpKind::concat:
+      return std::make_unique<Concat>();
+    case OpKind::channel_pad:
+      return std::make_unique<ChannelPad>(n.as<ChannelPadAttrs>().extra);
     case OpKind::clip:
     case OpKind::softmax:
     case OpKind::lrn:
       throw Error("net", "node " + n.name + " (" + std::string(op_kind_name(n.kind)) +
                              "): an inference-only node; training cannot run it");
-    case OpKind::input: break;
+    case OpKind::input:
+      break;
   }
   throw Error("net", "node " + n.name + " is the graph's input, not a layer");
 }

@@ -164,18 +164,20 @@ class Exporter {
     for (int64_t o = 0; o < dims[0]; ++o) {
       inv[static_cast<size_t>(o)] = 1.f / scales[static_cast<size_t>(o)];
       for (int64_t k = 0; k < per; ++k) {
-        const float v = std::nearbyint(w.data<float>()[o * per + k] * scales[static_cast<size_t>(o)]);
-        q[static_cast<size_t>(o * per + k)] = static_cast<int8_t>(std::fmax(-127.f, std::fmin(127.f, v)));
+        const float v =
+            std::nearbyint(w.data<float>()[o * per + k] * scales[static_cast<size_t>(o)]);
+        q[static_cast<size_t>(o * per + k)] =
+            static_cast<int8_t>(std::fmax(-127.f, std::fmin(127.f, v)));
       }
     }
     set_int8s(*gp_->add_initializer(), n.name + ".weight_q", dims, q);
     init_floats(n.name + ".weight_scale", {dims[0]}, inv.data());
     std::vector<int8_t> zeros(static_cast<size_t>(dims[0]), 0);
     set_int8s(*gp_->add_initializer(), n.name + ".weight_zero_point", {dims[0]}, zeros);
-    onnx::NodeProto* d = node("DequantizeLinear", n.name + "/weight_dequantize",
-                              {n.name + ".weight_q", n.name + ".weight_scale",
-                               n.name + ".weight_zero_point"},
-                              n.name + ".weight");
+    onnx::NodeProto* d =
+        node("DequantizeLinear", n.name + "/weight_dequantize",
+             {n.name + ".weight_q", n.name + ".weight_scale", n.name + ".weight_zero_point"},
+             n.name + ".weight");
     int_attr(d, "axis", 0);
     return n.name + ".weight";
   }
@@ -204,7 +206,8 @@ class Exporter {
       case OpKind::conv2d: {
         const ConvAttrs& a = n.as<ConvAttrs>();
         const int64_t cin = g_.node(n.inputs[0]).shape[0];
-        std::vector<std::string> ins{in(i), weight(i, {a.out, cin / a.p.groups, a.kernel, a.kernel})};
+        std::vector<std::string> ins{in(i),
+                                     weight(i, {a.out, cin / a.p.groups, a.kernel, a.kernel})};
         if (a.bias) ins.push_back(init_floats(y + ".bias", {a.out}, n.value("bias").data<float>()));
         onnx::NodeProto* c = node("Conv", y, ins, y + "/conv");
         ints(c, "kernel_shape", {a.kernel, a.kernel});
@@ -237,7 +240,8 @@ class Exporter {
         return y;
       case OpKind::clip:
         node("Clip", y,
-             {in(i), scalar(y + ".min", n.as<ClipAttrs>().lo), scalar(y + ".max", n.as<ClipAttrs>().hi)},
+             {in(i), scalar(y + ".min", n.as<ClipAttrs>().lo),
+              scalar(y + ".max", n.as<ClipAttrs>().hi)},
              y);
         return y;
       case OpKind::maxpool2d:

@@ -59,8 +59,8 @@ ImportedModel import_model(onnx::ModelProto& m, const TensorContext& cx) {
   for (const onnx::OperatorSetIdProto& o : m.opset_import())
     if (o.domain().empty() || o.domain() == "ai.onnx") opset = o.version();
   if (opset < 7 || opset > kMaxOpset)
-    throw Error("onnx", f + ": default-domain opset " + std::to_string(opset) +
-                            " is outside 7.." + std::to_string(kMaxOpset) +
+    throw Error("onnx", f + ": default-domain opset " + std::to_string(opset) + " is outside 7.." +
+                            std::to_string(kMaxOpset) +
                             " (libonnx 1.12); re-export with opset_version=17");
   check_window_attributes(m.graph(), f);
   try {
@@ -118,9 +118,10 @@ Importer::Importer(const onnx::ModelProto& m, TensorContext cx, int64_t opset)
 void Importer::fail(const std::string& msg) const {
   std::string where = cx_.file + ": ";
   if (node_)
-    where += "node " + (node_->name().empty() ? node_->output_size() ? node_->output(0) : "?"
-                                              : node_->name()) +
-             " (" + node_->op_type() + "): ";
+    where +=
+        "node " +
+        (node_->name().empty() ? node_->output_size() ? node_->output(0) : "?" : node_->name()) +
+        " (" + node_->op_type() + "): ";
   throw Error("onnx", where + msg);
 }
 
@@ -145,8 +146,7 @@ Const Importer::constant(const std::string& name, bool ints) const {
 const Value& Importer::value(const std::string& name) const {
   auto it = values_.find(name);
   if (it != values_.end()) return it->second;
-  if (is_const(name))
-    fail("input '" + name + "' is a constant where scaledl needs an activation");
+  if (is_const(name)) fail("input '" + name + "' is a constant where scaledl needs an activation");
   fail("input '" + name +
        "' is not produced by an earlier node, an initializer or the graph input (a cycle, "
        "unsorted nodes or a missing initializer)");
@@ -194,8 +194,7 @@ float Importer::attr_float(const std::string& name, float dflt) const {
   const onnx::AttributeProto* a = attr(name);
   return a ? a->f() : dflt;
 }
-std::vector<int64_t> Importer::attr_ints(const std::string& name,
-                                         std::vector<int64_t> dflt) const {
+std::vector<int64_t> Importer::attr_ints(const std::string& name, std::vector<int64_t> dflt) const {
   const onnx::AttributeProto* a = attr(name);
   return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : dflt;
 }
@@ -239,7 +238,8 @@ Graph Importer::run(std::string& input_name, std::string& output_name, int& qdq_
     const int64_t d = ts.dim(k).has_dim_value() ? ts.dim(k).dim_value() : -1;
     if (d < 1 || d > (int64_t{1} << 20))
       throw Error("onnx", cx_.file + ": input " + input->name() + " dimension " +
-                              std::to_string(k) + " is not a fixed size in 1..2^20; export "
+                              std::to_string(k) +
+                              " is not a fixed size in 1..2^20; export "
                               "with a fixed C, H and W (only the batch may vary)");
     sample.push_back(d);
   }

@@ -33,8 +33,8 @@ void Importer::map_node() {
   if (op == "BatchNormalization") return batchnorm();
   if (op == "Relu") {
     only_attrs({});
-    return set_out({add(OpKind::relu, {}, {unpadded(value(in(0)), "Relu").node}),
-                    value(in(0)).shape});
+    return set_out(
+        {add(OpKind::relu, {}, {unpadded(value(in(0)), "Relu").node}), value(in(0)).shape});
   }
   if (op == "Clip") return clip();
   if (op == "MaxPool") return pool(true);
@@ -72,10 +72,11 @@ void Importer::map_node() {
   if (op == "Constant") return constant_node();
   if (op == "QuantizeLinear") return quantize();
   if (op == "DequantizeLinear") return dequantize();
-  fail("this op is not supported by scaledl's importer (supported: Conv, BatchNormalization, "
-       "Relu, Clip, MaxPool, AveragePool, GlobalAveragePool, Gemm, MatMul, Add, Mul, Flatten, "
-       "Reshape, Concat, Dropout, Identity, Softmax, LRN, Pad, Constant, QuantizeLinear, "
-       "DequantizeLinear); re-export the model without it");
+  fail(
+      "this op is not supported by scaledl's importer (supported: Conv, BatchNormalization, "
+      "Relu, Clip, MaxPool, AveragePool, GlobalAveragePool, Gemm, MatMul, Add, Mul, Flatten, "
+      "Reshape, Concat, Dropout, Identity, Softmax, LRN, Pad, Constant, QuantizeLinear, "
+      "DequantizeLinear); re-export the model without it");
 }
 
 Value Importer::unpadded(const Value& v, const char* what) const {
@@ -117,9 +118,9 @@ Importer::Window Importer::window(const Value& x, int64_t kh, int64_t kw, bool a
   for (int64_t p : pads)
     if (!in_range(p, 0, 1024)) fail("pads out of range");
   if (pads[0] != pads[2] || pads[1] != pads[3])
-    fail("asymmetric padding (top/left " + std::to_string(pads[0]) + "/" +
-         std::to_string(pads[1]) + ", bottom/right " + std::to_string(pads[2]) + "/" +
-         std::to_string(pads[3]) + ") is not supported; export with symmetric padding");
+    fail("asymmetric padding (top/left " + std::to_string(pads[0]) + "/" + std::to_string(pads[1]) +
+         ", bottom/right " + std::to_string(pads[2]) + "/" + std::to_string(pads[3]) +
+         ") is not supported; export with symmetric padding");
   Window w;
   w.kh = int(kh), w.kw = int(kw), w.sh = int(strides[0]), w.sw = int(strides[1]);
   w.ph = int(pads[0]), w.pw = int(pads[1]), w.dh = int(dil[0]), w.dw = int(dil[1]);
@@ -138,8 +139,8 @@ void Importer::conv() {
   const Window win = window(x, ks[0], ks[1], true);
   const int64_t group = attr_int("group", 1);
   if (group < 1 || x.shape[0] % group || w.dims[1] * group != x.shape[0])
-    fail("weights " + shape_str(w.dims) + " do not fit the input's " +
-         std::to_string(x.shape[0]) + " channels in " + std::to_string(group) + " groups");
+    fail("weights " + shape_str(w.dims) + " do not fit the input's " + std::to_string(x.shape[0]) +
+         " channels in " + std::to_string(group) + " groups");
   ConvAttrs a;
   a.out = static_cast<int>(w.dims[0]);
   a.kernel = win.kh;
@@ -196,14 +197,15 @@ void Importer::clip() {
   }
   if (!(lo <= hi)) fail("min must not exceed max");
   const bool relu = lo == 0.f && hi == std::numeric_limits<float>::max();
-  const int id = relu ? add(OpKind::relu, {}, {x.node}) : add(OpKind::clip, ClipAttrs{lo, hi}, {x.node});
+  const int id =
+      relu ? add(OpKind::relu, {}, {x.node}) : add(OpKind::clip, ClipAttrs{lo, hi}, {x.node});
   set_out({id, x.shape});
 }
 
 void Importer::pool(bool max) {
   if (max) {
-    only_attrs({"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order",
-                "strides"});
+    only_attrs(
+        {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"});
     if (node_->output_size() > 1 && readers_[node_->output(1)] > 0)
       fail("the indices output is not supported");
     if (attr_int("storage_order", 0) != 0) fail("storage_order=1 is not supported");
@@ -227,7 +229,8 @@ void Importer::pool(bool max) {
 
 void Importer::gemm(bool matmul) {
   const Value x = unpadded(value(in(0)), matmul ? "MatMul" : "Gemm");
-  if (x.shape.size() != 1) fail("needs a 2-D [N, F] input (Flatten first), got " + shape_str(x.shape));
+  if (x.shape.size() != 1)
+    fail("needs a 2-D [N, F] input (Flatten first), got " + shape_str(x.shape));
   const int64_t f = x.shape[0];
   Const b = constant(in(1));
   bool trans_b = false;
@@ -288,8 +291,7 @@ void Importer::add_or_mul(bool mul) {
                            readers_[xn] == 1 && p.threshold == 0.f;
   const int64_t c = g_.node(x.node).shape.at(0);
   if (!producer_ok || (!is_channel_vector(k.dims, c) && shape_numel(k.dims) != 1))
-    fail(std::string("a constant ") + (mul ? "multiplier" : "addend") + " " +
-         shape_str(k.dims) +
+    fail(std::string("a constant ") + (mul ? "multiplier" : "addend") + " " + shape_str(k.dims) +
          " is supported only per channel (or scalar) right after a Conv, Gemm or MatMul that "
          "nothing else reads");
   auto at = [&](int64_t ch) { return k.f[k.f.size() == 1 ? 0 : static_cast<size_t>(ch)]; };
@@ -460,7 +462,8 @@ void Importer::quantize() {
     const float lo = q.is_unsigned ? 0.f : -128.f, hi = q.is_unsigned ? 255.f : 127.f;
     for (float& v : w.f)
       v = (std::clamp(std::nearbyint(v / q.scale) + float(q.zero_point), lo, hi) -
-           float(q.zero_point)) * q.scale;
+           float(q.zero_point)) *
+          q.scale;
     w.i.clear();
     w.type = q.is_unsigned ? onnx::TensorProto::UINT8 : onnx::TensorProto::INT8;
     computed_[node_->output(0) + "#dequantized"] = std::move(w);

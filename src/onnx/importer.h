@@ -49,7 +49,7 @@ class Importer {
   bool is_const(const std::string& name) const;
   Const constant(const std::string& name, bool ints = false) const;
   const Value& value(const std::string& name) const;
-  int input_count() const;  // inputs present (trailing empty names dropped)
+  int input_count() const;      // inputs present (trailing empty names dropped)
   std::string in(int k) const;  // input k's name ("" when absent)
   void set_out(const Value& v, int k = 0);
   int add(OpKind kind, Attrs attrs, std::vector<int> inputs, const std::string& suffix = "");

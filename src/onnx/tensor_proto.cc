@@ -70,12 +70,14 @@ std::string external_bytes(const TensorProto& t, const std::string& what, const 
   const uintmax_t size = fs::file_size(file, ec);
   if (ec) fail(cx, what, "cannot read external data " + file.string() + ": " + ec.message());
   if (length >= 0 && static_cast<size_t>(length) != want)
-    fail(cx, what, "external data length " + std::to_string(length) + " is not the " +
-                       std::to_string(want) + " bytes its dims need");
+    fail(cx, what,
+         "external data length " + std::to_string(length) + " is not the " + std::to_string(want) +
+             " bytes its dims need");
   if (static_cast<uintmax_t>(offset) > size || size - static_cast<uintmax_t>(offset) < want)
-    fail(cx, what, "external data " + file.string() + " holds " + std::to_string(size) +
-                       " bytes; the tensor needs " + std::to_string(want) + " at offset " +
-                       std::to_string(offset));
+    fail(cx, what,
+         "external data " + file.string() + " holds " + std::to_string(size) +
+             " bytes; the tensor needs " + std::to_string(want) + " at offset " +
+             std::to_string(offset));
   std::ifstream in(file, std::ios::binary);
   std::string bytes(want, '\0');
   in.seekg(offset);
@@ -93,16 +95,17 @@ T load_le(const char* p) {
 
 // Visits every element as a double (exact for all supported types but large int64s).
 template <class F>
-void for_each_value(const TensorProto& t, const std::string& what, const TensorContext& cx,
-                    F&& f) {
+void for_each_value(const TensorProto& t, const std::string& what, const TensorContext& cx, F&& f) {
   const std::vector<int64_t> dims = checked_dims(t, what, cx);
   int64_t n = 1;
   for (int64_t d : dims) n *= d;
   const int32_t type = t.data_type();
   const size_t es = elem_size(type);
   if (!es)
-    fail(cx, what, type_name(type) + " tensors are not supported; use float, int8, uint8, int32 "
-                   "or int64");
+    fail(cx, what,
+         type_name(type) +
+             " tensors are not supported; use float, int8, uint8, int32 "
+             "or int64");
   const size_t bytes = static_cast<size_t>(n) * es;
   std::string ext;
   const std::string* raw = nullptr;
@@ -114,8 +117,9 @@ void for_each_value(const TensorProto& t, const std::string& what, const TensorC
   }
   if (raw) {
     if (raw->size() != bytes)
-      fail(cx, what, "holds " + std::to_string(raw->size()) + " bytes of data; its dims " +
-                         "need " + std::to_string(bytes) + " (truncated or wrong dims)");
+      fail(cx, what,
+           "holds " + std::to_string(raw->size()) + " bytes of data; its dims " + "need " +
+               std::to_string(bytes) + " (truncated or wrong dims)");
     const char* p = raw->data();
     for (int64_t i = 0; i < n; ++i, p += es) {
       switch (type) {
@@ -143,8 +147,9 @@ void for_each_value(const TensorProto& t, const std::string& what, const TensorC
   }
   auto check_count = [&](int count) {
     if (count != n)
-      fail(cx, what, "holds " + std::to_string(count) + " values; its dims need " +
-                         std::to_string(n) + " (truncated or wrong dims)");
+      fail(cx, what,
+           "holds " + std::to_string(count) + " values; its dims need " + std::to_string(n) +
+               " (truncated or wrong dims)");
   };
   switch (type) {
     case TensorProto::FLOAT:
@@ -199,15 +204,17 @@ std::vector<int64_t> to_ints(const TensorProto& t, const std::string& what,
   if (type == TensorProto::INT64 && !t.has_raw_data() &&
       t.data_location() != TensorProto::EXTERNAL) {
     if (t.int64_data_size() != static_cast<int>(out.size()))
-      fail(cx, what, "holds " + std::to_string(t.int64_data_size()) + " values; its dims need " +
-                         std::to_string(out.size()));
+      fail(cx, what,
+           "holds " + std::to_string(t.int64_data_size()) + " values; its dims need " +
+               std::to_string(out.size()));
     for (size_t i = 0; i < out.size(); ++i) out[i] = t.int64_data(static_cast<int>(i));
     return out;
   }
   if (type == TensorProto::INT64 && t.has_raw_data()) {
     if (t.raw_data().size() != out.size() * 8)
-      fail(cx, what, "holds " + std::to_string(t.raw_data().size()) + " bytes; its dims need " +
-                         std::to_string(out.size() * 8));
+      fail(cx, what,
+           "holds " + std::to_string(t.raw_data().size()) + " bytes; its dims need " +
+               std::to_string(out.size() * 8));
     for (size_t i = 0; i < out.size(); ++i) out[i] = load_le<int64_t>(t.raw_data().data() + 8 * i);
     return out;
   }

@@ -35,8 +35,7 @@ std::vector<int64_t> to_ints(const onnx::TensorProto& t, const std::string& what
 Tensor host_tensor(const Shape& shape, const std::vector<float>& v);
 
 // TensorProtos for the exporter: float (raw little-endian), int8, uint8 and int64.
-void set_floats(onnx::TensorProto& t, const std::string& name, const Shape& dims,
-                const float* v);
+void set_floats(onnx::TensorProto& t, const std::string& name, const Shape& dims, const float* v);
 void set_int8s(onnx::TensorProto& t, const std::string& name, const Shape& dims,
                const std::vector<int8_t>& v);
 void set_uint8s(onnx::TensorProto& t, const std::string& name, const Shape& dims,

@@ -5,8 +5,8 @@
 #include <atomic>
 #include <deque>
 #include <map>
-#include <utility>
 #include <string>
+#include <utility>
 
 #include "core/error.h"
 
@@ -15,31 +15,59 @@ namespace scaledl {
 namespace {
 thread_local Backend t_cpu_backend = Backend::cpu;
 
-constexpr std::string_view kOps[] = {
-    "conv2d_forward", "conv2d_backward_data", "conv2d_backward_weights",
-    "batchnorm_forward_train", "batchnorm_forward_inference", "batchnorm_backward",
-    "relu_forward", "relu_backward", "maxpool2d_forward", "maxpool2d_backward",
-    "avgpool2d_forward", "avgpool2d_backward", "global_avgpool_forward",
-    "global_avgpool_backward", "linear_forward", "linear_backward_data",
-    "linear_backward_weights", "softmax_cross_entropy", "add", "dropout_forward",
-    "dropout_backward", "concat_channels", "split_channels", "reorder", "cast", "all_finite",
-    "sgd_update", "sgd_update_masked"};
+constexpr std::string_view kOps[] = {"conv2d_forward",
+                                     "conv2d_backward_data",
+                                     "conv2d_backward_weights",
+                                     "batchnorm_forward_train",
+                                     "batchnorm_forward_inference",
+                                     "batchnorm_backward",
+                                     "relu_forward",
+                                     "relu_backward",
+                                     "maxpool2d_forward",
+                                     "maxpool2d_backward",
+                                     "avgpool2d_forward",
+                                     "avgpool2d_backward",
+                                     "global_avgpool_forward",
+                                     "global_avgpool_backward",
+                                     "linear_forward",
+                                     "linear_backward_data",
+                                     "linear_backward_weights",
+                                     "softmax_cross_entropy",
+                                     "add",
+                                     "dropout_forward",
+                                     "dropout_backward",
+                                     "concat_channels",
+                                     "split_channels",
+                                     "reorder",
+                                     "cast",
+                                     "all_finite",
+                                     "sgd_update",
+                                     "sgd_update_masked"};
 std::atomic<bool> g_allow_tf32{false};
 }  // namespace
 
-void set_allow_tf32(bool allow) { g_allow_tf32 = allow; }
-bool allow_tf32() { return g_allow_tf32; }
+void set_allow_tf32(bool allow) {
+  g_allow_tf32 = allow;
+}
+bool allow_tf32() {
+  return g_allow_tf32;
+}
 
 std::string_view backend_name(Backend b) {
   switch (b) {
-    case Backend::reference: return "reference";
-    case Backend::cpu: return "cpu";
-    case Backend::cuda: return "cuda";
+    case Backend::reference:
+      return "reference";
+    case Backend::cpu:
+      return "cpu";
+    case Backend::cuda:
+      return "cuda";
   }
   return "?";
 }
 
-Backend backend_for(Device device) { return device.is_cpu() ? t_cpu_backend : Backend::cuda; }
+Backend backend_for(Device device) {
+  return device.is_cpu() ? t_cpu_backend : Backend::cuda;
+}
 
 // The cuda backend answers for itself (backend/cuda); without it no op is supported there.
 bool cuda_supports(std::string_view op);
@@ -49,8 +77,12 @@ bool supports(std::string_view op, Backend backend) {
   return backend == Backend::cuda ? cuda_supports(op) : true;
 }
 
-ScopedBackend::ScopedBackend(Backend b) : saved_(t_cpu_backend) { t_cpu_backend = b; }
-ScopedBackend::~ScopedBackend() { t_cpu_backend = saved_; }
+ScopedBackend::ScopedBackend(Backend b) : saved_(t_cpu_backend) {
+  t_cpu_backend = b;
+}
+ScopedBackend::~ScopedBackend() {
+  t_cpu_backend = saved_;
+}
 
 // f16/bf16 tensors on the host backends (emulated mixed precision): every half argument is
 // widened to an f32 copy, the f32 kernel runs, and each half output is rounded back. The math
@@ -123,7 +155,7 @@ class Emulation {
     return keep_.back();
   }
   std::vector<Tensor> taken_;  // the pool's flat buffers, returned on destruction
-  std::deque<Tensor> keep_;  // stable addresses for the references handed out
+  std::deque<Tensor> keep_;    // stable addresses for the references handed out
   std::deque<std::vector<Tensor>> lists_;
   std::vector<std::pair<Tensor*, Tensor*>> back_;
 };
@@ -140,27 +172,31 @@ bool any_half(const A&... a) {
   return (Emulation::any(a) || ...);
 }
 
-#define SDL_DISPATCH(device, fn, ...)                                                  \
-  do {                                                                                 \
-    switch (backend_for(device)) {                                                     \
-      case Backend::reference:                                                         \
-        if (any_half(__VA_ARGS__)) return emulated(ref::fn, __VA_ARGS__);              \
-        return ref::fn(__VA_ARGS__);                                                   \
-      case Backend::cpu:                                                               \
-        if (any_half(__VA_ARGS__)) return emulated(cpu::fn, __VA_ARGS__);              \
-        return cpu::fn(__VA_ARGS__);                                                   \
-      case Backend::cuda: return cuda::fn(__VA_ARGS__);                                \
-    }                                                                                  \
+#define SDL_DISPATCH(device, fn, ...)                                     \
+  do {                                                                    \
+    switch (backend_for(device)) {                                        \
+      case Backend::reference:                                            \
+        if (any_half(__VA_ARGS__)) return emulated(ref::fn, __VA_ARGS__); \
+        return ref::fn(__VA_ARGS__);                                      \
+      case Backend::cpu:                                                  \
+        if (any_half(__VA_ARGS__)) return emulated(cpu::fn, __VA_ARGS__); \
+        return cpu::fn(__VA_ARGS__);                                      \
+      case Backend::cuda:                                                 \
+        return cuda::fn(__VA_ARGS__);                                     \
+    }                                                                     \
   } while (0)
 
 // cast and all_finite take half tensors natively on every backend.
-#define SDL_DISPATCH_NATIVE(device, fn, ...)                  \
-  do {                                                        \
-    switch (backend_for(device)) {                            \
-      case Backend::reference: return ref::fn(__VA_ARGS__);   \
-      case Backend::cpu: return cpu::fn(__VA_ARGS__);         \
-      case Backend::cuda: return cuda::fn(__VA_ARGS__);       \
-    }                                                         \
+#define SDL_DISPATCH_NATIVE(device, fn, ...) \
+  do {                                       \
+    switch (backend_for(device)) {           \
+      case Backend::reference:               \
+        return ref::fn(__VA_ARGS__);         \
+      case Backend::cpu:                     \
+        return cpu::fn(__VA_ARGS__);         \
+      case Backend::cuda:                    \
+        return cuda::fn(__VA_ARGS__);        \
+    }                                        \
   } while (0)
 
 namespace ops {
@@ -194,7 +230,9 @@ void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor&
   SDL_DISPATCH(dx.device(), batchnorm_backward, p, x, dy, gamma, save_mean, save_var, dx, dgamma,
                dbeta);
 }
-void relu_forward(const Tensor& x, Tensor& y) { SDL_DISPATCH(y.device(), relu_forward, x, y); }
+void relu_forward(const Tensor& x, Tensor& y) {
+  SDL_DISPATCH(y.device(), relu_forward, x, y);
+}
 void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
   SDL_DISPATCH(dx.device(), relu_backward, y, dy, dx);
 }
@@ -230,7 +268,9 @@ void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float smo
                            Tensor& loss, Tensor& dlogits) {
   SDL_DISPATCH(loss.device(), softmax_cross_entropy, logits, labels, smoothing, loss, dlogits);
 }
-void add(const Tensor& a, const Tensor& b, Tensor& y) { SDL_DISPATCH(y.device(), add, a, b, y); }
+void add(const Tensor& a, const Tensor& b, Tensor& y) {
+  SDL_DISPATCH(y.device(), add, a, b, y);
+}
 void dropout_forward(float p, uint64_t seed, const Tensor& x, Tensor& y, Tensor& mask) {
   SDL_DISPATCH(y.device(), dropout_forward, p, seed, x, y, mask);
 }
@@ -243,7 +283,9 @@ void concat_channels(const std::vector<Tensor>& xs, Tensor& y) {
 void split_channels(const Tensor& y, std::vector<Tensor>& xs) {
   SDL_DISPATCH(y.device(), split_channels, y, xs);
 }
-void reorder(const Tensor& x, Tensor& y) { SDL_DISPATCH(y.device(), reorder, x, y); }
+void reorder(const Tensor& x, Tensor& y) {
+  SDL_DISPATCH(y.device(), reorder, x, y);
+}
 void cast(const Tensor& x, Tensor& y, float scale) {
   SDL_DISPATCH_NATIVE(y.device(), cast, x, y, scale);
 }

@@ -199,7 +199,8 @@ TEST(LoadGen, BadSettingsAreRefusedInOneLine) {
   const auto dir = testing::test_temp_dir("lg");
   EXPECT_THROW(lg::parse_scenario("Batch"), Error);
   const std::string conf = (dir / "user.conf").string();
-  std::ofstream(conf) << "# ok\n*.Offline.min_duration = 1000\nresnet50.Offline.target_qps = fast\n";
+  std::ofstream(conf)
+      << "# ok\n*.Offline.min_duration = 1000\nresnet50.Offline.target_qps = fast\n";
   try {
     lg::load_settings("resnet50", TestScenario::Offline, conf);
     ADD_FAILURE() << "accepted";

@@ -13,8 +13,8 @@
 #include "core/error.h"
 #include "infer/calibration.h"
 #include "infer/engine.h"
-#include "infer/quant.h"
 #include "infer/infer_models.h"
+#include "infer/quant.h"
 #include "onnx/export.h"
 #include "onnx/import.h"
 #include "onnx/tensor_proto.h"
@@ -129,7 +129,8 @@ TEST(OnnxImport, AQdqPairFromZeroIsARelu) {
     t->set_raw_data(raw);
   };
   const float w = -1.f, s = 0.5f;
-  init("w", onnx::TensorProto::FLOAT, {1, 1, 1, 1}, std::string(reinterpret_cast<const char*>(&w), 4));
+  init("w", onnx::TensorProto::FLOAT, {1, 1, 1, 1},
+       std::string(reinterpret_cast<const char*>(&w), 4));
   init("s", onnx::TensorProto::FLOAT, {}, std::string(reinterpret_cast<const char*>(&s), 4));
   init("z", onnx::TensorProto::UINT8, {}, std::string(1, '\0'));
   auto node = [&](const char* op, std::vector<std::string> in, const char* out) {

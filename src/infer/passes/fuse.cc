@@ -59,8 +59,8 @@ Graph fuse_relu(Graph g) {
   const std::vector<int> readers = g.consumers();
   for (int i = 1; i < g.size(); ++i) {
     const Node& r = g.node(i);
-    const bool relu6 = r.kind == OpKind::clip && r.as<ClipAttrs>().lo == 0.f &&
-                       r.as<ClipAttrs>().hi > 0.f;
+    const bool relu6 =
+        r.kind == OpKind::clip && r.as<ClipAttrs>().lo == 0.f && r.as<ClipAttrs>().hi > 0.f;
     if (r.kind != OpKind::relu && !relu6) continue;
     const int p = r.inputs.at(0);
     Fused* f = fused_of(g.node(p));
