@@ -63,8 +63,18 @@ ImportedModel import_model(onnx::ModelProto& m, const TensorContext& cx) {
                             std::to_string(kMaxOpset) +
                             " (libonnx 1.12); re-export with opset_version=17");
   check_window_attributes(m.graph(), f);
+  // External data only inside the model's folder, before the library's checker looks for it
+  // (it resolves locations itself: from the working folder for a model in memory).
+  for (const onnx::TensorProto& t : m.graph().initializer())
+    if (t.data_location() == onnx::TensorProto::EXTERNAL)
+      external_file(t, "tensor '" + t.name() + "'", cx);
   try {
-    if (m.ir_version() <= kMaxCheckedIr) onnx::checker::check_model(m);
+    if (m.ir_version() <= kMaxCheckedIr) {
+      if (cx.base_dir.empty())
+        onnx::checker::check_model(m);
+      else
+        onnx::checker::check_model(f);  // from its file: external data beside it
+    }
     onnx::ShapeInferenceOptions options{true, 1, false};
     onnx::shape_inference::InferShapes(m, onnx::OpSchemaRegistry::Instance(), options);
   } catch (const std::exception& e) {

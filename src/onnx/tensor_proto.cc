@@ -41,6 +41,25 @@ std::string type_name(int32_t type) {
              : "data type " + std::to_string(type);
 }
 
+}  // namespace
+
+std::string external_file(const TensorProto& t, const std::string& what, const TensorContext& cx) {
+  std::string location;
+  for (const onnx::StringStringEntryProto& e : t.external_data())
+    if (e.key() == "location") location = e.value();
+  if (cx.base_dir.empty())
+    fail(cx, what, "external data needs the model's folder; load the model from its file");
+  const fs::path rel(location);
+  if (location.empty() || rel.is_absolute() || rel.has_root_name())
+    fail(cx, what, "external data location '" + location + "' must be a relative file name");
+  for (const fs::path& part : rel)
+    if (part == "..")
+      fail(cx, what, "external data location '" + location + "' climbs out of the model's folder");
+  return (fs::path(cx.base_dir) / rel).string();
+}
+
+namespace {
+
 // The bytes of an external-data tensor: a file beside the model, inside its folder.
 std::string external_bytes(const TensorProto& t, const std::string& what, const TensorContext& cx,
                            size_t want) {
@@ -57,15 +76,7 @@ std::string external_bytes(const TensorProto& t, const std::string& what, const 
     if (e.key() == "offset") offset = number(e.value());
     if (e.key() == "length") length = number(e.value());
   }
-  if (cx.base_dir.empty())
-    fail(cx, what, "external data needs the model's folder; load the model from its file");
-  const fs::path rel(location);
-  if (location.empty() || rel.is_absolute() || rel.has_root_name())
-    fail(cx, what, "external data location '" + location + "' must be a relative file name");
-  for (const fs::path& part : rel)
-    if (part == "..")
-      fail(cx, what, "external data location '" + location + "' climbs out of the model's folder");
-  const fs::path file = fs::path(cx.base_dir) / rel;
+  const fs::path file = external_file(t, what, cx);
   std::error_code ec;
   const uintmax_t size = fs::file_size(file, ec);
   if (ec) fail(cx, what, "cannot read external data " + file.string() + ": " + ec.message());

@@ -25,6 +25,10 @@ struct TensorContext {
 // The tensor's dims, checked: each >= 0, product <= kMaxElements. `what` names it in errors.
 std::vector<int64_t> checked_dims(const onnx::TensorProto& t, const std::string& what,
                                   const TensorContext& cx);
+// An external-data tensor's file: a relative name inside the model's folder (Error otherwise,
+// and when the model came from memory). Returns the path to read.
+std::string external_file(const onnx::TensorProto& t, const std::string& what,
+                          const TensorContext& cx);
 // Any supported data type as float values (int types converted exactly where they fit).
 std::vector<float> to_floats(const onnx::TensorProto& t, const std::string& what,
                              const TensorContext& cx);
