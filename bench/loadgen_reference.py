@@ -446,8 +446,11 @@ def cmd_peak(a):
         info["infeasible"] = (f"one image takes {1e3 * best:.1f} ms at best, over the "
                               f"{bound_ns / 1e6:g} ms bound")
         log("  infeasible: " + info["infeasible"] + "; one confirming run")
-        if a.confirm_infeasible and run(cap * 0.5):
-            lo = round(cap * 0.5, 3)
+        if a.confirm_infeasible:
+            if run(cap * 0.5):
+                lo = round(cap * 0.5, 3)
+            else:
+                hi = round(cap * 0.5, 3)
     else:
         q = cap * a.start_fraction
         while len(runs) < a.max_runs:
