@@ -157,7 +157,10 @@ do_start() {
   done
   mkdir -p "$dir"/{etc,state,spool,log,munge,run} || fail "" "cannot create the folders under $dir"
   chmod 0755 "$dir" "$dir"/{etc,log,run}
-  chmod 0700 "$dir"/{state,spool,munge}
+  # munge: 0755 so that other users' clients reach the socket (jobs submitted for them, the
+  # hub's notebooks); the key itself stays 0400.
+  chmod 0700 "$dir"/{state,spool}
+  chmod 0755 "$dir/munge"
 
   # --- munge: a key of its own, its own socket, pid, log and seed, run as root (--force). ---
   local mdir=$dir/munge sock=$dir/munge/munge.socket
@@ -227,7 +230,9 @@ SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0,sched_interval=1
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
-JobCompType=jobcomp/none
+# Finished jobs are written to a text file, which \`sacct --completion\` reads (no slurmdbd here).
+JobCompType=jobcomp/filetxt
+JobCompLoc=$dir/log/jobcomp.txt
 JobRequeue=1
 MinJobAge=3600
 ReturnToService=2
