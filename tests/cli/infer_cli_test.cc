@@ -28,14 +28,15 @@ nlohmann::json read_json(const fs::path& p) {
 fs::path train_lenet() {
   const fs::path d = scaledl::testing::fresh_temp_dir("infer_cli");
   const auto r = run_cli(
-      "train --model lenet5 --steps 200 --batch 64 --lr 0.05 --threads 2 "
+      "train --model lenet5 --steps 200 --batch 64 --lr 0.05 --threads 1 "
       "--no-eval --run-dir " +
       (d / "run").string());
   EXPECT_EQ(r.code, 0) << r.out;
   return d;
 }
 
-const std::string kData = " --data idx:/usr/share/datasets/fashion-mnist";
+// One compute thread: two collapse when ctest runs another test beside this one.
+const std::string kData = " --data idx:/usr/share/datasets/fashion-mnist --threads 1";
 
 void engine_fp32_top1_equals_eval(const fs::path& d) {
   const std::string ck = " --checkpoint " + (d / "run/checkpoint.safetensors").string();

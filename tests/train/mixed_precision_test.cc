@@ -21,7 +21,7 @@ nlohmann::json train(const fs::path& dir, const std::string& precision,
                      const std::string& extra = "", const std::string& name = "") {
   const std::string rd = (dir / (name.empty() ? precision : name)).string();
   const auto r = scaledl::testing::run_cli(
-      "train --model lenet5 --steps 300 --batch 64 --lr 0.05 --threads 2 --precision " +
+      "train --model lenet5 --steps 300 --batch 64 --lr 0.05 --threads 1 --precision " +
       precision + " --run-dir " + rd + extra);
   EXPECT_EQ(r.code, 0) << r.out;
   std::ifstream f(rd + "/summary.json");
