@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   cli::Runner export_onnx = cli::add_export(app), loadgen = cli::add_loadgen(app);
   cli::Runner submit = cli::add_submit(app), jobs = cli::add_jobs(app);
   cli::Runner study = cli::add_study(app);
+  cli::Runner portal = cli::add_portal(app);
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     args = cli::expand_config(app, args);
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("submit")) return submit();
     if (app.got_subcommand("jobs")) return jobs();
     if (app.got_subcommand("study")) return study();
+    if (app.got_subcommand("portal")) return portal();
     return 0;
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
