@@ -28,6 +28,7 @@ Runner add_loadgen(CLI::App& app);
 Runner add_submit(CLI::App& app);
 Runner add_jobs(CLI::App& app);
 Runner add_study(CLI::App& app);
+Runner add_cluster_plan(CLI::App& app);  // scaledl plan (data_cmd.cc has its own add_plan)
 Runner add_portal(CLI::App& app);
 // The nvprof-style tables of RUN_DIR's trace of `rank`, at most `top` layers (0: all).
 std::string profile_report(const std::string& run_dir, int rank, size_t top);

@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
   cli::Runner profile = cli::add_profile(app), doctor = cli::add_doctor(app);
   cli::Runner export_onnx = cli::add_export(app), loadgen = cli::add_loadgen(app);
   cli::Runner submit = cli::add_submit(app), jobs = cli::add_jobs(app);
-  cli::Runner study = cli::add_study(app);
+  cli::Runner study = cli::add_study(app), plan = cli::add_cluster_plan(app);
   cli::Runner portal = cli::add_portal(app);
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("submit")) return submit();
     if (app.got_subcommand("jobs")) return jobs();
     if (app.got_subcommand("study")) return study();
+    if (app.got_subcommand("plan")) return plan();
     if (app.got_subcommand("portal")) return portal();
     return 0;
   } catch (const CLI::CallForHelp& e) {
