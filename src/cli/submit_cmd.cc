@@ -164,22 +164,7 @@ Runner add_jobs(CLI::App& app) {
     if (user.empty() && !o->all) user = cluster::current_user();
     const auto jobs = cluster::list_jobs(o->all ? "" : user);
     if (o->json) {
-      for (const auto& j : jobs)
-        std::printf("%s\n", nlohmann::json{{"job_id", j.id},
-                                           {"name", j.name},
-                                           {"user", j.user},
-                                           {"state", j.state},
-                                           {"partition", j.partition},
-                                           {"nodes", j.nodes},
-                                           {"elapsed", j.elapsed},
-                                           {"time_limit", j.time_limit},
-                                           {"submitted", j.submit_time},
-                                           {"exit_code", j.exit_code},
-                                           {"reason", j.reason},
-                                           {"run_dir", j.run_dir},
-                                           {"log", j.log}}
-                                .dump()
-                                .c_str());
+      for (const auto& j : jobs) std::printf("%s\n", cluster::to_json(j).dump().c_str());
       return 0;
     }
     if (jobs.empty()) {

@@ -381,6 +381,22 @@ Submitted submit(JobSpec spec) {
   return s;
 }
 
+nlohmann::json to_json(const JobInfo& j) {
+  return {{"job_id", j.id},
+          {"name", j.name},
+          {"user", j.user},
+          {"state", j.state},
+          {"partition", j.partition},
+          {"nodes", j.nodes},
+          {"elapsed", j.elapsed},
+          {"time_limit", j.time_limit},
+          {"submit_time", j.submit_time},
+          {"exit_code", j.exit_code},
+          {"reason", j.reason},
+          {"run_dir", j.run_dir},
+          {"log", j.log}};
+}
+
 std::vector<JobInfo> list_jobs(const std::string& user) {
   std::vector<JobInfo> jobs = from_squeue(user);
   std::map<std::string, size_t> at;

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace scaledl::cluster {
 
 enum class JobKind { train, infer, loadgen };
@@ -55,6 +57,10 @@ struct JobInfo {
   std::string run_dir;  // the job's working directory ("" when unknown)
   std::string log;      // its output file when known (RUN_DIR/slurm-<id>.out for our jobs)
 };
+// The job as JSON (job_id, name, user, state, partition, nodes, elapsed, time_limit,
+// submit_time, exit_code, reason, run_dir, log): `scaledl jobs --json` and the portal's API.
+nlohmann::json to_json(const JobInfo& j);
+
 // The jobs of `user` ("" for every user's), newest first: squeue for those slurmctld holds,
 // sacct (or sacct --completion where there is no accounting storage) for those it has let go.
 std::vector<JobInfo> list_jobs(const std::string& user);

@@ -128,21 +128,9 @@ std::vector<JobRow> job_rows(const PortalState& st, const Session& s) {
 }
 
 nlohmann::json job_json(const JobRow& r) {
-  const cluster::JobInfo& j = r.job;
-  return {{"id", j.id},
-          {"name", j.name},
-          {"user", j.user},
-          {"state", j.state},
-          {"partition", j.partition},
-          {"nodes", j.nodes},
-          {"elapsed", j.elapsed},
-          {"time_limit", j.time_limit},
-          {"submit_time", j.submit_time},
-          {"exit_code", j.exit_code},
-          {"reason", j.reason},
-          {"run_dir", j.run_dir},
-          {"log", j.log},
-          {"run_id", r.run_id}};
+  nlohmann::json j = cluster::to_json(r.job);
+  j["run_id"] = r.run_id;
+  return j;
 }
 
 Fields json_fields(const std::string& body, std::vector<std::string>* args) {

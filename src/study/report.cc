@@ -45,8 +45,9 @@ std::vector<std::string> draw(const std::string& dir, const std::string& name,
                                   std::pair{"svg size 900,560 dynamic font 'sans,11'", "svg"}}) {
     const std::string file = dir + "/" + name + "." + ext;
     const std::string gp = dir + "/" + name + "." + ext + ".gp";
-    write_file_atomic(gp, std::string("set terminal ") + term + "\nset output '" + file + "'\n" +
-                              "set grid\nset key top left\n" + setup + "\n" + plot + "\n");
+    write_file_atomic(gp, std::string("set terminal ") + term +
+                              "\nset termoption noenhanced\nset output '" + file +
+                              "'\nset grid\nset key top left\n" + setup + "\n" + plot + "\n");
     const ProcessResult r = run_process({"gnuplot", gp}, 60);
     if (r.exit_code != 0) throw Error("study", "gnuplot failed on " + gp + ": " + one_line(r));
     fs::remove(gp);
@@ -173,6 +174,9 @@ td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3
       chart + R"(</script><script>
 const R = )" +
       data + R"(;
+Chart.defaults.animation = false;
+const palette = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
+const colored = sets => sets.map((d, i) => Object.assign({borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length], borderWidth: 2}, d));
 document.getElementById('title').textContent = `scaledl study ${R.study}: ${R.model}`;
 document.getElementById('what').textContent = `data ${R.data}, ${R.steps} steps per run, ${R.repeats} round(s), ${R.threads_per_rank} thread(s) per rank, launched with ${R.launcher}`;
 const t = document.getElementById('cells');
@@ -180,7 +184,7 @@ const keys = ['name','ranks','precision','batch','images_per_sec','images_per_se
 t.insertRow().innerHTML = keys.map(k => `<th>${k}</th>`).join('') + '<th>runs</th>';
 for (const c of R.cells) {
   const row = t.insertRow();
-  for (const k of keys) { const v = c[k]; row.insertCell().textContent = v === undefined ? '' : (typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(3) : v); }
+  for (const k of keys) { const v = k === 'batch' && !c[k] ? 'default' : c[k]; row.insertCell().textContent = v === undefined ? '' : (typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(3) : v); }
   const cell = row.insertCell();
   cell.textContent = c.runs.map(r => r.status === 'completed' ? Math.round(r.images_per_sec) : 'failed: ' + r.error).join('; ');
   if (c.status !== 'completed') row.className = 'failed';
@@ -189,15 +193,15 @@ const ok = R.cells.filter(c => c.status === 'completed');
 const groups = {};
 for (const c of ok) (groups[c.precision + (c.batch ? ' b' + c.batch : '')] ||= []).push(c);
 const xs = R.study === 'batch' ? 'batch' : 'ranks';
-new Chart(document.getElementById('ips'), {type: 'line', data: {datasets: Object.entries(groups).map(([k, v]) => ({label: k + ' images/s', data: v.map(c => ({x: c[xs], y: c.images_per_sec}))}))},
+new Chart(document.getElementById('ips'), {type: 'line', data: {datasets: colored(Object.entries(groups).map(([k, v]) => ({label: k + ' images/s', data: v.map(c => ({x: c[xs], y: c.images_per_sec}))})))},
   options: {parsing: true, scales: {x: {type: 'linear', title: {display: true, text: xs}}, y: {title: {display: true, text: 'images/s'}}}}});
-new Chart(document.getElementById('speedup'), {type: 'line', data: {datasets: [{label: 'ideal', borderDash: [6, 4], data: ok.map(c => ({x: c.ranks, y: c.ideal_speedup}))}].concat(Object.entries(groups).map(([k, v]) => ({label: k + ' speedup', data: v.map(c => ({x: c.ranks, y: c.speedup}))})))},
+new Chart(document.getElementById('speedup'), {type: 'line', data: {datasets: colored([{label: 'ideal', borderColor: '#888', borderDash: [6, 4], data: ok.map(c => ({x: c.ranks, y: c.ideal_speedup}))}].concat(Object.entries(groups).map(([k, v]) => ({label: k + ' speedup', data: v.map(c => ({x: c.ranks, y: c.speedup}))}))))},
   options: {scales: {x: {type: 'linear', title: {display: true, text: 'ranks'}}, y: {title: {display: true, text: 'speedup'}}}}});
 const io = [];
 for (const c of ok) { const r = c.runs.find(r => r.status === 'completed' && r.series && r.series.t.length); if (!r) continue;
   io.push({label: c.name + ' storage read MB/s', data: r.series.t.map((x, i) => ({x, y: r.series.disk_read_mb_s[i]}))});
   io.push({label: c.name + ' network sent MB/s', borderDash: [4, 3], data: r.series.t.map((x, i) => ({x, y: r.series.net_tx_mb_s[i]}))}); }
-new Chart(document.getElementById('io'), {type: 'line', data: {datasets: io}, options: {scales: {x: {type: 'linear', title: {display: true, text: 'seconds'}}, y: {title: {display: true, text: 'MB/s per node'}}}}});
+new Chart(document.getElementById('io'), {type: 'line', data: {datasets: colored(io)}, options: {scales: {x: {type: 'linear', title: {display: true, text: 'seconds'}}, y: {title: {display: true, text: 'MB/s per node'}}}}});
 </script></body></html>
 )";
   return page;

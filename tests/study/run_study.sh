@@ -18,6 +18,16 @@ common=(--model lenet5 --data synthetic:2000 --steps 60 -- --image-size 28 --bat
 cat "$tmp/scaling.out"
 python3 "$here/check_report.py" "$tmp/scaling" || fail "scaling report"
 grep -q "run 4/4 .*ETA" "$tmp/scaling.out" || fail "no progress line with an ETA"
+# The page in a real browser: its scripts run without an error (Chart.js draws the charts).
+if [ -x /usr/bin/chromium ]; then
+  timeout 60 /usr/bin/chromium --headless --no-sandbox --disable-gpu --enable-logging=stderr --v=0 \
+    --dump-dom "file://$tmp/scaling/report.html" 2>"$tmp/console.log" >"$tmp/dom.html" || fail "chromium could not open the report"
+  if grep "CONSOLE" "$tmp/console.log" | grep -qiE "uncaught|error"; then
+    grep CONSOLE "$tmp/console.log" >&2
+    fail "the report page has script errors"
+  fi
+  grep -q 'ranks2-fp32' "$tmp/dom.html" || fail "the page's table lacks the cells"
+fi
 
 "$scaledl" study precision --precisions fp32,bf16,fp99 --output "$tmp/precision" "${common[@]}" \
   >"$tmp/precision.out" 2>&1
