@@ -34,17 +34,25 @@ bool finished(const std::string& state) {
 }
 
 // Waits for the job to end; prints each state it passes; exit code 0 for COMPLETED, else 2.
-int wait_for(const std::string& id) {
+int wait_for(const std::string& id, const std::string& log) {
+  constexpr int kPollS = 2, kMissingPolls = 30;  // a job no list shows for a minute is gone
   std::string last;
-  for (;;) {
+  for (int missing = 0;; ++missing) {
     for (const auto& j : cluster::list_jobs(""))
-      if (j.id == id && j.state != last) {
+      if (j.id == id) {
+        missing = -1;
+        if (j.state == last) break;
         last = j.state;
         std::fprintf(stderr, "scaledl submit: job %s %s%s\n", id.c_str(), last.c_str(),
                      j.exit_code.empty() ? "" : (" (exit " + j.exit_code + ")").c_str());
+        break;
       }
     if (!last.empty() && finished(last)) return last == "COMPLETED" ? 0 : 2;
-    std::this_thread::sleep_for(std::chrono::seconds(2));
+    if (missing >= kMissingPolls)
+      throw Error("submit", "job " + id + " is no longer listed by squeue or sacct" +
+                                (last.empty() ? "" : " (last seen " + last + ")") +
+                                "; its output is in " + log);
+    std::this_thread::sleep_for(std::chrono::seconds(kPollS));
   }
 }
 
@@ -144,7 +152,7 @@ Runner add_submit(CLI::App& app) {
           "submitted job %s: run folder %s\n  log %s\n  follow: scaledl jobs; scaledl status %s\n",
           s.job_id.c_str(), s.run_dir.c_str(), s.log.c_str(), s.run_dir.c_str());
     std::fflush(stdout);
-    return o->wait ? wait_for(s.job_id) : 0;
+    return o->wait ? wait_for(s.job_id, s.log) : 0;
   };
 }
 
