@@ -33,6 +33,10 @@ Runner add_portal(CLI::App& app);
 // The nvprof-style tables of RUN_DIR's trace of `rank`, at most `top` layers (0: all).
 std::string profile_report(const std::string& run_dir, int rank, size_t top);
 
+// `scaledl submit ... -- FLAGS`: the first "--" kept for submit, which passes every word after
+// it to the job (CLI11 would read them as positionals).
+std::vector<std::string> protect_job_flags(std::vector<std::string> args);
+
 // "runs/NAME-YYYYmmdd-HHMMSS": where a run's files go when --run-dir is not given.
 std::string default_run_dir(const std::string& name);
 

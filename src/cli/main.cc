@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
   cli::Runner portal = cli::add_portal(app);
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
-    args = cli::expand_config(app, args);
+    args = cli::protect_job_flags(cli::expand_config(app, args));
     std::vector<std::string> reversed(args.rbegin(), args.rend());
     app.parse(reversed);
     if (app.got_subcommand("train")) return train();

@@ -56,6 +56,10 @@ int wait_for(const std::string& id, const std::string& log) {
   }
 }
 
+// What "--" becomes on a submit command line before parsing: an unknown flag, so that CLI11
+// hands it and every word after it to take_own_flags as they are.
+constexpr const char* kJobFlagsMarker = "--scaledl-submit-job-flags-follow";
+
 struct SubmitOpts {
   cluster::JobSpec spec;
   std::string kind;
@@ -96,7 +100,7 @@ std::vector<std::string> take_own_flags(const std::vector<std::string>& words, S
   bool rest = false;
   for (size_t i = 0; i < words.size(); ++i) {
     const std::string& w = words[i];
-    if (rest || w == "--") {
+    if (rest || w == "--" || w == kJobFlagsMarker) {
       if (rest) job.push_back(w);
       rest = true;
       continue;
@@ -119,6 +123,16 @@ std::vector<std::string> take_own_flags(const std::vector<std::string>& words, S
 }
 
 }  // namespace
+
+std::vector<std::string> protect_job_flags(std::vector<std::string> args) {
+  if (args.empty() || args[0] != "submit") return args;
+  for (auto& a : args)
+    if (a == "--") {
+      a = kJobFlagsMarker;
+      break;
+    }
+  return args;
+}
 
 Runner add_submit(CLI::App& app) {
   auto o = std::make_shared<SubmitOpts>();

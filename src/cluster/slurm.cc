@@ -223,6 +223,73 @@ std::vector<JobInfo> from_sacct(const std::string& user) {
   return jobs;
 }
 
+// Jobs are submitted for people, never for root or system accounts (a uid outside UID_MIN to
+// UID_MAX of /etc/login.defs, 1000 to 60000 by default): a hub user called "root", "slurm" or
+// "nobody" gets nothing.
+void check_account(const std::string& user) {
+  const passwd* pw = ::getpwnam(user.c_str());
+  if (!pw) bad("no user '" + user + "' on this machine");
+  uid_t uid_min = 1000, uid_max = 60000;
+  std::ifstream defs("/etc/login.defs");
+  for (std::string line; std::getline(defs, line);) {
+    std::istringstream in(line);
+    std::string key;
+    long v = 0;
+    if (!(in >> key >> v) || v <= 0) continue;
+    if (key == "UID_MIN") uid_min = static_cast<uid_t>(v);
+    if (key == "UID_MAX") uid_max = static_cast<uid_t>(v);
+  }
+  if (pw->pw_uid == 0 || pw->pw_uid < uid_min || pw->pw_uid > uid_max)
+    bad("'" + user + "' is a system account (uid " + std::to_string(pw->pw_uid) +
+        "); jobs are submitted only for people's accounts");
+}
+
+Submitted submit_as_user(const JobSpec& spec) {
+  if (::geteuid() != 0)
+    bad("only root may submit as another user ('" + spec.as_user + "'); this is " +
+        user_name(::geteuid()));
+  const passwd* pw = ::getpwnam(spec.as_user.c_str());
+  // A clean environment: nothing of this process (the hub's service token, for one) reaches
+  // the user's sbatch or job.
+  std::vector<std::string> argv = {"runuser",
+                                   "-u",
+                                   spec.as_user,
+                                   "--",
+                                   "env",
+                                   "-i",
+                                   "HOME=" + std::string(pw->pw_dir),
+                                   "USER=" + spec.as_user,
+                                   "LOGNAME=" + spec.as_user,
+                                   "LANG=C.UTF-8"};
+  for (const char* name : {"PATH", "SLURM_CONF", "SCALEDL_DEPLOY_DIR"})
+    if (const char* v = std::getenv(name); v && *v) argv.push_back(std::string(name) + "=" + v);
+  argv.insert(argv.end(), {self_exe(), "submit", job_kind_name(spec.kind), "--json", "--nodes",
+                           std::to_string(spec.nodes), "--ntasks-per-node",
+                           std::to_string(spec.ntasks_per_node), "--gpus-per-node",
+                           std::to_string(spec.gpus_per_node), "--cpus-per-task",
+                           std::to_string(spec.cpus_per_task), "--srun-mpi", spec.srun_mpi,
+                           "--binary", spec.binary, "--run-dir", spec.run_dir});
+  for (const auto& [flag, value] : {std::pair{"--mem", spec.mem},
+                                    {"--partition", spec.partition},
+                                    {"--time", spec.time},
+                                    {"--job-name", spec.job_name}})
+    if (!value.empty()) argv.insert(argv.end(), {flag, value});
+  argv.push_back("--");
+  argv.insert(argv.end(), spec.args.begin(), spec.args.end());
+  const ProcessResult r = run_process(argv, kSlurmTimeout * 2);
+  if (r.exit_code != 0) {
+    std::string line = one_line(r);
+    for (const char* prefix : {"scaledl: error: ", "[submit] "})
+      if (line.rfind(prefix, 0) == 0) line = line.substr(std::strlen(prefix));
+    bad(line + " (submitting as " + spec.as_user + ")");
+  }
+  const auto j = nlohmann::json::parse(r.out, nullptr, false);
+  if (!j.is_object() || !j.contains("job_id"))
+    bad("scaledl submit as " + spec.as_user + " printed no job: '" + one_line(r) + "'");
+  return {j["job_id"].get<std::string>(), j["run_dir"].get<std::string>(),
+          j["script"].get<std::string>(), j["log"].get<std::string>()};
+}
+
 }  // namespace
 
 std::string current_user() {
@@ -267,6 +334,14 @@ std::string find_template(JobKind kind) {
 }
 
 std::string render_sbatch(const JobSpec& spec, const std::string& text) {
+  // The template's placeholders are checked before anything is filled in (a flag may hold "{{").
+  for (size_t at = text.find("{{"); at != std::string::npos; at = text.find("{{", at + 2)) {
+    const size_t end = text.find("}}", at);
+    const std::string name = text.substr(at, end == std::string::npos ? 12 : end + 2 - at);
+    if (name != "{{SBATCH_OPTIONS}}" && name != "{{SCALEDL}}" && name != "{{RUN_DIR}}" &&
+        name != "{{SRUN_MPI}}" && name != "{{ARGS}}")
+      bad("the job template holds a placeholder scaledl does not know: '" + name + "'");
+  }
   std::string opts;
   auto line = [&](const std::string& flag, const std::string& value) {
     check_plain(value, flag.c_str());
@@ -297,9 +372,6 @@ std::string render_sbatch(const JobSpec& spec, const std::string& text) {
   replace_all(s, "{{RUN_DIR}}", shell_quote(spec.run_dir));
   replace_all(s, "{{SRUN_MPI}}", shell_quote(spec.srun_mpi));
   replace_all(s, "{{ARGS}}", args);
-  if (s.find("{{") != std::string::npos)
-    bad("the job template holds a placeholder scaledl does not know: '" +
-        s.substr(s.find("{{"), s.find("}}", s.find("{{")) - s.find("{{") + 2) + "'");
   return s;
 }
 
@@ -318,11 +390,10 @@ Submitted submit(JobSpec spec) {
   while (spec.run_dir.size() > 1 && spec.run_dir.back() == '/') spec.run_dir.pop_back();
   if (spec.binary.empty()) spec.binary = self_exe();
   const std::string me = user_name(::geteuid());
-  const bool other = !spec.as_user.empty() && spec.as_user != me;
-  const passwd* pw = other ? ::getpwnam(spec.as_user.c_str()) : nullptr;
-  if (other && !pw) bad("no user '" + spec.as_user + "' on this machine");
-  if (other && ::geteuid() != 0)
-    bad("only root may submit as another user ('" + spec.as_user + "'); this is " + me);
+  if (!spec.as_user.empty()) check_account(spec.as_user);
+  // For another user, everything (folders, files, sbatch) is done by `scaledl submit` running
+  // as that user: root never writes into a folder the user controls.
+  if (!spec.as_user.empty() && spec.as_user != me) return submit_as_user(spec);
 
   std::ifstream tf(find_template(spec.kind));
   const std::string script_text = render_sbatch(
@@ -330,19 +401,11 @@ Submitted submit(JobSpec spec) {
   std::error_code ec;
   fs::create_directories(spec.run_dir, ec);
   if (ec) bad("cannot create the run folder " + spec.run_dir + ": " + ec.message());
-  auto give = [&](const std::string& path) {
-    if (other && ::chown(path.c_str(), pw->pw_uid, pw->pw_gid) != 0)
-      bad("cannot hand " + path + " to " + spec.as_user + ": " + std::strerror(errno));
-  };
-  give(spec.run_dir);
   Submitted s{"", spec.run_dir, spec.run_dir + "/job.sbatch", ""};
   write_file_atomic(s.script, script_text);
   ::chmod(s.script.c_str(), 0755);
-  give(s.script);
 
-  std::vector<std::string> argv = {"sbatch", "--parsable", s.script};
-  if (other) argv.insert(argv.begin(), {"runuser", "-u", spec.as_user, "--"});
-  const ProcessResult r = run_process(argv, kSlurmTimeout);
+  const ProcessResult r = run_process({"sbatch", "--parsable", s.script}, kSlurmTimeout);
   if (r.exit_code != 0)
     bad("sbatch refused the job: " + one_line(r) + " (script: " + s.script + ")");
   s.job_id = r.out.substr(0, r.out.find_first_of(";\n"));  // "ID" or "ID;cluster"
@@ -356,14 +419,15 @@ Submitted submit(JobSpec spec) {
     auto j = nlohmann::json::parse(old, nullptr, false);
     if (j.is_object()) record = j;
   }
-  auto ids = record.value("job_ids", nlohmann::json::array());
+  nlohmann::json ids = nlohmann::json::array();
+  if (record.contains("job_ids") && record["job_ids"].is_array()) ids = record["job_ids"];
   ids.push_back(s.job_id);
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   record = {{"schema", 1},
             {"job_id", s.job_id},
             {"job_ids", ids},
             {"kind", job_kind_name(spec.kind)},
-            {"user", other ? spec.as_user : me},
+            {"user", me},
             {"submitted_at", std::chrono::duration<double>(now).count()},
             {"script", s.script},
             {"log", s.log},
@@ -377,7 +441,6 @@ Submitted submit(JobSpec spec) {
             {"partition", spec.partition},
             {"time", spec.time}};
   write_file_atomic(spec.run_dir + "/job.json", record.dump(2) + "\n");
-  give(spec.run_dir + "/job.json");
   return s;
 }
 

@@ -2,6 +2,7 @@
 #include "core/subprocess.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -16,11 +17,23 @@
 namespace scaledl {
 namespace {
 
-// Both ends close on exec; the child dup2s its ends onto 1 and 2.
-void make_pipe(int fds[2]) {
-  if (::pipe2(fds, O_CLOEXEC) != 0)
-    throw Error("process", std::string("pipe failed: ") + std::strerror(errno));
-}
+// Pipes whose ends close on exec (the child dup2s its ends onto 1 and 2), closed on every way
+// out of run_process.
+struct Pipes {
+  int fd[6] = {-1, -1, -1, -1, -1, -1};  // out, err, exec status: read end, write end each
+  Pipes() {
+    for (int i = 0; i < 6; i += 2)
+      if (::pipe2(fd + i, O_CLOEXEC) != 0)
+        throw Error("process", std::string("pipe failed: ") + std::strerror(errno));
+  }
+  ~Pipes() {
+    for (int& f : fd) close_fd(f);
+  }
+  static void close_fd(int& f) {
+    if (f >= 0) ::close(f);
+    f = -1;
+  }
+};
 
 }  // namespace
 
@@ -29,34 +42,32 @@ ProcessResult run_process(const std::vector<std::string>& argv, double timeout_s
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  int out[2], err[2], status_pipe[2];
-  make_pipe(out);
-  make_pipe(err);
-  make_pipe(status_pipe);  // the child writes errno here when exec fails
+  Pipes p;  // p.fd: out read/write, err read/write, exec status read/write
   const pid_t pid = ::fork();
   if (pid < 0) throw Error("process", std::string("fork failed: ") + std::strerror(errno));
   if (pid == 0) {
-    const int null = ::open("/dev/null", O_RDONLY);
+    ::setpgid(0, 0);  // its own process group: a timeout ends the program and its children
+    // Nothing this process holds open (sockets of a server, say) reaches the program.
+    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (null >= 0) ::dup2(null, 0);
-    ::dup2(out[1], 1);
-    ::dup2(err[1], 2);
+    ::dup2(p.fd[1], 1);
+    ::dup2(p.fd[3], 2);
     ::signal(SIGPIPE, SIG_DFL);
     ::execvp(args[0], args.data());
     const int e = errno;
-    (void)!::write(status_pipe[1], &e, sizeof e);
+    (void)!::write(p.fd[5], &e, sizeof e);  // exec failed: its errno to the parent
     ::_exit(127);
   }
-  ::close(out[1]);
-  ::close(err[1]);
-  ::close(status_pipe[1]);
+  ::setpgid(pid, pid);  // also from here, so the group exists before any kill
+  for (int i : {1, 3, 5}) Pipes::close_fd(p.fd[i]);
   int exec_errno = 0;
-  const bool exec_failed =
-      ::read(status_pipe[0], &exec_errno, sizeof exec_errno) == sizeof exec_errno;
-  ::close(status_pipe[0]);
+  const bool exec_failed = ::read(p.fd[4], &exec_errno, sizeof exec_errno) == sizeof exec_errno;
+  Pipes::close_fd(p.fd[4]);
 
   ProcessResult r;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  pollfd fds[2] = {{p.fd[0], POLLIN, 0}, {p.fd[2], POLLIN, 0}};
   std::string* sinks[2] = {&r.out, &r.err};
   int open_fds = 2;
   char buf[4096];
@@ -64,27 +75,27 @@ ProcessResult run_process(const std::vector<std::string>& argv, double timeout_s
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
-      ::kill(pid, SIGKILL);
+      ::kill(-pid, SIGKILL);
       r.timed_out = true;
       break;
     }
     const int n = ::poll(fds, 2, static_cast<int>(left.count()));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
+    if (n < 0) {
+      ::kill(-pid, SIGKILL);  // cannot read it any more: end it rather than wait forever
+      break;
+    }
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       const ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
       if (got > 0) {
         sinks[i]->append(buf, static_cast<size_t>(got));
       } else if (got == 0 || errno != EINTR) {
-        ::close(fds[i].fd);
         fds[i].fd = -1;
         --open_fds;
       }
     }
   }
-  for (auto& f : fds)
-    if (f.fd >= 0) ::close(f.fd);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }

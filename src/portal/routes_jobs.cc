@@ -1,4 +1,5 @@
 // Slurm: the user's jobs (an admin's: everyone's) and submitting a job, as pages and API.
+#include <fcntl.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,16 +56,21 @@ std::string user_folder(const PortalState& st, const std::string& user) {
   const std::string dir = st.index.roots().front() + "/" + user;
   struct passwd* pw = ::getpwnam(user.c_str());
   if (!pw) throw HttpError(403, "no account '" + user + "' on this machine to run the job as");
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+    throw HttpError(500, "cannot create " + dir + ": " + std::strerror(errno));
+  // Opened without following links, then handed over through the descriptor: a link planted in
+  // its place is refused, never followed by root.
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    throw HttpError(403, dir + " is not a folder (a link?): " + std::strerror(errno) +
+                             "; ask an admin to fix it");
   struct stat sb;
-  if (::lstat(dir.c_str(), &sb) != 0) {
-    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
-      throw HttpError(500, "cannot create " + dir + ": " + std::strerror(errno));
-    if (st.is_root && ::chown(dir.c_str(), pw->pw_uid, pw->pw_gid) != 0)
-      throw HttpError(500, "cannot give " + dir + " to " + user + ": " + std::strerror(errno));
-    if (::lstat(dir.c_str(), &sb) != 0)
-      throw HttpError(500, "cannot read " + dir + ": " + std::strerror(errno));
-  }
-  if (!S_ISDIR(sb.st_mode) || sb.st_uid != pw->pw_uid)
+  const bool ok = ::fstat(fd, &sb) == 0 &&
+                  (sb.st_uid == pw->pw_uid ||
+                   (st.is_root && sb.st_uid == 0 && ::fchown(fd, pw->pw_uid, pw->pw_gid) == 0 &&
+                    ::fstat(fd, &sb) == 0));
+  ::close(fd);
+  if (!ok || !S_ISDIR(sb.st_mode) || sb.st_uid != pw->pw_uid)
     throw HttpError(403, dir + " is not a folder owned by " + user + "; ask an admin to fix it");
   return dir;
 }
@@ -102,11 +108,9 @@ cluster::Submitted submit_job(PortalState& st, const Session& s, const Fields& f
   spec.partition = slurm_word(f, "partition");
   spec.time = slurm_word(f, "time");
   spec.as_user = st.is_root ? s.user : "";
-  const std::string base =
-      user_folder(st, s.user) + "/" + cluster::job_kind_name(spec.kind) + "-" + timestamp();
-  spec.run_dir = base;
-  for (int n = 2; ::access(spec.run_dir.c_str(), F_OK) == 0 && n < 100; ++n)
-    spec.run_dir = base + "-" + std::to_string(n);
+  // A random tail: two submissions in one second get folders of their own.
+  spec.run_dir = user_folder(st, s.user) + "/" + cluster::job_kind_name(spec.kind) + "-" +
+                 timestamp() + "-" + random_hex(3);
   try {
     return cluster::submit(spec);
   } catch (const Error& e) {

@@ -4,7 +4,8 @@
 #   sacct (--completion: no slurmdbd here) says COMPLETED, its summary says world 2 and the
 #   ranks' parameters identical, `scaledl jobs` links the job to its run folder;
 # - a job that fails shows FAILED in `scaledl jobs` with its log's path and the exit code;
-# - root submits for another user (nobody): the job runs as that user, who owns the run folder;
+# - root submits for another user (sdl-carol, made if missing): the job runs as that user in a
+#   clean environment, the user owns the run folder; root and nobody are refused;
 # - bad requests are refused before sbatch with one line and exit 2.
 # Takes about 30 s.
 # usage: run_submit.sh SCALEDL   exit 0 pass, 1 fail, 77 Slurm not usable here
@@ -56,13 +57,27 @@ echo "run_submit: $line"
 [[ "$line" == *FAILED*"log $tmp/runs/bad/slurm-$bad.out"*"exit 2:0"* ]] || fail "scaledl jobs: '$line'"
 grep -q "no such directory" "$tmp/runs/bad/slurm-$bad.out" || fail "the failed job's log lacks its error"
 
-# 3. Root submits for another user: the job runs as that user, in a folder the user owns.
-if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+# 3. Root submits for another user: `scaledl submit` runs as that user (runuser, a clean
+# environment), who owns the run folder; root and system accounts are refused.
+if [ "$(id -u)" = 0 ] && command -v useradd >/dev/null; then
+  id sdl-carol >/dev/null 2>&1 || useradd -m -s /bin/bash sdl-carol || fail "useradd sdl-carol"
   mkdir -p "$tmp/runs/shared" && chmod 1777 "$tmp/runs/shared"
-  "$scaledl" submit train --time 5 --run-dir "$tmp/runs/shared/nobody-run" --wait "${train[@]}" \
-    --steps 10 --as-user nobody >/dev/null 2>&1 || fail "the job submitted for nobody did not complete"
-  [ "$(stat -c %U "$tmp/runs/shared/nobody-run/summary.json")" = nobody ] || fail "nobody does not own the run's summary"
-  "$scaledl" jobs --user nobody | grep -q "nobody-run" || fail "scaledl jobs --user nobody lacks the run"
+  # A secret in root's environment must not reach the user's job.
+  JUPYTERHUB_API_TOKEN=secret-of-the-portal "$scaledl" submit train --time 5 \
+    --run-dir "$tmp/runs/shared/carol-run" --wait "${train[@]}" --steps 10 --as-user sdl-carol \
+    >"$tmp/carol.out" 2>&1 || { cat "$tmp/carol.out"; fail "the job submitted for sdl-carol did not complete"; }
+  for f in . job.sbatch job.json summary.json; do
+    [ "$(stat -c %U "$tmp/runs/shared/carol-run/$f")" = sdl-carol ] || fail "sdl-carol does not own the run's $f"
+  done
+  "$scaledl" jobs --user sdl-carol | grep -q "carol-run" || fail "scaledl jobs --user sdl-carol lacks the run"
+  job=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['job_id'])" "$tmp/runs/shared/carol-run/job.json")
+  scontrol show job "$job" | grep -q "UserId=sdl-carol" || fail "job $job does not run as sdl-carol"
+  grep -rq "secret-of-the-portal" "$tmp/runs/shared/carol-run" && fail "root's environment reached the job"
+  scontrol show job -d "$job" | grep -q "secret-of-the-portal" && fail "root's environment reached sbatch"
+  for u in root nobody; do
+    err=$("$scaledl" submit train --run-dir "$tmp/runs/shared/x" --as-user $u --model lenet5 2>&1 >/dev/null)
+    [[ "$err" == *"system account"* ]] || fail "--as-user $u was not refused: $err"
+  done
 fi
 
 # 4. Refused before sbatch: one line naming the flag, exit 2.
