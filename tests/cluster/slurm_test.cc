@@ -70,6 +70,11 @@ TEST(ClusterSlurm, RefusesValuesThatAddScriptLines) {
   s.args = {"--model", "lenet5\nscancel -u alice"};
   EXPECT_THROW(render_sbatch(s, read_template("train")), Error);
   EXPECT_THROW(render_sbatch(spec(), "#!/bin/bash\n{{SBATCH_OPTIONS}}\n{{NOPE}}\n"), Error);
+  // A flag may hold braces: placeholders are the template's, checked before it is filled in.
+  s = spec();
+  s.args = {"--note", "{{ARGS}} {{NOPE}}"};
+  EXPECT_NE(render_sbatch(s, read_template("train")).find("--note '{{ARGS}} {{NOPE}}'"),
+            std::string::npos);
 }
 
 TEST(ClusterSlurm, JobKinds) {
