@@ -21,8 +21,8 @@ nlohmann::json train(const fs::path& dir, const std::string& precision,
                      const std::string& extra = "", const std::string& name = "") {
   const std::string rd = (dir / (name.empty() ? precision : name)).string();
   const auto r = scaledl::testing::run_cli(
-      "train --model lenet5 --steps 300 --batch 64 --lr 0.05 --threads 1 --precision " +
-      precision + " --run-dir " + rd + extra);
+      "train --model lenet5 --steps 300 --batch 64 --lr 0.05 --threads 1 --precision " + precision +
+      " --run-dir " + rd + extra);
   EXPECT_EQ(r.code, 0) << r.out;
   std::ifstream f(rd + "/summary.json");
   return nlohmann::json::parse(f);
@@ -43,7 +43,8 @@ TEST(MixedPrecision, EmulatedFp16AndBf16TrainLikeFp32) {
   const int64_t skipped = f16["loss_scale"]["skipped_steps"];
   EXPECT_LT(skipped, 10);
   EXPECT_EQ(f16["loss_scale"]["growths"], 0);
-  EXPECT_EQ(f16["loss_scale"]["final"].get<double>(), std::ldexp(65536.0, -static_cast<int>(skipped)));
+  EXPECT_EQ(f16["loss_scale"]["final"].get<double>(),
+            std::ldexp(65536.0, -static_cast<int>(skipped)));
   EXPECT_TRUE(bf16["loss_scale"].is_null());  // bf16 has f32's exponent range: no scaling
   EXPECT_TRUE(f32["loss_scale"].is_null());
 
