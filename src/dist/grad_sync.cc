@@ -146,6 +146,8 @@ void GradSync::begin_step() {
   SDL_ASSERT(impl_->queue.empty() && impl_->completed == impl_->launched,
              "GradSync::begin_step with buckets still in flight");
   impl_->launched = impl_->completed = 0;
+  // Buckets launched from here to finish() share the cores with backward.
+  if (impl_->opt.overlap) impl_->group->set_overlapping(true);
 }
 
 void GradSync::ready(int64_t ready_from) {
@@ -164,6 +166,7 @@ void GradSync::finish() {
   ++m.stats.steps;
   if (m.group->world() == 1) return;
   const auto t0 = Clock::now();
+  m.group->set_overlapping(false);  // backward is done: this thread only waits from here
   std::unique_lock<std::mutex> lock(m.mu);
   m.launch_upto(static_cast<int>(m.buckets.size()));
   // Even after a failure, wait for every launched bucket: none may still be writing when the

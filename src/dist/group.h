@@ -7,6 +7,7 @@
 // Implementations: single-process (world 1), MPI (host memory), NCCL (CUDA memory; the CUDA
 // issue).
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -29,7 +30,7 @@ class Group {
   virtual ~Group() = default;
   virtual int rank() const = 0;
   virtual int world() const = 0;
-  virtual int local_rank() const = 0;  // rank among the group's processes on this host
+  virtual int local_rank() const = 0;       // rank among the group's processes on this host
   virtual std::string backend() const = 0;  // "single", "mpi", "nccl"
 
   // In place over `count` elements of `type` at `data`. `what` names the call in errors (e.g.
@@ -42,10 +43,16 @@ class Group {
   virtual void allgather(const void* send, void* recv, size_t bytes,
                          const std::string& what = "allgather") = 0;
   // `data` holds world() * count elements; rank r ends with the reduction of block r in `out`.
-  virtual void reduce_scatter(const void* data, void* out, size_t count, WireType type,
-                              ReduceOp op, const std::string& what = "reduce_scatter") = 0;
+  virtual void reduce_scatter(const void* data, void* out, size_t count, WireType type, ReduceOp op,
+                              const std::string& what = "reduce_scatter") = 0;
   virtual void barrier(const std::string& what = "barrier") = 0;
 
+  // True while the calling thread's collectives overlap compute on the same cores (GradSync
+  // during backward): waits then pause between polls to leave the cores to compute. False (the
+  // default): the caller has nothing else to do, and waits poll without sleeping, yielding the
+  // core to any other runnable thread.
+  void set_overlapping(bool on) { overlapping_.store(on, std::memory_order_relaxed); }
+  bool overlapping() const { return overlapping_.load(std::memory_order_relaxed); }
   void set_timeout(std::chrono::milliseconds t) { timeout_ = t; }
   std::chrono::milliseconds timeout() const { return timeout_; }
   CommStats stats() const { return stats_; }
@@ -53,6 +60,7 @@ class Group {
  protected:
   std::chrono::milliseconds timeout_{60000};
   CommStats stats_;
+  std::atomic<bool> overlapping_{false};
 };
 
 using GroupPtr = std::shared_ptr<Group>;

@@ -202,13 +202,16 @@ MpiGroup::Call MpiGroup::begin(const std::string& what) {
 
 constexpr std::chrono::microseconds kSpin{500};
 
-// Polls rather than blocks, so the timeout holds. Polls during the first kSpin do not pause:
-// each sleep costs at least the kernel's timer slack (~60 us) and Open MPI only moves data
-// inside MPI_Test, so sleeping from the start made an 8-byte allreduce take ~200 us and a
-// 256 KB one ~400 us against blocking MPI_Allreduce's 1.3 and 48 us (2 ranks,
-// bench/comm_allreduce.sh); with the spin they take 1.4 and 47 us. After it the pause grows
-// from 10 us to 1 ms, so a long collective (a gradient bucket of MBs, overlapping backward)
-// costs the compute threads at most 0.5 ms of one core.
+// Polls rather than blocks, so the timeout holds. Open MPI only moves data inside MPI_Test, and
+// each sleep costs at least the kernel's timer slack (~60 us): sleeping from the start made an
+// 8-byte allreduce take ~200 us and a 256 KB one ~400 us against blocking MPI_Allreduce's 1.3
+// and 48 us (2 ranks, bench/comm_allreduce.sh). So a wait polls without sleeping, yielding the
+// core to any other runnable thread (the loader's, the monitor's). Only while the collective
+// overlaps compute (set_overlapping: GradSync during backward) does it pause after the first
+// kSpin, 10 us doubling to 1 ms, so a long gradient bucket costs the compute threads at most
+// 0.5 ms of one core. Pausing also when nothing overlaps cost 2-rank lenet5 4.5-7.7 ms of
+// exposed allreduce per step on a shared 2-core host: a rank that arrived first slept up to
+// 1 ms between the collective's protocol steps (docs/sizing.md).
 void MpiGroup::wait(MPI_Request& req, const Call& call) {
   const Clock::time_point deadline = call.start + timeout_;
   const Clock::time_point spin_until = Clock::now() + kSpin;
@@ -217,8 +220,14 @@ void MpiGroup::wait(MPI_Request& req, const Call& call) {
     int done = 0;
     SDL_MPI(MPI_Test(&req, &done, MPI_STATUS_IGNORE));
     if (done) return;
-    if (Clock::now() < spin_until) continue;
-    if (Clock::now() >= deadline) timed_out(call);
+    const Clock::time_point now = Clock::now();
+    if (now >= deadline) timed_out(call);
+    if (now < spin_until) continue;
+    if (!overlapping()) {
+      std::this_thread::yield();
+      pause = std::chrono::microseconds{10};
+      continue;
+    }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::microseconds{1000});
   }

@@ -39,19 +39,22 @@ class FakeGroup final : public Group {
       for (size_t i = 0; i < count; ++i) p[i] = (p[i] + other_) / 2;
     }
     std::lock_guard<std::mutex> lock(mu);
+    overlapped.push_back(overlapping());
     types.push_back(type);
     calls.push_back({static_cast<float*>(data), count});
     names.push_back(what);
   }
   void broadcast(void*, size_t, int, const std::string&) override {}
   void allgather(const void*, void*, size_t, const std::string&) override {}
-  void reduce_scatter(const void*, void*, size_t, WireType, ReduceOp, const std::string&) override {}
+  void reduce_scatter(const void*, void*, size_t, WireType, ReduceOp, const std::string&) override {
+  }
   void barrier(const std::string&) override {}
 
   std::mutex mu;
   std::vector<std::pair<float*, size_t>> calls;
   std::vector<std::string> names;
   std::vector<WireType> types;
+  std::vector<bool> overlapped;  // overlapping() during each call
 
  private:
   float other_;
@@ -86,6 +89,11 @@ TEST(GradSync, EveryElementAveragedOnceInBucketsFromTheEnd) {
   EXPECT_EQ(group->calls[3].first, g);
   EXPECT_EQ(group->calls[3].second, 100u);
   EXPECT_NE(group->names[0].find("bucket 1 of 4"), std::string::npos) << group->names[0];
+  // The bucket sent during backward waits gently (it shares the cores with backward); those
+  // finish() sends wait eagerly, and the group is left eager for other callers.
+  EXPECT_TRUE(group->overlapped[0]);
+  EXPECT_FALSE(group->overlapped[3]);
+  EXPECT_FALSE(group->overlapping());
   for (size_t i = 0; i < 1000; ++i) ASSERT_EQ(g[i], (static_cast<float>(i) + 1.f) / 2) << i;
   // A second step syncs again.
   sync.begin_step();
@@ -109,7 +117,8 @@ TEST(GradSync, HalfPrecisionWireRoundsThroughF16) {
   EXPECT_EQ(group->types[0], WireType::f16);
   const float theirs = half::f16_to_f32(half::f32_to_f16(0.5f));
   for (size_t i = 0; i < 500; ++i) {  // my half share, rounded to f16, plus theirs, rounded
-    const float mine = half::f16_to_f32(half::f32_to_f16((static_cast<float>(i) / 4 + 1.f / 3) / 2));
+    const float mine =
+        half::f16_to_f32(half::f32_to_f16((static_cast<float>(i) / 4 + 1.f / 3) / 2));
     ASSERT_EQ(g[i], half::f16_to_f32(half::f32_to_f16(mine + theirs))) << i;
   }
 }
@@ -142,7 +151,8 @@ TEST(GradSync, SingleRankDoesNothing) {
     void allreduce(void*, size_t, WireType, ReduceOp, const std::string&) override { FAIL(); }
     void broadcast(void*, size_t, int, const std::string&) override {}
     void allgather(const void*, void*, size_t, const std::string&) override {}
-    void reduce_scatter(const void*, void*, size_t, WireType, ReduceOp, const std::string&) override {}
+    void reduce_scatter(const void*, void*, size_t, WireType, ReduceOp,
+                        const std::string&) override {}
     void barrier(const std::string&) override {}
   };
   Tensor gt = Tensor::zeros({10});
