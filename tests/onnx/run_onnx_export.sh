@@ -34,7 +34,9 @@
 # (pixel/255 - 0.2860)/0.3530) and fed as is to every side (npy:FILE is not normalized again),
 # so ORT and scaledl see the same numbers. One compute thread everywhere: the whole test is
 # about 40 s on an idle core (training 25 s of it; ortqdq about as long as int8).
-# usage: run_onnx_export.sh SCALEDL fp32|int8|ortqdq
+# usage: run_onnx_export.sh SCALEDL train|fp32|int8|ortqdq [SHARED]
+#   train: converts the images and trains the model once into SHARED for the other modes (the
+#   ctest fixture onnx.export.train); a mode given SHARED reads them from there.
 #   exit 0 pass, 1 fail, 77 skipped: no ROOT/.venv-checkers with onnx + onnxruntime
 #   (scripts/checkers_venv makes it) or no Fashion-MNIST (scripts/setup installs it)
 set -euo pipefail
@@ -49,7 +51,7 @@ ortqdq_target_agreement=99 ortqdq_target_cosine=0.9995  # ortqdq: printed, not h
 
 fail() { echo "run_onnx_export $mode: FAIL $*" >&2; exit 1; }
 skip() { echo "run_onnx_export $mode: skip: $*" >&2; exit 77; }
-case $mode in fp32 | int8 | ortqdq) ;; *) fail "unknown mode '$mode' (fp32, int8 or ortqdq)" ;; esac
+case $mode in train | fp32 | int8 | ortqdq) ;; *) fail "unknown mode '$mode' (train, fp32, int8 or ortqdq)" ;; esac
 [ -x "$py" ] || skip "no $py; run scripts/checkers_venv"
 "$py" -c 'import numpy, onnx, onnxruntime' 2>/dev/null ||
   skip "$py lacks numpy, onnx or onnxruntime; run scripts/checkers_venv"
@@ -58,8 +60,6 @@ case $mode in fp32 | int8 | ortqdq) ;; *) fail "unknown mode '$mode' (fp32, int8
 
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-calib=(--calib-data "npy:$dir/fm/train.npy" --calib-images 500 --calib-method entropy)
-test_x=$dir/fm/test.npy test_y=$dir/fm/test.labels.npy
 
 # Runs a command with its output to LOG; on failure prints the log and fails naming WHAT.
 run() {  # WHAT LOG CMD...
@@ -96,16 +96,40 @@ vnni=0
 grep -qwE 'avx512_vnni|avx_vnni|amx_int8' /proc/cpuinfo && vnni=1
 
 # --- data and a trained model ---
-run "converting Fashion-MNIST" "$dir/convert.log" \
-  "$py" "$root/bench/fmnist_to_npy.py" --src "$fmnist" --out "$dir/fm" --size 28
-t0=$(date +%s)
-run "training" "$dir/train.log" \
-  "$scaledl" train --model resnet8 --data "npy:$dir/fm/train.npy" --batch 64 --steps 400 \
-  --lr 0.2 --warmup-epochs 0.02 --no-eval --no-flip --no-mllog --no-tensorboard --no-monitor \
-  --threads 1 --loader-threads 1 --run-dir "$dir/run"
-ckpt=$dir/run/checkpoint.safetensors
-echo "run_onnx_export $mode: trained resnet8, 400 steps of 64 in $(($(date +%s) - t0)) s" \
-  "(loss $(json "$dir/run/summary.json" 'round(d["final_loss"], 4)'))"
+# Made once per ctest run by the fixture test onnx.export.train into SHARED (its third argument)
+# and read by every mode from there; without SHARED a mode makes its own in $dir.
+make_model() {  # OUT: OUT/fm (the images as npy) and OUT/run (the trained checkpoint)
+  run "converting Fashion-MNIST" "$dir/convert.log" \
+    "$py" "$root/bench/fmnist_to_npy.py" --src "$fmnist" --out "$1/fm" --size 28
+  local t0
+  t0=$(date +%s)
+  run "training" "$dir/train.log" \
+    "$scaledl" train --model resnet8 --data "npy:$1/fm/train.npy" --batch 64 --steps 400 \
+    --lr 0.2 --warmup-epochs 0.02 --no-eval --no-flip --no-mllog --no-tensorboard --no-monitor \
+    --threads 1 --loader-threads 1 --run-dir "$1/run"
+  echo "run_onnx_export $mode: trained resnet8, 400 steps of 64 in $(($(date +%s) - t0)) s" \
+    "(loss $(json "$1/run/summary.json" 'round(d["final_loss"], 4)'))"
+}
+shared=${3:-}
+if [ "$mode" = train ]; then
+  [ -n "$shared" ] || fail "train needs the shared folder as its third argument"
+  rm -rf "$shared" "$shared.part"
+  mkdir -p "$shared.part"
+  make_model "$shared.part"
+  mv "$shared.part" "$shared"  # whole or absent: a mode never reads half a model
+  echo "run_onnx_export train: PASS ($shared)"
+  exit 0
+fi
+model=$dir
+if [ -n "$shared" ] && [ -f "$shared/run/checkpoint.safetensors" ]; then
+  model=$shared
+  echo "run_onnx_export $mode: the model trained by onnx.export.train ($shared)"
+else
+  make_model "$dir"
+fi
+fm=$model/fm ckpt=$model/run/checkpoint.safetensors
+calib=(--calib-data "npy:$fm/train.npy" --calib-images 500 --calib-method entropy)
+test_x=$fm/test.npy test_y=$fm/test.labels.npy
 
 infer_onnx=1
 "$scaledl" infer --help 2>&1 | grep -q -- '--onnx' || infer_onnx=0
@@ -189,7 +213,7 @@ ortqdq)
   [ $infer_onnx = 1 ] || fail "$scaledl infer has no --onnx: nothing to run ORT's QDQ model with"
   export_fp32
   run "ONNX Runtime's quantize_static" "$dir/quantize.log" "$py" "$ort_eval" quantize \
-    "$dir/model.onnx" "$dir/ort_qdq.onnx" --calib "$dir/fm/train.npy" --images 500 \
+    "$dir/model.onnx" "$dir/ort_qdq.onnx" --calib "$fm/train.npy" --images 500 \
     --json "$dir/quantize.json"
   grep '^quantize ' "$dir/quantize.log" | sed 's|'"$dir"'/||g'
   run "the ONNX checker (ORT's QDQ)" "$dir/check.log" "$py" "$ort_eval" check \
