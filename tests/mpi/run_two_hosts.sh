@@ -5,70 +5,23 @@
 # exit codes, 0 wrong elements, summary.json (world_size 2, identical parameters on both ranks)
 # and that the bytes really crossed the veth.
 # usage: run_two_hosts.sh MPIEXEC SCALEDL      exit 77 (ctest: skipped) without root or ip netns
-#
-# How the launch works (Open MPI 4.1): mpirun runs inside namespace 1 with
-#   --host 10.77.0.1:1,10.77.0.2:1   10.77.0.1 is an address of namespace 1, so mpirun takes it
-#                                    for the local host and starts rank 0 itself;
-#   --mca plm_rsh_agent AGENT        for the "remote" 10.77.0.2 mpirun runs
-#                                    `AGENT 10.77.0.2 orted -mca ...` (as it would run ssh);
-#                                    AGENT runs that command line with `ip netns exec NS2 sh -c`,
-#                                    so orted and rank 1 live in namespace 2;
-#   --mca oob_tcp_if_include 10.77.0.0/24 --mca btl self,tcp --mca btl_tcp_if_include ...
-#                                    orted dials back to mpirun, and the ranks exchange data,
-#                                    over the veth only (no shared-memory btl between "hosts").
-# The environment (OMPI_ALLOW_RUN_AS_ROOT...) reaches orted because ip netns exec keeps it.
+# The namespaces, the veth and the mpirun command line: scripts/two_hosts.sh.
 set -uo pipefail
 mpiexec=$1 scaledl=$2
 say() { echo "run_two_hosts: $*"; }
+. "$(cd "$(dirname "$0")/../.." && pwd)/scripts/two_hosts.sh"
 
-if [ "$(id -u)" != 0 ]; then say "SKIP: needs root (ip netns add)"; exit 77; fi
-if ! command -v ip >/dev/null || ! ip netns list >/dev/null 2>&1; then
-  say "SKIP: ip netns is unavailable (iproute2 missing or no network-namespace support)"; exit 77
-fi
-
-id=$(printf '%x%04x' $$ $RANDOM)  # unique per run, short: interface names hold 15 characters
-ns1="sdl-${id}-a" ns2="sdl-${id}-b" v1="sv${id}a" v2="sv${id}b"
 dir=$(mktemp -d)
-cleanup() {
-  # Only processes inside this run's namespaces: a failed run must not leave ranks behind.
-  for ns in "$ns1" "$ns2"; do
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-    ip netns del "$ns" 2>/dev/null
-  done
-  ip link del "$v1" 2>/dev/null  # gone with its namespace, unless setup failed before the move
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
-if ! { ip netns add "$ns1" && ip netns add "$ns2" &&
-       ip link add "$v1" type veth peer name "$v2" &&
-       ip link set "$v1" netns "$ns1" && ip link set "$v2" netns "$ns2" &&
-       ip -n "$ns1" addr add 10.77.0.1/24 dev "$v1" && ip -n "$ns2" addr add 10.77.0.2/24 dev "$v2" &&
-       ip -n "$ns1" link set lo up && ip -n "$ns2" link set lo up &&
-       ip -n "$ns1" link set "$v1" up && ip -n "$ns2" link set "$v2" up; } 2>"$dir/setup.err"; then
-  cat "$dir/setup.err"
-  say "SKIP: cannot make network namespaces and a veth pair here (container without NET_ADMIN?)"
-  exit 77
-fi
-
-# The rsh agent: mpirun calls it as `AGENT [options] HOST COMMAND...`, like ssh.
-cat >"$dir/agent.sh" <<EOF
-#!/bin/sh
-while [ "\${1#-}" != "\$1" ]; do shift; done
-host=\$1; shift
-echo "\$host \$*" >>"$dir/agent.log"
-case "\$host" in
-  10.77.0.2) exec ip netns exec "$ns2" /bin/sh -c "\$*" ;;
-  *) echo "agent: no namespace for host \$host" >&2; exit 1 ;;
+trap 'two_hosts_down; rm -rf "$dir"' EXIT
+two_hosts_up "$dir" "$mpiexec" 60
+case $? in
+  0) ;;
+  2) say "SKIP: see above"; exit 77 ;;
+  *) say "FAIL making the two hosts"; exit 1 ;;
 esac
-EOF
-chmod +x "$dir/agent.sh"
-
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-mpi=(ip netns exec "$ns1" timeout -k 5 60 "$mpiexec" -n 2 --host 10.77.0.1:1,10.77.0.2:1
-     --mca plm_rsh_agent "$dir/agent.sh" --mca btl self,tcp
-     --mca btl_tcp_if_include 10.77.0.0/24 --mca oob_tcp_if_include 10.77.0.0/24)
-bytes() { ip netns exec "$ns1" cat "/sys/class/net/$v1/statistics/$1_bytes"; }
+mpi=("${TWO_HOSTS_MPI[@]}")
+v1=$TWO_HOSTS_V1
+bytes() { two_hosts_bytes "$1"; }
 tx0=$(bytes tx) rx0=$(bytes rx)
 status=0
 start=$SECONDS
