@@ -1,6 +1,6 @@
 // Internal to src/infer: a compiled batch size of an Engine. Values are the activations (each
 // with the oneDNN descriptor its producer chose and, for s8/u8, the scale q = x * scale); steps
-// are primitives with their arguments. Values share one arena by liveness (memory_plan.h).
+// are primitives with their arguments. Values share one arena by liveness (core/memory_plan.h).
 #pragma once
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -11,9 +11,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/memory_plan.h"
 #include "core/tensor.h"
 #include "infer/engine.h"
-#include "infer/memory_plan.h"
 #include "infer/quant.h"
 
 namespace scaledl::infer {

@@ -1,10 +1,10 @@
 // Greedy-by-size arena placement of buffers with known lifetimes.
-#include "infer/memory_plan.h"
+#include "core/memory_plan.h"
 
 #include <algorithm>
 #include <numeric>
 
-namespace scaledl::infer {
+namespace scaledl {
 
 MemoryPlan plan_memory(const std::vector<BufferLife>& buffers, int64_t alignment) {
   MemoryPlan plan;
@@ -38,4 +38,4 @@ MemoryPlan plan_memory(const std::vector<BufferLife>& buffers, int64_t alignment
   return plan;
 }
 
-}  // namespace scaledl::infer
+}  // namespace scaledl

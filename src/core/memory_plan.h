@@ -1,11 +1,12 @@
-// Activation memory planning by liveness: buffers whose lifetimes (first and last step that
-// touch them) do not overlap may share bytes of one arena. Greedy: largest first, each at the
-// lowest offset that collides with no placed buffer alive at the same time (aligned).
+// Memory planning by liveness: buffers whose lifetimes (first and last step that touch them) do
+// not overlap may share bytes of one arena. Greedy: largest first, each at the lowest offset
+// that collides with no placed buffer alive at the same time (aligned). The inference engine
+// places its values with it, the training Net its activation gradients.
 #pragma once
 #include <cstdint>
 #include <vector>
 
-namespace scaledl::infer {
+namespace scaledl {
 
 struct BufferLife {
   int64_t bytes = 0;
@@ -20,4 +21,4 @@ struct MemoryPlan {
 
 MemoryPlan plan_memory(const std::vector<BufferLife>& buffers, int64_t alignment = 64);
 
-}  // namespace scaledl::infer
+}  // namespace scaledl
