@@ -28,6 +28,9 @@ class Layer {
   // True when input i's gradient is exactly the output's (a residual add): the Net may then hand
   // backward din[i] sharing dout's storage, and backward leaves it as it is.
   virtual bool passes_gradient(int /*input*/) const { return false; }
+  // False when backward never reads `out`: the Net may then let a ReLU that is this node's only
+  // consumer overwrite the output in place (its backward reads only its own output).
+  virtual bool reads_output_in_backward() const { return true; }
   // Writes (not accumulates) din[i] for each defined din[i] and the parameter gradients.
   virtual void backward(const RunContext& ctx, const std::vector<Tensor>& in, const Tensor& out,
                         const Tensor& dout, std::vector<Tensor>& din) = 0;

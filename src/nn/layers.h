@@ -11,6 +11,7 @@ namespace scaledl {
 // from inference passes, and the Net runs them to check those passes.
 class Conv2d : public Layer {
  public:
+  bool reads_output_in_backward() const override { return false; }
   Conv2d(Conv2dParams p, bool bias, Fused fused = {}) : p_(p), bias_(bias), fused_(fused) {}
   void forward(const RunContext&, const std::vector<Tensor>& in, Tensor& out) override;
   void backward(const RunContext&, const std::vector<Tensor>& in, const Tensor& out,
@@ -24,6 +25,7 @@ class Conv2d : public Layer {
 
 class Linear : public Layer {
  public:
+  bool reads_output_in_backward() const override { return false; }
   explicit Linear(bool bias, Fused fused = {}) : bias_(bias), fused_(fused) {}
   void forward(const RunContext&, const std::vector<Tensor>& in, Tensor& out) override;
   void backward(const RunContext&, const std::vector<Tensor>& in, const Tensor& out,
@@ -36,6 +38,7 @@ class Linear : public Layer {
 
 class BatchNorm2d : public Layer {
  public:
+  bool reads_output_in_backward() const override { return false; }
   BatchNorm2d(BatchNormParams p, int64_t channels) : p_(p), channels_(channels) {}
   void forward(const RunContext&, const std::vector<Tensor>& in, Tensor& out) override;
   void backward(const RunContext&, const std::vector<Tensor>& in, const Tensor& out,
@@ -71,6 +74,7 @@ class Pool2d : public Layer {
 // [C,H,W] -> [C]
 class GlobalAvgPool : public Layer {
  public:
+  bool reads_output_in_backward() const override { return false; }
   void forward(const RunContext&, const std::vector<Tensor>& in, Tensor& out) override;
   void backward(const RunContext&, const std::vector<Tensor>& in, const Tensor& out,
                 const Tensor& dout, std::vector<Tensor>& din) override;
@@ -79,6 +83,7 @@ class GlobalAvgPool : public Layer {
 // [C,H,W] -> [C*H*W] in PyTorch (NCHW) order, whatever the activation layout.
 class Flatten : public Layer {
  public:
+  bool reads_output_in_backward() const override { return false; }
   void forward(const RunContext&, const std::vector<Tensor>& in, Tensor& out) override;
   void backward(const RunContext&, const std::vector<Tensor>& in, const Tensor& out,
                 const Tensor& dout, std::vector<Tensor>& din) override;
@@ -87,6 +92,7 @@ class Flatten : public Layer {
 // Residual add of two equal shapes.
 class Add : public Layer {
  public:
+  bool reads_output_in_backward() const override { return false; }
   bool passes_gradient(int input) const override { return input == 0; }
   void forward(const RunContext&, const std::vector<Tensor>& in, Tensor& out) override;
   void backward(const RunContext&, const std::vector<Tensor>& in, const Tensor& out,
@@ -96,6 +102,7 @@ class Add : public Layer {
 // Dropout with probability p (p = 0: the identity).
 class Dropout : public Layer {
  public:
+  bool reads_output_in_backward() const override { return false; }
   explicit Dropout(float p) : p_(p) {}
   void forward(const RunContext&, const std::vector<Tensor>& in, Tensor& out) override;
   void backward(const RunContext&, const std::vector<Tensor>& in, const Tensor& out,
@@ -110,6 +117,7 @@ class Dropout : public Layer {
 // Channel concatenation (Inception blocks).
 class Concat : public Layer {
  public:
+  bool reads_output_in_backward() const override { return false; }
   void forward(const RunContext&, const std::vector<Tensor>& in, Tensor& out) override;
   void backward(const RunContext&, const std::vector<Tensor>& in, const Tensor& out,
                 const Tensor& dout, std::vector<Tensor>& din) override;

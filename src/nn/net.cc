@@ -166,17 +166,44 @@ void Net::setup(int64_t batch, Layout layout) {
   if (batch == batch_ && layout == layout_) return;
   batch_ = batch;
   layout_ = layout;
+  memory_ = Memory();
+  std::vector<Shape> shapes(nodes_.size());
   for (size_t i = 0; i < nodes_.size(); ++i) {
     NodeState& n = nodes_[i];
     const Shape& per_sample = graph_.node(static_cast<int>(i)).shape;
-    Shape s{batch};
+    Shape& s = shapes[i];
+    s = {batch};
     s.insert(s.end(), per_sample.begin(), per_sample.end());
-    n.act = i == 0 ? Tensor() : Tensor::empty(s, compute_, device_, layout);
-    n.own_grad = i == 0 ? Tensor() : Tensor::empty(s, compute_, device_, layout);
-    n.grad = n.own_grad;
-    n.scratch = n.consumers > 1 ? Tensor::empty(s, compute_, device_, layout) : Tensor();
+    if (i == 0) {
+      n.act = Tensor();
+    } else if (const int j = relu_in_place_of(static_cast<int>(i)); j > 0) {
+      n.act = nodes_[j].act;  // the ReLU overwrites its input's output
+    } else {
+      n.act = Tensor::empty(s, compute_, device_, layout);
+      memory_.activation_bytes += static_cast<int64_t>(n.act.nbytes());
+    }
   }
+  place_gradients(shapes);
   grad_written_.assign(nodes_.size(), false);
+}
+
+// With memory planning, a ReLU whose input is an output nothing else reads, of a node whose
+// backward does not read it (a convolution's, a batch norm's, a residual sum's), runs in place:
+// the input's node, or 0.
+int Net::relu_in_place_of(int i) const {
+  const Node& g = graph_.node(i);
+  if (!plan_memory_ || g.kind != OpKind::relu || g.inputs.size() != 1) return 0;
+  const int j = g.inputs[0];
+  if (j == 0 || j == output_ || nodes_[j].consumers != 1 ||
+      nodes_[j].layer->reads_output_in_backward())
+    return 0;
+  return j;
+}
+
+void Net::set_memory_planning(bool on) {
+  if (on == plan_memory_) return;
+  plan_memory_ = on;
+  batch_ = 0;  // the next setup() places the gradients again
 }
 
 void Net::stage_input(const Tensor& x) {

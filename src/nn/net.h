@@ -1,6 +1,7 @@
-// Net: the training executor of a Graph (one Layer per node). init() places every parameter and gradient in one flat f32 buffer each (views per layer),
-// place() moves them to a device and picks the compute dtype, setup() allocates activations
-// for a batch size and layout, forward()/backward() run it.
+// Net: the training executor of a Graph (one Layer per node). init() places every parameter and
+// gradient in one flat f32 buffer each (views per layer), place() moves them to a device and picks
+// the compute dtype, setup() allocates activations for a batch size and layout,
+// forward()/backward() run it.
 //
 // Mixed precision (compute dtype f16 or bf16): the flat f32 parameters stay the master copy
 // that the optimizer updates; forward() first casts them into a mirror of the compute dtype,
@@ -52,8 +53,13 @@ class Net {
   // Moves parameters, gradients and buffers to `device` and computes in `compute` (f32, f16 or
   // bf16). After init(), before setup().
   void place(Device device, DType compute);
-  // Allocates activations and gradients for `batch` samples in `layout` (4-D tensors).
+  // Allocates activations and gradients for `batch` samples in `layout` (4-D tensors). Unless
+  // planning is off, the activation gradients share one arena by liveness (net_memory.cc) and
+  // a ReLU after a convolution, batch norm or residual sum overwrites that output in place.
   void setup(int64_t batch, Layout layout);
+  // Off: every node keeps its own activation and gradient buffers, as before planning (for
+  // comparison). Takes effect at the next setup().
+  void set_memory_planning(bool on);
 
   // --- running ---
   // x: f32 [batch, input_shape...] in any layout, on any device (copied to the net's).
@@ -94,6 +100,12 @@ class Net {
   int64_t num_params() const { return graph_.num_params(); }
   int64_t flops() const { return graph_.flops(); }  // one sample's forward, multiply-adds x 2
   size_t num_nodes() const { return nodes_.size(); }
+  // Bytes setup() allocated for a batch: activations (one per node), activation gradients
+  // (the arena, or one per node unplanned) and what they would take one per node.
+  struct Memory {
+    int64_t activation_bytes = 0, gradient_bytes = 0, gradient_bytes_unplanned = 0;
+  };
+  const Memory& memory() const { return memory_; }
   // Per-node times (on a GPU each node then waits for its kernels: slower, but true times).
   void set_profiling(bool on) { profiling_ = on; }
   std::vector<NodeTime> node_times() const;
@@ -110,6 +122,8 @@ class Net {
   };
   double since_synced(std::chrono::steady_clock::time_point t0) const;
   void bind_layers();
+  void place_gradients(const std::vector<Shape>& shapes);  // net_memory.cc
+  int relu_in_place_of(int node) const;
   const Tensor& input_on_device(const Tensor& x);
 
   Graph graph_;
@@ -121,15 +135,18 @@ class Net {
   Tensor half_params_, half_grads_;  // compute-dtype mirrors (mixed precision only)
   // Per node: (mirror gradient view, f32 gradient view) of its mirrored parameters.
   std::vector<std::vector<std::pair<Tensor, Tensor>>> grad_casts_;
-  Tensor staged_input_, out_f32_;  // the input copied to the device; the f32 output
-  Tensor ahead_[2];                 // stage_input's alternating device buffers
-  const void* ahead_src_ = nullptr; // the host data the newest of them holds
+  Tensor staged_input_, out_f32_;    // the input copied to the device; the f32 output
+  Tensor ahead_[2];                  // stage_input's alternating device buffers
+  const void* ahead_src_ = nullptr;  // the host data the newest of them holds
   int ahead_next_ = 0;
   Device device_ = Device::cpu();
   DType compute_ = DType::f32;
   int64_t batch_ = 0;
   Layout layout_ = Layout::nchw;
   bool profiling_ = false;
+  bool plan_memory_ = true;
+  Memory memory_;
+  Tensor grad_arena_;
   std::vector<bool> grad_written_;
   std::vector<int64_t> param_begin_;  // per node: flat offset of its first parameter
   GradReadyHook grad_ready_;
