@@ -4,7 +4,9 @@
 # rounds in one run (so drifting machine load hits every row alike), prints each round's
 # figures, then the medians as
 #   resnet50_train_b16_fp32: ours X img/s, peer NAME Y img/s, ratio ours/peer Z
-# and names the fastest peer (the target).
+#   resnet50_train_b16_fp32 peak RSS: ours A MB, peer NAME B MB
+# and names the fastest peer (the target). Peak RSS is GNU time's maximum resident set size of
+# the whole process (interpreter and libraries included on both sides).
 #
 # Peers: the newest torch + torchvision from PyPI in a virtual environment this script makes
 # at .venv-bench (reused when present), NCHW and channels_last; Debian's python3-torch 1.13
@@ -67,39 +69,41 @@ fi
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 
-run_ours() {  # prints images/s
+run_ours() {  # prints images/s and the peak RSS in kB
   local dir="$TMP/run-$1"
-  "$SCALEDL" train --model resnet50 --data synthetic:64 --image-size "$SIZE" --batch "$BATCH" \
+  /usr/bin/time -f %M -o "$TMP/rss" "$SCALEDL" train --model resnet50 --data synthetic:64 --image-size "$SIZE" --batch "$BATCH" \
     --steps "$STEPS" --threads "$THREADS" --no-eval --lr "$LR" --schedule constant \
     --warmup-epochs 0 --run-dir "$dir" >"$TMP/ours-$1.log" 2>&1 ||
     { cat "$TMP/ours-$1.log" >&2; return 1; }
-  "$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["images_per_sec"])' \
-    "$dir/summary.json"
+  echo "$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["images_per_sec"])' \
+    "$dir/summary.json") $(tail -n 1 "$TMP/rss")"
   rm -rf "$dir"  # the checkpoint is 200 MB
 }
 
-run_peer() {  # python flags... ; prints images/s
+run_peer() {  # python flags... ; prints images/s and the peak RSS in kB
   local py="$1"; shift
-  "$py" bench/torch_train_step.py --model resnet50 --batch "$BATCH" --size "$SIZE" \
-    --classes "$CLASSES" --threads "$THREADS" --steps "$TORCH_STEPS" --warmup "$TORCH_WARMUP" \
-    --lr "$LR" "$@" |
-    tail -n 1 | "$PYTHON" -c 'import json,sys; print(json.loads(sys.stdin.read())["images_per_sec"])'
+  local ips
+  ips="$(/usr/bin/time -f %M -o "$TMP/rss" "$py" bench/torch_train_step.py --model resnet50 \
+    --batch "$BATCH" --size "$SIZE" --classes "$CLASSES" --threads "$THREADS" \
+    --steps "$TORCH_STEPS" --warmup "$TORCH_WARMUP" --lr "$LR" "$@" |
+    tail -n 1 | "$PYTHON" -c 'import json,sys; print(json.loads(sys.stdin.read())["images_per_sec"])')"
+  echo "$ips $(tail -n 1 "$TMP/rss")"
 }
 
 log "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $ROUNDS rounds;" \
   "scaledl $STEPS steps (first excluded), torch $TORCH_WARMUP+$TORCH_STEPS steps"
-declare -A RESULTS
+declare -A RESULTS RSS
 START=$SECONDS
 for ((r = 1; r <= ROUNDS; r++)); do
-  v="$(run_ours "$r")"
-  RESULTS[ours]+="$v "
-  printf 'round %d: %-36s %8.3f img/s\n' "$r" "scaledl" "$v"
+  read -r v kb <<<"$(run_ours "$r")"
+  RESULTS[ours]+="$v " RSS[ours]+="$kb "
+  printf 'round %d: %-36s %8.3f img/s, peak RSS %6d MB\n' "$r" "scaledl" "$v" $((kb / 1024))
   for p in "${PEERS[@]}"; do
     IFS='|' read -r name py flags <<<"$p"
     # shellcheck disable=SC2086
-    v="$(run_peer "$py" $flags)"
-    RESULTS[$name]+="$v "
-    printf 'round %d: %-36s %8.3f img/s\n' "$r" "$name" "$v"
+    read -r v kb <<<"$(run_peer "$py" $flags)"
+    RESULTS[$name]+="$v " RSS[$name]+="$kb "
+    printf 'round %d: %-36s %8.3f img/s, peak RSS %6d MB\n' "$r" "$name" "$v" $((kb / 1024))
   done
   log "round $r done at $((SECONDS - START)) s, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 done
@@ -109,12 +113,15 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR
 echo
 echo "medians over $ROUNDS rounds (batch $BATCH, ${SIZE}x$SIZE, fp32, $THREADS threads, synthetic data):"
 OURS="$(echo "${RESULTS[ours]}" | median)"
+OURS_RSS="$(echo "${RSS[ours]}" | median)"
 BEST_NAME="" BEST=0
 for p in "${PEERS[@]}"; do
   IFS='|' read -r name _ _ <<<"$p"
   y="$(echo "${RESULTS[$name]}" | median)"
   awk -v o="$OURS" -v y="$y" -v n="$name" \
     'BEGIN {printf "resnet50_train_b16_fp32: ours %.3f img/s, peer %s %.3f img/s, ratio ours/peer %.3f\n", o, n, y, o / y}'
+  awk -v o="$OURS_RSS" -v y="$(echo "${RSS[$name]}" | median)" -v n="$name" \
+    'BEGIN {printf "resnet50_train_b16_fp32 peak RSS: ours %.0f MB, peer %s %.0f MB\n", o / 1024, n, y / 1024}'
   if awk -v y="$y" -v b="$BEST" 'BEGIN {exit !(y > b)}'; then BEST="$y" BEST_NAME="$name"; fi
 done
 awk -v o="$OURS" -v y="$BEST" -v n="$BEST_NAME" \
