@@ -68,6 +68,12 @@ DataParallel::StepVote DataParallel::vote(float loss, bool stop) {
           static_cast<int>(std::lround(v[1]))};
 }
 
+int DataParallel::count_ranks(bool flag, const std::string& what) {
+  float v = flag ? 1.f : 0.f;
+  if (world() > 1) group_->allreduce(&v, 1, WireType::f32, ReduceOp::sum, what);
+  return static_cast<int>(std::lround(v));
+}
+
 void DataParallel::reduce(EvalResult& r) {
   if (world() == 1) return;
   // f32 holds counts exactly up to 2^24 per split; a test set larger than that is not for this.

@@ -48,6 +48,8 @@ class DataParallel {
     int stop_ranks;
   };
   StepVote vote(float loss, bool stop);
+  // How many ranks have `flag` set (every rank calls it; `what` names the call in errors).
+  int count_ranks(bool flag, const std::string& what);
   // Sums the counts of every rank's share and recomputes the percentages; interrupted on every
   // rank when it was on one.
   void reduce(EvalResult& r);

@@ -351,6 +351,10 @@ nlohmann::json Trainer::run() {
         (cfg_.checkpoint_every > 0 && (step + 1) % cfg_.checkpoint_every == 0))
       save(step + 1);
     if (stopping_ || reached_target_) {
+      // The vote counted the ranks whose signal came before their vote; SIGTERM sent to every
+      // rank at once can reach one just after it. Counted again now that all ranks stop here.
+      if (stopping_)
+        stop_ranks_ = dp_.count_ranks(signalled(), "allreduce of the ranks a stop signal reached");
       done_ = step + 1;
       break;
     }
