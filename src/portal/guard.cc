@@ -5,6 +5,7 @@
 #include "portal/context.h"
 #include "portal/run_files.h"
 #include "portal/web_text.h"
+#include "telemetry/run_status.h"
 
 namespace scaledl::portal {
 
@@ -30,7 +31,7 @@ std::string without_token(const PortalState& st, const httplib::Request& req) {
 }
 
 void start_login(PortalState& st, const httplib::Request& req, httplib::Response& res) {
-  const std::string state = st.oauth_states.create(req.target, now_seconds());
+  const std::string state = st.oauth_states.create(req.target, unix_now());
   res.set_header("Set-Cookie", session_cookie(st, req, state, kStateCookie, 600));
   res.set_redirect(authorize_url(st.hub->settings(), state), 302);
 }
@@ -52,7 +53,7 @@ std::optional<Session> session_of(PortalState& st, const httplib::Request& req) 
   const auto cookies = parse_cookies(req.get_header_value("Cookie"));
   const auto it = cookies.find(kSessionCookie);
   if (it == cookies.end()) return std::nullopt;
-  return st.sessions.find(it->second, now_seconds());
+  return st.sessions.find(it->second, unix_now());
 }
 
 bool origin_allowed(const PortalState& st, const httplib::Request& req) {
@@ -71,7 +72,7 @@ httplib::Server::Handler guarded(PortalState& st, Kind kind, SessionHandler hand
     if (!s && !st.hub && req.has_param("token") &&
         constant_time_equal(req.get_param_value("token"), st.opt.token)) {
       // Standalone sign-in: the token from the startup line becomes a session cookie.
-      s = st.sessions.create(st.process_user, st.is_admin(st.process_user), now_seconds());
+      s = st.sessions.create(st.process_user, st.is_admin(st.process_user), unix_now());
       res.set_header("Set-Cookie", session_cookie(st, req, s->id));
       if (kind == Kind::page && req.method == "GET") {
         res.set_redirect(without_token(st, req), 302);

@@ -5,6 +5,7 @@
 #include "portal/context.h"
 #include "portal/pages.h"
 #include "portal/web_text.h"
+#include "telemetry/run_status.h"
 
 namespace scaledl::portal {
 
@@ -22,7 +23,7 @@ void oauth_callback(PortalState& st, const httplib::Request& req, httplib::Respo
       !constant_time_equal(it->second, state))
     throw HttpError(403,
                     "sign-in state does not match this browser's: start again from the portal");
-  std::optional<std::string> next = st.oauth_states.consume(state, now_seconds());
+  std::optional<std::string> next = st.oauth_states.consume(state, unix_now());
   if (!next) throw HttpError(403, "sign-in expired or already used: start again from the portal");
   HubUser user;
   try {
@@ -31,8 +32,7 @@ void oauth_callback(PortalState& st, const httplib::Request& req, httplib::Respo
     log_warn(e.what());
     throw HttpError(502, e.message());
   }
-  const Session s =
-      st.sessions.create(user.name, user.admin || st.is_admin(user.name), now_seconds());
+  const Session s = st.sessions.create(user.name, user.admin || st.is_admin(user.name), unix_now());
   // Only a path of ours may follow (no open redirect through the state).
   if (next->rfind(st.prefix, 0) != 0 || next->find("//") != std::string::npos) *next = st.prefix;
   res.set_header("Set-Cookie", session_cookie(st, req, s.id));

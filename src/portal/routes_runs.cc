@@ -6,6 +6,7 @@
 #include "portal/pages.h"
 #include "portal/series.h"
 #include "portal/tensorboard.h"
+#include "telemetry/run_status.h"
 
 namespace scaledl::portal {
 
@@ -19,7 +20,7 @@ PageContext page_context(const PortalState& st, const Session& s) {
 
 std::vector<RunInfo> visible_runs(const PortalState& st, const Viewer& v) {
   std::vector<RunInfo> out;
-  const double now = now_seconds();
+  const double now = unix_now();
   for (const RunRef& ref : st.index.scan())
     if (v.may_see(ref)) out.push_back(load_run(ref, now, st.host));
   return out;
@@ -31,7 +32,7 @@ nlohmann::json series_json(const PortalState& st, const RunRef& ref, const httpl
   Fd dir = open_run_dir(ref.root, ref.id);
   if (!dir.ok()) throw HttpError(404, "the run folder is gone");
   nlohmann::json j = read_series(dir.get(), *since);
-  j["state"] = load_run(ref, now_seconds(), st.host).state.state;
+  j["state"] = load_run(ref, unix_now(), st.host).state.state;
   return j;
 }
 
@@ -51,7 +52,7 @@ void api_run(PortalState& st, const httplib::Request& req, httplib::Response& re
     }
   }
   const RunRef ref = visible_run(st, v, rest);
-  send_json(res, run_json(load_run(ref, now_seconds(), st.host), true));
+  send_json(res, run_json(load_run(ref, unix_now(), st.host), true));
 }
 
 std::vector<RunInfo> compare_runs(const PortalState& st, const httplib::Request& req,
@@ -61,7 +62,7 @@ std::vector<RunInfo> compare_runs(const PortalState& st, const httplib::Request&
   if (n > kMaxCompare)
     throw HttpError(400, "compare: at most " + std::to_string(kMaxCompare) + " runs at once");
   std::vector<RunInfo> runs;
-  const double now = now_seconds();
+  const double now = unix_now();
   for (size_t i = 0; i < n; ++i)
     runs.push_back(load_run(visible_run(st, v, req.get_param_value("run", i)), now, st.host));
   return runs;
@@ -77,7 +78,7 @@ void add_run_routes(PortalState& st) {
   srv.Get(st.route("run/(.+)"),
           guarded(st, Kind::page, [&st](auto& req, auto& res, const Session& s) {
             const RunRef ref = visible_run(st, st.viewer(s), req.matches[1]);
-            const RunInfo info = load_run(ref, now_seconds(), st.host);
+            const RunInfo info = load_run(ref, unix_now(), st.host);
             send_html(res, run_page(page_context(st, s), info, st.tensorboards->why_missing()));
           }));
   srv.Get(st.route("compare"),

@@ -3,16 +3,14 @@
 
 #include <fcntl.h>
 #include <pwd.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
-#include <cstdio>
 #include <vector>
 
 #include "portal/web_text.h"
+#include "telemetry/run_status.h"
 
 namespace scaledl::portal {
 
@@ -24,29 +22,6 @@ constexpr size_t kMaxComponents = 3;
 bool id_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
          std::string_view("._-+@=,:~").find(c) != std::string_view::npos;
-}
-
-std::string ago(double s) {
-  char buf[64];
-  if (s < 120)
-    std::snprintf(buf, sizeof buf, "%.0f s ago", s < 0 ? 0.0 : s);
-  else if (s < 7200)
-    std::snprintf(buf, sizeof buf, "%.0f min ago", s / 60);
-  else
-    std::snprintf(buf, sizeof buf, "%.1f h ago", s / 3600);
-  return buf;
-}
-
-int64_t int_field(const nlohmann::json& j, const char* k) {
-  return j.contains(k) && j[k].is_number() ? j[k].get<int64_t>() : 0;
-}
-
-double num_field(const nlohmann::json& j, const char* k, double fallback) {
-  return j.contains(k) && j[k].is_number() ? j[k].get<double>() : fallback;
-}
-
-std::string str_field(const nlohmann::json& j, const char* k, const char* fallback) {
-  return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : fallback;
 }
 
 }  // namespace
@@ -148,46 +123,8 @@ bool has_file_at(int dir_fd, const char* name) {
 }
 
 RunState run_state(const nlohmann::json& r, double now, const std::string& this_host) {
-  if (!r.is_object() || !r.contains("state") || !r["state"].is_string())
-    return {"unknown", "no status.json (a run from before status files, or not a training run)"};
-  RunState v{r["state"].get<std::string>(), ""};
-  const int64_t step = int_field(r, "step"), planned = int_field(r, "steps_planned");
-  const int64_t ck = int_field(r, "checkpoint_step");
-  const std::string at = "step " + std::to_string(step) + " of " + std::to_string(planned);
-  const double beat = num_field(r, "heartbeat_at", 0), interval = num_field(r, "heartbeat_s", 10);
-  if (v.state == "running") {
-    const bool here = str_field(r, "host", "") == this_host;
-    const pid_t pid = static_cast<pid_t>(int_field(r, "pid"));
-    const bool gone = here && pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH;
-    if (gone || now - beat > 3 * interval + 5) {
-      v.state = "lost";
-      v.line = "lost: last heartbeat " + ago(now - beat) + " at " + at +
-               (gone ? " and its process is gone" : "") + "; the last checkpoint is at step " +
-               std::to_string(ck) + ": continue with --resume auto";
-    } else {
-      v.line = "running: " + at + ", heartbeat " + ago(now - beat);
-    }
-  } else if (v.state == "completed") {
-    v.line = "completed: " + at;
-  } else if (v.state == "stopped") {
-    v.line = "stopped by " + str_field(r, "signal", "a signal") + " at step " +
-             std::to_string(step) + ", checkpoint at step " + std::to_string(ck);
-  } else if (v.state == "failed") {
-    v.line = "failed at " + at + ": " + str_field(r, "error", "(no error recorded)");
-  } else {
-    v.line = v.state;
-  }
-  return v;
-}
-
-std::string this_host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return "?";
-  return buf;
-}
-
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  RunStatusView v = run_status_of(r, now, this_host);
+  return {std::move(v.state), std::move(v.line)};
 }
 
 }  // namespace scaledl::portal

@@ -54,15 +54,14 @@ nlohmann::json read_json_at(int dir_fd, const char* name);
 // True when `name` exists in `dir_fd` as a regular file (links not followed).
 bool has_file_at(int dir_fd, const char* name);
 
-// How a run stands from its status.json record at Unix time `now`, by the rule of
-// docs/stopping.md: "running", or "lost" when its heartbeat is older than three intervals plus
-// 5 s or (on this host) its pid is gone; else the record's own state ("unknown" without one).
+// How a run stands from its status.json record at Unix time `now`: telemetry's rule
+// (run_status_of, docs/stopping.md): "running", or "lost" when its heartbeat is older than
+// three intervals plus 5 s or (on this host) its pid is gone; else the record's own state
+// ("unknown" without one).
 struct RunState {
   std::string state;
   std::string line;  // one line for a person
 };
 RunState run_state(const nlohmann::json& status, double now, const std::string& this_host);
-std::string this_host_name();
-double now_seconds();
 
 }  // namespace scaledl::portal

@@ -10,6 +10,7 @@
 #include "portal/pages.h"
 #include "portal/tensorboard.h"
 #include "portal/web_text.h"
+#include "telemetry/run_status.h"
 
 namespace scaledl::portal {
 
@@ -119,7 +120,7 @@ PortalState::PortalState(PortalOptions o)
     log_warn("[portal] Chart.js not found at " +
              (opt.chart_js_path.empty() ? std::string(kDefaultChartJs) : opt.chart_js_path) +
              "; pages show no curves (apt-get install libjs-chart.js)");
-  host = this_host_name();
+  host = host_name();
   process_user = user_name(::geteuid());
   is_root = ::geteuid() == 0;
   tensorboards =

@@ -30,8 +30,18 @@ std::string ago(double s) {
   return buf;
 }
 
+// Fields read type-safely: status.json may come from anyone who can write the run folder.
 int64_t get_int(const nlohmann::json& j, const char* k) {
   return j.contains(k) && j[k].is_number() ? j[k].get<int64_t>() : 0;
+}
+double get_num(const nlohmann::json& j, const char* k, double fallback) {
+  return j.contains(k) && j[k].is_number() ? j[k].get<double>() : fallback;
+}
+std::string get_str(const nlohmann::json& j, const char* k, const char* fallback) {
+  return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : fallback;
+}
+bool get_bool(const nlohmann::json& j, const char* k) {
+  return j.contains(k) && j[k].is_boolean() && j[k].get<bool>();
 }
 }  // namespace
 
@@ -126,13 +136,24 @@ RunStatusView read_run_status(const std::string& dir, double now) {
   const nlohmann::json& r = v.record;
   if (!r.is_object() || !r.contains("state") || !r["state"].is_string())
     throw Error("status", path + ": no \"state\" field; not a scaledl status file");
+  return run_status_of(r, now, host_name());
+}
+
+RunStatusView run_status_of(const nlohmann::json& r, double now, const std::string& this_host) {
+  RunStatusView v;
+  v.record = r;
+  if (!r.is_object() || !r.contains("state") || !r["state"].is_string()) {
+    v.state = "unknown";
+    v.line = "no status.json (not a run folder, or a run from before status files)";
+    return v;
+  }
   v.state = r["state"];
   const int64_t step = get_int(r, "step"), planned = get_int(r, "steps_planned");
   const int64_t ck = get_int(r, "checkpoint_step");
   const std::string at = "step " + std::to_string(step) + " of " + std::to_string(planned);
-  const double beat = r.value("heartbeat_at", 0.0), interval = r.value("heartbeat_s", 10.0);
+  const double beat = get_num(r, "heartbeat_at", 0), interval = get_num(r, "heartbeat_s", 10);
   if (v.state == "running") {
-    const bool here = r.value("host", std::string()) == host_name();
+    const bool here = get_str(r, "host", "") == this_host;
     const pid_t pid = static_cast<pid_t>(get_int(r, "pid"));
     const bool gone = here && pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH;
     if (gone || now - beat > 3 * interval + 5) {
@@ -143,17 +164,16 @@ RunStatusView read_run_status(const std::string& dir, double now) {
                std::to_string(ck) + ": continue with --resume auto";
     } else {
       v.line = "running: " + at + ", heartbeat " + ago(now - beat) + " (pid " +
-               std::to_string(pid) + " on " + r.value("host", "?") + ")";
+               std::to_string(pid) + " on " + get_str(r, "host", "?") + ")";
     }
   } else if (v.state == "completed") {
     v.line = "completed: " + at;
   } else if (v.state == "stopped") {
-    v.line =
-        "stopped by " + r.value("signal", std::string("a signal")) + " at step " +
-        std::to_string(step) + ", checkpoint at step " + std::to_string(ck) +
-        (r.value("requeued", false) ? "; requeued with Slurm" : "; continue with --resume auto");
+    v.line = "stopped by " + get_str(r, "signal", "a signal") + " at step " + std::to_string(step) +
+             ", checkpoint at step " + std::to_string(ck) +
+             (get_bool(r, "requeued") ? "; requeued with Slurm" : "; continue with --resume auto");
   } else if (v.state == "failed") {
-    v.line = "failed at " + at + ": " + r.value("error", std::string("(no error recorded)"));
+    v.line = "failed at " + at + ": " + get_str(r, "error", "(no error recorded)");
   } else {
     v.line = v.state;
   }

@@ -66,6 +66,10 @@ struct RunStatusView {
 };
 // A heartbeat is stale once it is older than three intervals plus 5 s.
 RunStatusView read_run_status(const std::string& dir, double now);
+// The same rule on a status.json record already read (the portal reads its files itself, without
+// following links): `this_host` is where a "running" record's pid can be checked. A field of the
+// wrong type reads as absent; a record without a "state" string is "unknown".
+RunStatusView run_status_of(const nlohmann::json& record, double now, const std::string& this_host);
 
 double unix_now();
 // This machine's host name ("?" when it has none), as status.json and event file names carry it.
