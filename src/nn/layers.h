@@ -36,10 +36,15 @@ class Linear : public Layer {
   Fused fused_;
 };
 
+// With fuse_relu(true) the layer also applies the ReLU that follows it in place (one fused
+// kernel in training, batchnorm_relu_*), and that ReLU's layer passes through.
 class BatchNorm2d : public Layer {
  public:
+  // Fused, backward reads the rectified output; that is what the in-place ReLU writes there.
   bool reads_output_in_backward() const override { return false; }
   BatchNorm2d(BatchNormParams p, int64_t channels) : p_(p), channels_(channels) {}
+  void fuse_relu(bool on) { fused_relu_ = on; }
+  bool fused_relu() const { return fused_relu_; }
   void forward(const RunContext&, const std::vector<Tensor>& in, Tensor& out) override;
   void backward(const RunContext&, const std::vector<Tensor>& in, const Tensor& out,
                 const Tensor& dout, std::vector<Tensor>& din) override;
@@ -47,14 +52,22 @@ class BatchNorm2d : public Layer {
  private:
   BatchNormParams p_;
   int64_t channels_;
-  Tensor save_mean_, save_var_;
+  bool fused_relu_ = false;
+  Tensor save_mean_, save_var_, workspace_;
 };
 
+// Passing through: its input is already rectified (a batch norm fused it) and shares its output's
+// storage; the gradient passes unchanged.
 class ReLU : public Layer {
  public:
+  void set_pass_through(bool on) { pass_through_ = on; }
+  bool passes_gradient(int) const override { return pass_through_; }
   void forward(const RunContext&, const std::vector<Tensor>& in, Tensor& out) override;
   void backward(const RunContext&, const std::vector<Tensor>& in, const Tensor& out,
                 const Tensor& dout, std::vector<Tensor>& din) override;
+
+ private:
+  bool pass_through_ = false;
 };
 
 class Pool2d : public Layer {

@@ -183,6 +183,7 @@ void Net::setup(int64_t batch, Layout layout) {
       memory_.activation_bytes += static_cast<int64_t>(n.act.nbytes());
     }
   }
+  fuse_bn_relu();
   place_gradients(shapes);
   grad_written_.assign(nodes_.size(), false);
 }
@@ -198,6 +199,32 @@ int Net::relu_in_place_of(int i) const {
       nodes_[j].layer->reads_output_in_backward())
     return 0;
   return j;
+}
+
+// Pairs a batch norm with the ReLU that overwrites its output in place, where the backend has
+// the fused kernel: the batch norm applies the ReLU, the ReLU passes through.
+void Net::fuse_bn_relu() {
+  const bool can = fuse_bn_relu_ &&
+                   supports("batchnorm_relu_forward_train", backend_for(device_)) &&
+                   supports("batchnorm_relu_backward", backend_for(device_));
+  for (size_t i = 1; i < nodes_.size(); ++i) {
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(nodes_[i].layer.get())) bn->fuse_relu(false);
+    if (auto* relu = dynamic_cast<ReLU*>(nodes_[i].layer.get())) relu->set_pass_through(false);
+  }
+  for (size_t i = 1; can && i < nodes_.size(); ++i) {
+    const int j = relu_in_place_of(static_cast<int>(i));
+    auto* bn = j > 0 ? dynamic_cast<BatchNorm2d*>(nodes_[j].layer.get()) : nullptr;
+    if (!bn) continue;
+    bn->fuse_relu(true);
+    dynamic_cast<ReLU&>(*nodes_[i].layer).set_pass_through(true);
+    ++memory_.fused_bn_relu;
+  }
+}
+
+void Net::set_fuse_bn_relu(bool on) {
+  if (on == fuse_bn_relu_) return;
+  fuse_bn_relu_ = on;
+  batch_ = 0;
 }
 
 void Net::set_memory_planning(bool on) {

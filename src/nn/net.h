@@ -60,6 +60,10 @@ class Net {
   // Off: every node keeps its own activation and gradient buffers, as before planning (for
   // comparison). Takes effect at the next setup().
   void set_memory_planning(bool on);
+  // On (the default) with memory planning: a batch norm followed by an in-place ReLU runs both
+  // in one kernel where the backend supports it (the cpu and reference backends). Takes effect
+  // at the next setup().
+  void set_fuse_bn_relu(bool on);
 
   // --- running ---
   // x: f32 [batch, input_shape...] in any layout, on any device (copied to the net's).
@@ -104,6 +108,7 @@ class Net {
   // (the arena, or one per node unplanned) and what they would take one per node.
   struct Memory {
     int64_t activation_bytes = 0, gradient_bytes = 0, gradient_bytes_unplanned = 0;
+    int fused_bn_relu = 0;  // batch norm + ReLU pairs run as one kernel
   };
   const Memory& memory() const { return memory_; }
   // Per-node times (on a GPU each node then waits for its kernels: slower, but true times).
@@ -124,6 +129,7 @@ class Net {
   void bind_layers();
   void place_gradients(const std::vector<Shape>& shapes);  // net_memory.cc
   int relu_in_place_of(int node) const;
+  void fuse_bn_relu();  // after the activations are placed, before the gradients
   const Tensor& input_on_device(const Tensor& x);
 
   Graph graph_;
@@ -145,6 +151,7 @@ class Net {
   Layout layout_ = Layout::nchw;
   bool profiling_ = false;
   bool plan_memory_ = true;
+  bool fuse_bn_relu_ = true;
   Memory memory_;
   Tensor grad_arena_;
   std::vector<bool> grad_written_;

@@ -12,21 +12,30 @@ void BatchNorm2d::forward(const RunContext& ctx, const std::vector<Tensor>& in, 
   if (!ctx.training) {
     ops::batchnorm_forward_inference(p_, in[0], params_[0], params_[1], buffers_[0], buffers_[1],
                                      out);
+    if (fused_relu_) ops::relu_forward(out, out);
     return;
   }
   if (!save_mean_.defined()) {
     save_mean_ = Tensor::empty({channels_}, DType::f32, out.device());
     save_var_ = Tensor::empty({channels_}, DType::f32, out.device());
   }
-  ops::batchnorm_forward_train(p_, in[0], params_[0], params_[1], out, save_mean_, save_var_,
-                               buffers_[0], buffers_[1]);
+  if (fused_relu_)
+    ops::batchnorm_relu_forward_train(p_, in[0], params_[0], params_[1], out, save_mean_, save_var_,
+                                      buffers_[0], buffers_[1], workspace_);
+  else
+    ops::batchnorm_forward_train(p_, in[0], params_[0], params_[1], out, save_mean_, save_var_,
+                                 buffers_[0], buffers_[1]);
 }
 
-void BatchNorm2d::backward(const RunContext&, const std::vector<Tensor>& in, const Tensor&,
+void BatchNorm2d::backward(const RunContext&, const std::vector<Tensor>& in, const Tensor& out,
                            const Tensor& dout, std::vector<Tensor>& din) {
   SDL_ASSERT(din[0].defined(), "batchnorm backward needs an input gradient buffer");
-  ops::batchnorm_backward(p_, in[0], dout, params_[0], save_mean_, save_var_, din[0], grads_[0],
-                          grads_[1]);
+  if (fused_relu_)
+    ops::batchnorm_relu_backward(p_, in[0], out, workspace_, dout, params_[0], save_mean_,
+                                 save_var_, din[0], grads_[0], grads_[1]);
+  else
+    ops::batchnorm_backward(p_, in[0], dout, params_[0], save_mean_, save_var_, din[0], grads_[0],
+                            grads_[1]);
 }
 
 void Dropout::forward(const RunContext& ctx, const std::vector<Tensor>& in, Tensor& out) {

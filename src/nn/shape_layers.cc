@@ -8,11 +8,19 @@
 namespace scaledl {
 
 void ReLU::forward(const RunContext&, const std::vector<Tensor>& in, Tensor& out) {
+  if (pass_through_) {
+    SDL_ASSERT(in[0].raw() == out.raw(), "a pass-through ReLU must share its input's storage");
+    return;
+  }
   ops::relu_forward(in[0], out);
 }
 void ReLU::backward(const RunContext&, const std::vector<Tensor>&, const Tensor& out,
                     const Tensor& dout, std::vector<Tensor>& din) {
-  if (din[0].defined()) ops::relu_backward(out, dout, din[0]);
+  if (!din[0].defined()) return;
+  if (!pass_through_)
+    ops::relu_backward(out, dout, din[0]);
+  else if (din[0].raw() != dout.raw())
+    din[0].copy_from(dout);
 }
 
 void Pool2d::forward(const RunContext&, const std::vector<Tensor>& in, Tensor& out) {

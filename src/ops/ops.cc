@@ -21,6 +21,8 @@ constexpr std::string_view kOps[] = {"conv2d_forward",
                                      "batchnorm_forward_train",
                                      "batchnorm_forward_inference",
                                      "batchnorm_backward",
+                                     "batchnorm_relu_forward_train",
+                                     "batchnorm_relu_backward",
                                      "relu_forward",
                                      "relu_backward",
                                      "maxpool2d_forward",
@@ -229,6 +231,20 @@ void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor&
                         Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
   SDL_DISPATCH(dx.device(), batchnorm_backward, p, x, dy, gamma, save_mean, save_var, dx, dgamma,
                dbeta);
+}
+void batchnorm_relu_forward_train(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
+                                  const Tensor& beta, Tensor& y, Tensor& save_mean,
+                                  Tensor& save_var, Tensor& running_mean, Tensor& running_var,
+                                  Tensor& workspace) {
+  SDL_DISPATCH(y.device(), batchnorm_relu_forward_train, p, x, gamma, beta, y, save_mean, save_var,
+               running_mean, running_var, workspace);
+}
+void batchnorm_relu_backward(const BatchNormParams& p, const Tensor& x, const Tensor& y,
+                             const Tensor& workspace, const Tensor& dy, const Tensor& gamma,
+                             const Tensor& save_mean, const Tensor& save_var, Tensor& dx,
+                             Tensor& dgamma, Tensor& dbeta) {
+  SDL_DISPATCH(dx.device(), batchnorm_relu_backward, p, x, y, workspace, dy, gamma, save_mean,
+               save_var, dx, dgamma, dbeta);
 }
 void relu_forward(const Tensor& x, Tensor& y) {
   SDL_DISPATCH(y.device(), relu_forward, x, y);

@@ -1,7 +1,9 @@
 // Batch normalization: oneDNN batch_normalization (forward training/inference and backward,
 // with separate scale and shift) for nhwc and [N,C]; per-channel OpenMP loops for 4-D nchw,
 // where oneDNN 2.6 has only its slow reference kernel; the PyTorch-style running statistics
-// update.
+// update. Batch norm + ReLU: oneDNN's fuse_norm_relu both ways (its workspace is the ReLU
+// mask); on the plane loops the ReLU is folded into the forward.
+#include <algorithm>
 #include <cmath>
 
 #include "backend/cpu/dnnl_common.h"
@@ -34,13 +36,17 @@ memory::desc chan_md(int64_t c) {
   return memory::desc({c}, dt::f32, tag::a);
 }
 
-std::string bn_key(const char* op, const BatchNormParams& p, const Tensor& x) {
-  return key_of(op, x.shape(), x.layout(), p.eps);
+std::string bn_key(const char* op, const BatchNormParams& p, const Tensor& x, bool relu = false) {
+  return key_of(op, x.shape(), x.layout(), p.eps, relu);
+}
+
+normalization_flags train_flags(bool relu) {
+  return relu ? kAffine | normalization_flags::fuse_norm_relu : kAffine;
 }
 
 struct BnEntry {
   dnnl::primitive prim;
-  memory::desc x_md, c_md;
+  memory::desc x_md, c_md, ws_md;
 };
 
 PrimitiveCache<BnEntry>& cache() {
@@ -48,8 +54,10 @@ PrimitiveCache<BnEntry>& cache() {
   return c;
 }
 
-dnnl::batch_normalization_forward::primitive_desc train_pd(const memory::desc& x_md, float eps) {
-  dnnl::batch_normalization_forward::desc d(dnnl::prop_kind::forward_training, x_md, eps, kAffine);
+dnnl::batch_normalization_forward::primitive_desc train_pd(const memory::desc& x_md, float eps,
+                                                           bool relu) {
+  dnnl::batch_normalization_forward::desc d(dnnl::prop_kind::forward_training, x_md, eps,
+                                            train_flags(relu));
   return dnnl::batch_normalization_forward::primitive_desc(d, engine());
 }
 
@@ -117,19 +125,24 @@ double channel_sum(const Planes& P, const float* x, int64_t c) {
   return s;
 }
 
-// y = x * scale[c] + shift[c] over channel c's planes.
-void channel_affine(const Planes& P, const float* x, float* y, int64_t c, float scale,
-                    float shift) {
+// y = x * scale[c] + shift[c] over channel c's planes, then max(0, y) when relu.
+void channel_affine(const Planes& P, const float* x, float* y, int64_t c, float scale, float shift,
+                    bool relu = false) {
   for (int64_t n = 0; n < P.N; ++n) {
     const float* px = P.plane(x, n, c);
     float* py = P.plane(y, n, c);
+    if (relu) {
 #pragma omp simd
-    for (int64_t i = 0; i < P.HW; ++i) py[i] = px[i] * scale + shift;
+      for (int64_t i = 0; i < P.HW; ++i) py[i] = std::max(px[i] * scale + shift, 0.f);
+    } else {
+#pragma omp simd
+      for (int64_t i = 0; i < P.HW; ++i) py[i] = px[i] * scale + shift;
+    }
   }
 }
 
 void nchw_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
-                        Tensor& y, Tensor& save_mean, Tensor& save_var) {
+                        bool relu, Tensor& y, Tensor& save_mean, Tensor& save_var) {
   const Planes P = planes_of(x);
   const double inv_m = 1.0 / static_cast<double>(P.N * P.HW);
   const float *xs = x.data<float>(), *g = gamma.data<float>(), *b = beta.data<float>();
@@ -141,7 +154,7 @@ void nchw_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta
     mean[c] = mu;
     var[c] = v;
     const float scale = g[c] / std::sqrt(v + eps);
-    channel_affine(P, xs, ys, c, scale, b[c] - mu * scale);
+    channel_affine(P, xs, ys, c, scale, b[c] - mu * scale, relu);
   }
 }
 
@@ -158,6 +171,7 @@ void nchw_forward_inference(const Tensor& x, const Tensor& gamma, const Tensor& 
 }
 
 // dbeta = sum dy, dgamma = sum dy * xhat, dx = g / sd * (dy - dbeta / M - xhat * dgamma / M).
+// dy may be dx: each channel's planes are read before they are written.
 void nchw_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
                    const Tensor& var, float eps, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
   const Planes P = planes_of(x);
@@ -186,26 +200,151 @@ void nchw_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const
   }
 }
 
-// oneDNN's training forward (nhwc, [N,C]).
-void run_forward_train(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
-                       const Tensor& beta, Tensor& y, Tensor& save_mean, Tensor& save_var) {
-  constexpr const char* op = "batchnorm_forward_train";
+// oneDNN's training forward (nhwc, [N,C]); with relu, fuse_norm_relu, whose ReLU mask goes to
+// `workspace` (allocated here when it is not this primitive's).
+void run_forward_train(const char* op, const BatchNormParams& p, bool relu, const Tensor& x,
+                       const Tensor& gamma, const Tensor& beta, Tensor& y, Tensor& save_mean,
+                       Tensor& save_var, Tensor* workspace) {
   const int64_t C = x.dim(1);
   guarded(op, [&] {
-    BnEntry& e = cache().get(bn_key("train", p, x), [&] {
+    BnEntry& e = cache().get(bn_key("train", p, x, relu), [&] {
       auto e = std::make_unique<BnEntry>();
       e->x_md = data_md(x);
       e->c_md = chan_md(C);
-      e->prim = dnnl::batch_normalization_forward(train_pd(e->x_md, p.eps));
+      auto pd = train_pd(e->x_md, p.eps, relu);
+      e->ws_md = pd.workspace_desc();
+      e->prim = dnnl::batch_normalization_forward(pd);
       return e;
     });
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC, mem(e.x_md, x)},          {DNNL_ARG_DST, mem(e.x_md, y)},
+        {DNNL_ARG_SCALE, mem(e.c_md, gamma)},    {DNNL_ARG_SHIFT, mem(e.c_md, beta)},
+        {DNNL_ARG_MEAN, mem(e.c_md, save_mean)}, {DNNL_ARG_VARIANCE, mem(e.c_md, save_var)}};
+    const size_t ws_bytes = e.ws_md.get_size();
+    if (relu && ws_bytes > 0) {
+      Tensor& ws = *workspace;
+      if (!ws.defined() || ws.dtype() != DType::u8 || ws.nbytes() != ws_bytes)
+        ws = Tensor::empty({static_cast<int64_t>(ws_bytes)}, DType::u8);
+      args.emplace(DNNL_ARG_WORKSPACE, mem(e.ws_md, ws));
+    }
     dnnl::stream& s = stream();
-    e.prim.execute(s, {{DNNL_ARG_SRC, mem(e.x_md, x)},
-                       {DNNL_ARG_DST, mem(e.x_md, y)},
-                       {DNNL_ARG_SCALE, mem(e.c_md, gamma)},
-                       {DNNL_ARG_SHIFT, mem(e.c_md, beta)},
-                       {DNNL_ARG_MEAN, mem(e.c_md, save_mean)},
-                       {DNNL_ARG_VARIANCE, mem(e.c_md, save_var)}});
+    e.prim.execute(s, args);
+    s.wait();
+  });
+}
+
+// PyTorch's running statistics: momentum towards the batch's mean and unbiased variance.
+void update_running(const char* op, const BatchNormParams& p, int64_t n, const Tensor& save_mean,
+                    const Tensor& save_var, Tensor& running_mean, Tensor& running_var) {
+  if (!running_mean.defined() && !running_var.defined()) return;
+  const int64_t C = save_mean.numel();
+  require_vec(op, "running_mean", running_mean, C);
+  require_vec(op, "running_var", running_var, C);
+  const float m = p.momentum;
+  const float unbias = static_cast<float>(n) / static_cast<float>(n - 1);
+  const float* mean = save_mean.data<float>();
+  const float* var = save_var.data<float>();
+  float* rm = running_mean.data<float>();
+  float* rv = running_var.data<float>();
+  for (int64_t c = 0; c < C; ++c) {
+    rm[c] = (1.f - m) * rm[c] + m * mean[c];
+    rv[c] = (1.f - m) * rv[c] + m * var[c] * unbias;
+  }
+}
+
+// batchnorm_forward_train, and with relu batchnorm_relu_forward_train.
+void forward_train(const char* op, const BatchNormParams& p, bool relu, const Tensor& x,
+                   const Tensor& gamma, const Tensor& beta, Tensor& y, Tensor& save_mean,
+                   Tensor& save_var, Tensor& running_mean, Tensor& running_var, Tensor* workspace) {
+  const int64_t C = check_bn_data(op, x, y, "y");
+  require_vec(op, "gamma", gamma, C);
+  require_vec(op, "beta", beta, C);
+  require_vec(op, "save_mean", save_mean, C);
+  require_vec(op, "save_var", save_var, C);
+  const int64_t n = x.numel() / C;
+  require(n > 1, op, "needs more than one value per channel in training, got x " + x.str());
+  if (use_plane_loops(x)) {
+    nchw_forward_train(x, gamma, beta, p.eps, relu, y, save_mean, save_var);
+    if (workspace) *workspace = Tensor();  // backward masks by y
+  } else {
+    run_forward_train(op, p, relu, x, gamma, beta, y, save_mean, save_var, workspace);
+  }
+  update_running(op, p, n, save_mean, save_var, running_mean, running_var);
+}
+
+// batchnorm_backward, and with relu batchnorm_relu_backward (dy masked where the forward's
+// ReLU output y is 0: by oneDNN's fused kernel when `workspace` is its own, else from y).
+void backward(const char* op, const BatchNormParams& p, bool relu, const Tensor& x, const Tensor& y,
+              const Tensor& workspace, const Tensor& dy, const Tensor& gamma,
+              const Tensor& save_mean, const Tensor& save_var, Tensor& dx, Tensor& dgamma,
+              Tensor& dbeta) {
+  const int64_t C = check_bn_data(op, x, dy, "dy");
+  check_bn_data(op, x, dx, "dx");
+  if (relu) check_bn_data(op, x, y, "y");
+  require_vec(op, "gamma", gamma, C);
+  require_vec(op, "save_mean", save_mean, C);
+  require_vec(op, "save_var", save_var, C);
+  // Frozen affine parameters may come without gradient tensors: compute into scratch.
+  Tensor dg = dgamma.defined() ? dgamma : Tensor::empty({C});
+  Tensor db = dbeta.defined() ? dbeta : Tensor::empty({C});
+  require_vec(op, "dgamma", dg, C);
+  require_vec(op, "dbeta", db, C);
+  if (use_plane_loops(x)) {
+    // The ReLU's mask as a pass of its own, then the plain backward in place: the same sums
+    // as the unfused pair, bit for bit (a mask inside the sums vectorizes differently).
+    if (relu) relu_backward(y, dy, dx);
+    nchw_backward(x, relu ? dx : dy, gamma, save_mean, save_var, p.eps, dx, dg, db);
+    return;
+  }
+  guarded(op, [&] {
+    BnEntry& fused = cache().get(bn_key("bwd", p, x, relu), [&] {
+      auto e = std::make_unique<BnEntry>();
+      e->x_md = data_md(x);
+      e->c_md = chan_md(C);
+      auto hint = train_pd(e->x_md, p.eps, relu);
+      e->ws_md = hint.workspace_desc();
+      dnnl::batch_normalization_backward::desc d(dnnl::prop_kind::backward, e->x_md, e->x_md, p.eps,
+                                                 train_flags(relu));
+      e->prim = dnnl::batch_normalization_backward(
+          dnnl::batch_normalization_backward::primitive_desc(d, engine(), hint));
+      return e;
+    });
+    const bool own_ws = relu && fused.ws_md.get_size() > 0 && workspace.defined() &&
+                        workspace.dtype() == DType::u8 &&
+                        workspace.nbytes() == fused.ws_md.get_size();
+    const Tensor* grad = &dy;
+    BnEntry* e = &fused;
+    if (relu && !own_ws) {
+      // Not this backend's mask: dx = dy where y > 0, then the plain backward in place (oneDNN
+      // takes diff_src == diff_dst).
+      relu_backward(y, dy, dx);
+      grad = &dx;
+      e = &cache().get(bn_key("bwd", p, x, false), [&] {
+        auto u = std::make_unique<BnEntry>();
+        u->x_md = data_md(x);
+        u->c_md = chan_md(C);
+        dnnl::batch_normalization_backward::desc d(dnnl::prop_kind::backward, u->x_md, u->x_md,
+                                                   p.eps, kAffine);
+        u->prim =
+            dnnl::batch_normalization_backward(dnnl::batch_normalization_backward::primitive_desc(
+                d, engine(), train_pd(u->x_md, p.eps, false)));
+        return u;
+      });
+    }
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(e->x_md, x)},
+                                         {DNNL_ARG_DIFF_DST, mem(e->x_md, *grad)},
+                                         {DNNL_ARG_SCALE, mem(e->c_md, gamma)},
+                                         // oneDNN 2.6 asks for a shift here though no gradient
+                                         // depends on it; gamma is a readable [C] stand-in.
+                                         {DNNL_ARG_SHIFT, mem(e->c_md, gamma)},
+                                         {DNNL_ARG_MEAN, mem(e->c_md, save_mean)},
+                                         {DNNL_ARG_VARIANCE, mem(e->c_md, save_var)},
+                                         {DNNL_ARG_DIFF_SRC, mem(e->x_md, dx)},
+                                         {DNNL_ARG_DIFF_SCALE, mem(e->c_md, dg)},
+                                         {DNNL_ARG_DIFF_SHIFT, mem(e->c_md, db)}};
+    if (own_ws) args.emplace(DNNL_ARG_WORKSPACE, mem(e->ws_md, workspace));
+    dnnl::stream& s = stream();
+    e->prim.execute(s, args);
     s.wait();
   });
 }
@@ -215,33 +354,16 @@ void run_forward_train(const BatchNormParams& p, const Tensor& x, const Tensor& 
 void batchnorm_forward_train(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
                              const Tensor& beta, Tensor& y, Tensor& save_mean, Tensor& save_var,
                              Tensor& running_mean, Tensor& running_var) {
-  constexpr const char* op = "batchnorm_forward_train";
-  const int64_t C = check_bn_data(op, x, y, "y");
-  require_vec(op, "gamma", gamma, C);
-  require_vec(op, "beta", beta, C);
-  require_vec(op, "save_mean", save_mean, C);
-  require_vec(op, "save_var", save_var, C);
-  const int64_t n = x.numel() / C;
-  require(n > 1, op, "needs more than one value per channel in training, got x " + x.str());
-  if (use_plane_loops(x)) {
-    nchw_forward_train(x, gamma, beta, p.eps, y, save_mean, save_var);
-  } else {
-    run_forward_train(p, x, gamma, beta, y, save_mean, save_var);
-  }
-  if (running_mean.defined() || running_var.defined()) {
-    require_vec(op, "running_mean", running_mean, C);
-    require_vec(op, "running_var", running_var, C);
-    const float m = p.momentum;
-    const float unbias = static_cast<float>(n) / static_cast<float>(n - 1);
-    const float* mean = save_mean.data<float>();
-    const float* var = save_var.data<float>();
-    float* rm = running_mean.data<float>();
-    float* rv = running_var.data<float>();
-    for (int64_t c = 0; c < C; ++c) {
-      rm[c] = (1.f - m) * rm[c] + m * mean[c];
-      rv[c] = (1.f - m) * rv[c] + m * var[c] * unbias;
-    }
-  }
+  forward_train("batchnorm_forward_train", p, false, x, gamma, beta, y, save_mean, save_var,
+                running_mean, running_var, nullptr);
+}
+
+void batchnorm_relu_forward_train(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
+                                  const Tensor& beta, Tensor& y, Tensor& save_mean,
+                                  Tensor& save_var, Tensor& running_mean, Tensor& running_var,
+                                  Tensor& workspace) {
+  forward_train("batchnorm_relu_forward_train", p, true, x, gamma, beta, y, save_mean, save_var,
+                running_mean, running_var, &workspace);
 }
 
 void batchnorm_forward_inference(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
@@ -282,47 +404,16 @@ void batchnorm_forward_inference(const BatchNormParams& p, const Tensor& x, cons
 void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
                         const Tensor& gamma, const Tensor& save_mean, const Tensor& save_var,
                         Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
-  constexpr const char* op = "batchnorm_backward";
-  const int64_t C = check_bn_data(op, x, dy, "dy");
-  check_bn_data(op, x, dx, "dx");
-  require_vec(op, "gamma", gamma, C);
-  require_vec(op, "save_mean", save_mean, C);
-  require_vec(op, "save_var", save_var, C);
-  // Frozen affine parameters may come without gradient tensors: compute into scratch.
-  Tensor dg = dgamma.defined() ? dgamma : Tensor::empty({C});
-  Tensor db = dbeta.defined() ? dbeta : Tensor::empty({C});
-  require_vec(op, "dgamma", dg, C);
-  require_vec(op, "dbeta", db, C);
-  if (use_plane_loops(x)) {
-    nchw_backward(x, dy, gamma, save_mean, save_var, p.eps, dx, dg, db);
-    return;
-  }
-  guarded(op, [&] {
-    BnEntry& e = cache().get(bn_key("bwd", p, x), [&] {
-      auto e = std::make_unique<BnEntry>();
-      e->x_md = data_md(x);
-      e->c_md = chan_md(C);
-      auto hint = train_pd(e->x_md, p.eps);
-      dnnl::batch_normalization_backward::desc d(dnnl::prop_kind::backward, e->x_md, e->x_md, p.eps,
-                                                 kAffine);
-      e->prim = dnnl::batch_normalization_backward(
-          dnnl::batch_normalization_backward::primitive_desc(d, engine(), hint));
-      return e;
-    });
-    dnnl::stream& s = stream();
-    e.prim.execute(s, {{DNNL_ARG_SRC, mem(e.x_md, x)},
-                       {DNNL_ARG_DIFF_DST, mem(e.x_md, dy)},
-                       {DNNL_ARG_SCALE, mem(e.c_md, gamma)},
-                       // oneDNN 2.6 asks for a shift here though no gradient depends on
-                       // it; gamma is a readable [C] stand-in.
-                       {DNNL_ARG_SHIFT, mem(e.c_md, gamma)},
-                       {DNNL_ARG_MEAN, mem(e.c_md, save_mean)},
-                       {DNNL_ARG_VARIANCE, mem(e.c_md, save_var)},
-                       {DNNL_ARG_DIFF_SRC, mem(e.x_md, dx)},
-                       {DNNL_ARG_DIFF_SCALE, mem(e.c_md, dg)},
-                       {DNNL_ARG_DIFF_SHIFT, mem(e.c_md, db)}});
-    s.wait();
-  });
+  backward("batchnorm_backward", p, false, x, Tensor(), Tensor(), dy, gamma, save_mean, save_var,
+           dx, dgamma, dbeta);
+}
+
+void batchnorm_relu_backward(const BatchNormParams& p, const Tensor& x, const Tensor& y,
+                             const Tensor& workspace, const Tensor& dy, const Tensor& gamma,
+                             const Tensor& save_mean, const Tensor& save_var, Tensor& dx,
+                             Tensor& dgamma, Tensor& dbeta) {
+  backward("batchnorm_relu_backward", p, true, x, y, workspace, dy, gamma, save_mean, save_var, dx,
+           dgamma, dbeta);
 }
 
 }  // namespace scaledl::cpu

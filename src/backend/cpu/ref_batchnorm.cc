@@ -1,5 +1,6 @@
 // Reference batch normalization over [N,C,H,W] per channel: training forward (batch statistics,
 // running-statistics update as PyTorch), inference forward, and backward; double accumulators.
+// Batch norm + ReLU is the two ops in turn: the ground truth the fused kernels match.
 #include <cmath>
 #include <string>
 #include <vector>
@@ -150,6 +151,25 @@ void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor&
     dgamma.data<float>()[c] = static_cast<float>(sum_dy_xhat);
     dbeta.data<float>()[c] = static_cast<float>(sum_dy);
   }
+}
+
+void batchnorm_relu_forward_train(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
+                                  const Tensor& beta, Tensor& y, Tensor& save_mean,
+                                  Tensor& save_var, Tensor& running_mean, Tensor& running_var,
+                                  Tensor& workspace) {
+  batchnorm_forward_train(p, x, gamma, beta, y, save_mean, save_var, running_mean, running_var);
+  relu_forward(y, y);
+  workspace = Tensor();  // backward masks by y
+}
+
+void batchnorm_relu_backward(const BatchNormParams& p, const Tensor& x, const Tensor& y,
+                             const Tensor&, const Tensor& dy, const Tensor& gamma,
+                             const Tensor& save_mean, const Tensor& save_var, Tensor& dx,
+                             Tensor& dgamma, Tensor& dbeta) {
+  // dx holds the masked gradient first: batchnorm_backward reads each element before it
+  // writes the same one.
+  relu_backward(y, dy, dx);
+  batchnorm_backward(p, x, dx, gamma, save_mean, save_var, dx, dgamma, dbeta);
 }
 
 }  // namespace scaledl::ref

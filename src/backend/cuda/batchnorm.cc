@@ -99,4 +99,19 @@ void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor&
       invstd.raw()));
 }
 
+// Batch norm + ReLU is not fused on the GPU: supports() answers false for both ops, and the Net
+// runs batch norm and an in-place ReLU there instead.
+void batchnorm_relu_forward_train(const BatchNormParams&, const Tensor&, const Tensor&,
+                                  const Tensor&, Tensor&, Tensor&, Tensor&, Tensor&, Tensor&,
+                                  Tensor&) {
+  throw Error("batchnorm_relu_forward_train",
+              "has no cuda implementation; run batchnorm_forward_train and relu_forward");
+}
+void batchnorm_relu_backward(const BatchNormParams&, const Tensor&, const Tensor&, const Tensor&,
+                             const Tensor&, const Tensor&, const Tensor&, const Tensor&, Tensor&,
+                             Tensor&, Tensor&) {
+  throw Error("batchnorm_relu_backward",
+              "has no cuda implementation; run relu_backward and batchnorm_backward");
+}
+
 }  // namespace scaledl::cuda

@@ -61,6 +61,16 @@ void batchnorm_backward(const BatchNormParams&, const Tensor&, const Tensor&, co
                         const Tensor&, const Tensor&, Tensor&, Tensor&, Tensor&) {
   missing("batchnorm_backward");
 }
+void batchnorm_relu_forward_train(const BatchNormParams&, const Tensor&, const Tensor&,
+                                  const Tensor&, Tensor&, Tensor&, Tensor&, Tensor&, Tensor&,
+                                  Tensor&) {
+  missing("batchnorm_relu_forward_train");
+}
+void batchnorm_relu_backward(const BatchNormParams&, const Tensor&, const Tensor&, const Tensor&,
+                             const Tensor&, const Tensor&, const Tensor&, const Tensor&, Tensor&,
+                             Tensor&, Tensor&) {
+  missing("batchnorm_relu_backward");
+}
 void relu_forward(const Tensor&, Tensor&) { missing("relu_forward"); }
 void relu_backward(const Tensor&, const Tensor&, Tensor&) { missing("relu_backward"); }
 void maxpool2d_forward(const Pool2dParams&, const Tensor&, Tensor&, Tensor&) {
