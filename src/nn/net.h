@@ -96,6 +96,7 @@ class Net {
   int64_t batch() const { return batch_; }
   Layout layout() const { return layout_; }
   Device device() const { return device_; }
+  DType compute_dtype() const { return compute_; }
   const std::vector<NetParam>& params() const { return params_; }
   const std::vector<NetBuffer>& buffers() const { return buffers_; }
   const Tensor& flat_params() const { return flat_params_; }

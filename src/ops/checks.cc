@@ -9,7 +9,9 @@ void require(bool ok, const char* op, const std::string& what) {
   if (!ok) throw Error(op, what);
 }
 
-std::string describe(const Tensor& t) { return t.defined() ? t.str() : "undefined"; }
+std::string describe(const Tensor& t) {
+  return t.defined() ? t.str() : "undefined";
+}
 
 void require_defined(const char* op, const char* name, const Tensor& t) {
   require(t.defined(), op, std::string(name) + " is undefined; pass an allocated tensor");
@@ -19,6 +21,24 @@ void require_f32(const char* op, const char* name, const Tensor& t) {
   require_defined(op, name, t);
   require(t.dtype() == DType::f32, op, std::string(name) + " must be f32, got " + t.str());
   require(t.device().is_cpu(), op, std::string(name) + " must be on the cpu, got " + t.str());
+}
+
+void require_float(const char* op, const char* name, const Tensor& t) {
+  require_defined(op, name, t);
+  require(t.dtype() == DType::f32 || t.dtype() == DType::bf16, op,
+          std::string(name) + " must be f32 or bf16, got " + t.str());
+  require(t.device().is_cpu(), op, std::string(name) + " must be on the cpu, got " + t.str());
+}
+
+void require_4d_float(const char* op, const char* name, const Tensor& t) {
+  require_float(op, name, t);
+  require(t.ndim() == 4, op, std::string(name) + " must be 4-D [N,C,H,W], got " + t.str());
+}
+
+void require_vec_float(const char* op, const char* name, const Tensor& t, int64_t c) {
+  require_float(op, name, t);
+  require(t.ndim() == 1 && t.dim(0) == c, op,
+          std::string(name) + " must be [" + std::to_string(c) + "], got " + t.str());
 }
 
 void require_4d(const char* op, const char* name, const Tensor& t) {
@@ -72,8 +92,9 @@ void require_sgd_tensors(const char* op, const Tensor& param, const Tensor& grad
 void require_decay_mask(const char* op, const Tensor& mask, const Tensor& param) {
   require(mask.defined() && mask.dtype() == DType::u8 && mask.numel() == param.numel() &&
               mask.device() == param.device(),
-          op, "decay mask must be u8 with the parameter's " + std::to_string(param.numel()) +
-                  " elements on " + param.device().str() + ", got " + describe(mask));
+          op,
+          "decay mask must be u8 with the parameter's " + std::to_string(param.numel()) +
+              " elements on " + param.device().str() + ", got " + describe(mask));
 }
 
 }  // namespace scaledl

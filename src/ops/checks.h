@@ -14,6 +14,10 @@ std::string describe(const Tensor& t);
 void require_defined(const char* op, const char* name, const Tensor& t);
 // Defined, f32, on the cpu.
 void require_f32(const char* op, const char* name, const Tensor& t);
+// f32 or bf16, on the cpu (the kernels that take bf16 natively).
+void require_float(const char* op, const char* name, const Tensor& t);
+void require_4d_float(const char* op, const char* name, const Tensor& t);
+void require_vec_float(const char* op, const char* name, const Tensor& t, int64_t c);
 // f32 and 4-D [N,C,H,W] / 2-D.
 void require_4d(const char* op, const char* name, const Tensor& t);
 void require_2d(const char* op, const char* name, const Tensor& t);

@@ -73,6 +73,44 @@ Backend backend_for(Device device) {
 
 // The cuda backend answers for itself (backend/cuda); without it no op is supported there.
 bool cuda_supports(std::string_view op);
+// Whether the cpu backend runs `op` on bf16 tensors itself: oneDNN's bf16 primitives, on a CPU
+// with avx512_bf16 or AMX (backend/cpu/dnnl_common.cc).
+bool cpu_native_bf16(std::string_view op);
+
+namespace {
+std::atomic<bool> g_native_bf16{true};
+}  // namespace
+
+void set_native_bf16(bool on) {
+  g_native_bf16 = on;
+}
+
+Support support(std::string_view op, Backend backend, DType dtype) {
+  if (!supports(op, backend)) return Support::none;
+  if (dtype == DType::f32) return Support::native;
+  if (dtype != DType::f16 && dtype != DType::bf16) return Support::none;
+  if (backend == Backend::cuda) return Support::native;
+  if (op == "cast" || op == "all_finite") return Support::native;
+  if (backend == Backend::cpu && dtype == DType::bf16 && g_native_bf16 && cpu_native_bf16(op))
+    return Support::native;
+  return Support::emulated;
+}
+
+std::vector<std::string_view> op_names() {
+  return {std::begin(kOps), std::end(kOps)};
+}
+
+std::string_view support_name(Support s) {
+  switch (s) {
+    case Support::none:
+      return "none";
+    case Support::native:
+      return "native";
+    case Support::emulated:
+      return "emulated";
+  }
+  return "?";
+}
 
 bool supports(std::string_view op, Backend backend) {
   if (std::find(std::begin(kOps), std::end(kOps), op) == std::end(kOps)) return false;
@@ -174,6 +212,26 @@ bool any_half(const A&... a) {
   return (Emulation::any(a) || ...);
 }
 
+// Whether the cpu backend takes this call's half tensors itself: all of them bf16, and the op
+// one that it runs natively in bf16 on this CPU.
+bool is_f16(const Tensor& t) {
+  return t.defined() && t.dtype() == DType::f16;
+}
+template <class A>
+bool any_f16(const A&) {
+  return false;
+}
+bool any_f16(const Tensor& t) {
+  return is_f16(t);
+}
+bool any_f16(const std::vector<Tensor>& v) {
+  return std::any_of(v.begin(), v.end(), is_f16);
+}
+template <class... A>
+bool cpu_takes_half(std::string_view op, const A&... a) {
+  return g_native_bf16 && !(any_f16(a) || ...) && cpu_native_bf16(op);
+}
+
 #define SDL_DISPATCH(device, fn, ...)                                     \
   do {                                                                    \
     switch (backend_for(device)) {                                        \
@@ -181,7 +239,8 @@ bool any_half(const A&... a) {
         if (any_half(__VA_ARGS__)) return emulated(ref::fn, __VA_ARGS__); \
         return ref::fn(__VA_ARGS__);                                      \
       case Backend::cpu:                                                  \
-        if (any_half(__VA_ARGS__)) return emulated(cpu::fn, __VA_ARGS__); \
+        if (any_half(__VA_ARGS__) && !cpu_takes_half(#fn, __VA_ARGS__))   \
+          return emulated(cpu::fn, __VA_ARGS__);                          \
         return cpu::fn(__VA_ARGS__);                                      \
       case Backend::cuda:                                                 \
         return cuda::fn(__VA_ARGS__);                                     \

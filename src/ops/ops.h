@@ -4,7 +4,9 @@
 // the ground truth the consistency tests compare every backend against), `cuda`. A backend
 // that lacks an op answers supports() == false and throws "[op] has no <backend> implementation".
 // The host backends take f16/bf16 tensors by emulation: f32 math, each half output rounded
-// (numerics checks of mixed precision without a GPU; no speed-up).
+// (numerics checks of mixed precision without a GPU; no speed-up), except where the cpu
+// backend runs an op in bf16 itself (oneDNN's bf16 primitives on a CPU with avx512_bf16 or
+// AMX): support() says which.
 #pragma once
 #include <cstdint>
 #include <string_view>
@@ -21,6 +23,17 @@ std::string_view backend_name(Backend b);
 // The backend that runs ops on `device` in this thread.
 Backend backend_for(Device device);
 bool supports(std::string_view op, Backend backend);
+
+// How `backend` runs `op` on `dtype` tensors (the activations' dtype): itself, by emulation
+// (f32 kernels on widened copies, half outputs rounded), or not at all.
+enum class Support { none, native, emulated };
+Support support(std::string_view op, Backend backend, DType dtype);
+// Every op's name, in the order of ops/kernels.inc.
+std::vector<std::string_view> op_names();
+std::string_view support_name(Support s);
+// Off: the cpu backend emulates bf16 even where it could run it natively (comparisons and
+// benchmarks of the two). Process-wide; on by default.
+void set_native_bf16(bool on);
 
 // While alive, ops on cpu tensors in this thread run on `backend` (tests use `reference`).
 class ScopedBackend {

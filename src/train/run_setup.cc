@@ -140,14 +140,25 @@ RunSetup prepare_run(const TrainConfig& cfg, int rank, int world, Device device)
   run.net->init(cfg.seed, cfg.zero_init_residual);
   set_allow_tf32(cfg.precision == TrainPrecision::tf32);
   const std::string precision = enum_name(cfg.precision);
-  if (device.is_cpu() && cfg.precision != TrainPrecision::fp32)
-    log_warn("--precision " + precision +
-             " on the cpu is emulated: f32 math with each op's "
-             "output rounded to " +
-             precision + " (for checking numerics, not for speed)");
-  run.net->place(device, cfg.precision == TrainPrecision::fp16   ? DType::f16
-                         : cfg.precision == TrainPrecision::bf16 ? DType::bf16
-                                                                 : DType::f32);
+  const DType compute = cfg.precision == TrainPrecision::fp16   ? DType::f16
+                        : cfg.precision == TrainPrecision::bf16 ? DType::bf16
+                                                                : DType::f32;
+  if (device.is_cpu() && cfg.precision != TrainPrecision::fp32) {
+    if (support("conv2d_forward", Backend::cpu, compute) == Support::native)
+      log_info("--precision " + precision +
+               " on the cpu: convolutions, batch norm, relu, add and pooling run on oneDNN's " +
+               precision +
+               " kernels; the other ops emulate (f32 math, outputs rounded); summary.json "
+               "'kernels' lists which");
+    else
+      log_warn("--precision " + precision +
+               " on the cpu is emulated: f32 math with each op's "
+               "output rounded to " +
+               precision +
+               " (this CPU has no bf16 instructions for oneDNN, or the dtype is f16; for "
+               "checking numerics, not for speed)");
+  }
+  run.net->place(device, compute);
   run.net->setup(cfg.batch, layout);
 
   CheckpointInfo& info = run.checkpoint_info;

@@ -47,6 +47,22 @@ bool signalled() {
   return StopSignals::received() != 0;
 }
 
+// Which ops run natively in the net's compute dtype on its backend and which emulate it (the
+// host backends' f16/bf16 emulation: f32 math, outputs rounded).
+nlohmann::json kernels_json(const Net& net) {
+  const Backend b = backend_for(net.device());
+  nlohmann::json native = nlohmann::json::array(), emulated = nlohmann::json::array();
+  for (std::string_view op : op_names()) {
+    const Support s = support(op, b, net.compute_dtype());
+    if (s == Support::native) native.push_back(op);
+    if (s == Support::emulated) emulated.push_back(op);
+  }
+  return {{"backend", backend_name(b)},
+          {"dtype", dtype_name(net.compute_dtype())},
+          {"native", native},
+          {"emulated", emulated}};
+}
+
 class Trainer {
  public:
   // Joins the job, prepares the run (folder, data, model), resumes, attaches gradient sync.
@@ -422,6 +438,7 @@ nlohmann::json Trainer::summary(double wall_s) {
       {"threads", num_threads()},
       {"device", cfg_.device},
       {"precision", enum_name(cfg_.precision)},
+      {"kernels", kernels_json(net_)},
       {"layout", enum_name(cfg_.layout)},
       {"checkpoint", ck_path_},
       {"loss_scale", scaler_.enabled() ? nlohmann::json{{"final", scaler_.scale()},

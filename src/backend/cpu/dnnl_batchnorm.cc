@@ -1,10 +1,12 @@
 // Batch normalization: oneDNN batch_normalization (forward training/inference and backward,
 // with separate scale and shift) for nhwc and [N,C]; per-channel OpenMP loops for 4-D nchw,
 // where oneDNN 2.6 has only its slow reference kernel; the PyTorch-style running statistics
-// update. Batch norm + ReLU: oneDNN's fuse_norm_relu both ways (its workspace is the ReLU
+// update. Activations f32 or bf16 (oneDNN's kernels; statistics and affine parameters f32).
+// Batch norm + ReLU: oneDNN's fuse_norm_relu both ways (its workspace is the ReLU
 // mask); on the plane loops the ReLU is folded into the forward.
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "backend/cpu/dnnl_common.h"
 #include "ops/ops.h"
@@ -21,9 +23,11 @@ const normalization_flags kAffine = normalization_flags::use_scale | normalizati
 
 // x is [N,C,H,W] (any layout) or [N,C]; returns C and checks y-like tensors against it.
 int64_t check_bn_data(const char* op, const Tensor& x, const Tensor& y, const char* y_name) {
-  require_f32(op, "x", x);
+  require_float(op, "x", x);
   require(x.ndim() == 4 || x.ndim() == 2, op, "x must be [N,C,H,W] or [N,C], got " + x.str());
-  require_f32(op, y_name, y);
+  require_float(op, y_name, y);
+  require(y.dtype() == x.dtype(), op,
+          std::string(y_name) + " " + y.str() + " must have the dtype of x " + x.str());
   require_shape(op, y_name, y, x.shape());
   require_same_layout(op, y_name, y, x);
   return x.dim(1);
@@ -37,7 +41,7 @@ memory::desc chan_md(int64_t c) {
 }
 
 std::string bn_key(const char* op, const BatchNormParams& p, const Tensor& x, bool relu = false) {
-  return key_of(op, x.shape(), x.layout(), p.eps, relu);
+  return key_of(op, x.shape(), x.layout(), x.dtype(), p.eps, relu);
 }
 
 normalization_flags train_flags(bool relu) {
@@ -64,7 +68,7 @@ dnnl::batch_normalization_forward::primitive_desc train_pd(const memory::desc& x
 // ---- 4-D nchw: one channel's data is N contiguous H*W planes -------------------------------
 
 bool use_plane_loops(const Tensor& x) {
-  return x.ndim() == 4 && x.layout() == Layout::nchw;
+  return x.ndim() == 4 && x.layout() == Layout::nchw && x.dtype() == DType::f32;
 }
 
 struct Planes {

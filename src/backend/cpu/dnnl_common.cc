@@ -2,6 +2,10 @@
 // shared by the cpu backend's op files.
 #include "backend/cpu/dnnl_common.h"
 
+#include <algorithm>
+#include <iterator>
+#include <string_view>
+
 namespace scaledl::cpu::dnnl_detail {
 
 const dnnl::engine& engine() {
@@ -83,3 +87,34 @@ dnnl::memory scratch(int slot, const dnnl::memory::desc& md) {
 }
 
 }  // namespace scaledl::cpu::dnnl_detail
+
+namespace scaledl {
+
+// The ops whose cpu kernels take bf16 tensors, when oneDNN has fast bf16 kernels for this CPU.
+bool cpu_native_bf16(std::string_view op) {
+  static const bool isa = [] {
+    const dnnl::cpu_isa have = dnnl::get_effective_cpu_isa();
+    return have == dnnl::cpu_isa::avx512_core_bf16 || have == dnnl::cpu_isa::avx512_core_amx;
+  }();
+  static constexpr std::string_view kOps[] = {"conv2d_forward",
+                                              "conv2d_backward_data",
+                                              "conv2d_backward_weights",
+                                              "batchnorm_forward_train",
+                                              "batchnorm_forward_inference",
+                                              "batchnorm_backward",
+                                              "batchnorm_relu_forward_train",
+                                              "batchnorm_relu_backward",
+                                              "relu_forward",
+                                              "relu_backward",
+                                              "add",
+                                              "maxpool2d_forward",
+                                              "maxpool2d_backward",
+                                              "global_avgpool_forward",
+                                              "global_avgpool_backward",
+                                              "reorder",
+                                              "concat_channels",
+                                              "split_channels"};
+  return isa && std::find(std::begin(kOps), std::end(kOps), op) != std::end(kOps);
+}
+
+}  // namespace scaledl

@@ -1,7 +1,9 @@
 // 2-D convolution on oneDNN: forward, backward data and backward weights. nhwc activations are
 // used in place; nchw ones go through the primitive's own layout (see act_md). Weights are
 // plain [O, C/groups, KH, KW] for the user and reordered to/from the layout the primitive picks
-// (format any) through per-thread scratch memory, so no call allocates.
+// (format any) through per-thread scratch memory, so no call allocates. Tensors are f32, or
+// bf16 where the CPU has bf16 instructions (the dispatch sends bf16 here only then): one dtype
+// for activations and weights, the bias in its own (f32 or bf16).
 #include "backend/cpu/dnnl_common.h"
 #include "ops/ops.h"
 
@@ -18,15 +20,18 @@ struct ConvGeom {
   memory::dims w_dims;  // oihw, or goihw with groups > 1
   tag w_tag = tag::oihw;
   int64_t out_c = 0;
+  dt dtype = dt::f32;  // activations' and weights'
 };
 
 // Checks x-side, weights and y-side tensors (x or dx, w or dw, y or dy) of one call.
 ConvGeom check_conv(const char* op, const Conv2dParams& p, const Tensor& x, const Tensor& w,
                     const Tensor& y) {
-  require_4d(op, "x", x);
-  require_4d(op, "weights", w);
-  require_4d(op, "y", y);
+  require_4d_float(op, "x", x);
+  require_4d_float(op, "weights", w);
+  require_4d_float(op, "y", y);
   require_same_layout(op, "y", y, x);
+  require(w.dtype() == x.dtype() && y.dtype() == x.dtype(), op,
+          "x " + x.str() + ", weights " + w.str() + " and y " + y.str() + " must share a dtype");
   require(p.stride_h >= 1 && p.stride_w >= 1 && p.pad_h >= 0 && p.pad_w >= 0 && p.dil_h >= 1 &&
               p.dil_w >= 1 && p.groups >= 1,
           op, "bad parameters: stride and dilation must be >= 1, padding >= 0, groups >= 1");
@@ -56,13 +61,18 @@ ConvGeom check_conv(const char* op, const Conv2dParams& p, const Tensor& x, cons
     g.w_tag = tag::goihw;
   }
   g.out_c = O;
+  g.dtype = dnnl_dtype(x.dtype());
   return g;
 }
 
 std::string conv_key(const char* op, const Conv2dParams& p, const Tensor& x, const Tensor& w,
-                     bool bias) {
-  return key_of(op, x.shape(), w.shape(), x.layout(), p.stride_h, p.stride_w, p.pad_h, p.pad_w,
-                p.dil_h, p.dil_w, p.groups, bias);
+                     const Tensor& b) {
+  return key_of(op, x.shape(), w.shape(), x.layout(), x.dtype(), p.stride_h, p.stride_w, p.pad_h,
+                p.pad_w, p.dil_h, p.dil_w, p.groups, b.defined() ? b.dtype() : DType::u8);
+}
+
+memory::desc bias_md(const ConvGeom& g, const Tensor& b) {
+  return b.defined() ? memory::desc({g.out_c}, dnnl_dtype(b.dtype()), tag::a) : memory::desc();
 }
 
 // The activation descriptor a primitive is built with. nhwc runs in place: oneDNN's direct
@@ -71,7 +81,7 @@ std::string conv_key(const char* op, const Conv2dParams& p, const Tensor& x, con
 // through per-thread scratch memory; the tensors themselves stay nchw.
 memory::desc act_md(const Tensor& t) {
   if (t.layout() == Layout::nhwc) return md4(t);
-  return memory::desc(t.shape(), dt::f32, tag::any);
+  return memory::desc(t.shape(), dnnl_dtype(t.dtype()), tag::any);
 }
 
 // One operand: the user's descriptor, the primitive's, and the reorder between them (user ->
@@ -116,12 +126,11 @@ void finish_output(dnnl::stream& s, const Operand& o, memory& m, const Tensor& t
 constexpr int kSlotX = 0, kSlotW = 1, kSlotY = 2;
 
 dnnl::convolution_forward::primitive_desc fwd_pd(const ConvGeom& g, const Tensor& x,
-                                                 const Tensor& y, bool bias) {
-  const memory::desc w_any(g.w_dims, dt::f32, tag::any);
-  const memory::desc b_md = bias ? memory::desc({g.out_c}, dt::f32, tag::a) : memory::desc();
-  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training,
-                                    dnnl::algorithm::convolution_direct, act_md(x), w_any, b_md,
-                                    act_md(y), g.strides, g.dilates, g.pad_l, g.pad_r);
+                                                 const Tensor& y, const Tensor& b) {
+  const memory::desc w_any(g.w_dims, g.dtype, tag::any);
+  dnnl::convolution_forward::desc d(
+      dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, act_md(x), w_any,
+      bias_md(g, b), act_md(y), g.strides, g.dilates, g.pad_l, g.pad_r);
   return dnnl::convolution_forward::primitive_desc(d, engine());
 }
 
@@ -146,7 +155,7 @@ PrimitiveCache<ConvEntry>& bwd_weights_cache() {
 }
 
 memory::desc user_w_md(const ConvGeom& g) {
-  return memory::desc(g.w_dims, dt::f32, g.w_tag);
+  return memory::desc(g.w_dims, g.dtype, g.w_tag);
 }
 
 }  // namespace
@@ -156,11 +165,11 @@ void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, con
   constexpr const char* op = "conv2d_forward";
   const ConvGeom g = check_conv(op, p, x, w, y);
   const bool bias = b.defined();
-  if (bias) require_vec(op, "bias", b, g.out_c);
+  if (bias) require_vec_float(op, "bias", b, g.out_c);
   guarded(op, [&] {
-    const ConvEntry& e = fwd_cache().get(conv_key("fwd", p, x, w, bias), [&] {
+    const ConvEntry& e = fwd_cache().get(conv_key("fwd", p, x, w, b), [&] {
       auto e = std::make_unique<ConvEntry>();
-      auto pd = fwd_pd(g, x, y, bias);
+      auto pd = fwd_pd(g, x, y, b);
       e->x = make_operand(md4(x), pd.src_desc(), true);
       e->w = make_operand(user_w_md(g), pd.weights_desc(), true);
       e->y = make_operand(md4(y), pd.dst_desc(), false);
@@ -184,10 +193,10 @@ void conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, const Tensor&
   constexpr const char* op = "conv2d_backward_data";
   const ConvGeom g = check_conv(op, p, dx, w, dy);
   guarded(op, [&] {
-    const ConvEntry& e = bwd_data_cache().get(conv_key("bwd_data", p, dx, w, false), [&] {
+    const ConvEntry& e = bwd_data_cache().get(conv_key("bwd_data", p, dx, w, Tensor()), [&] {
       auto e = std::make_unique<ConvEntry>();
-      auto hint = fwd_pd(g, dx, dy, false);
-      const memory::desc w_any(g.w_dims, dt::f32, tag::any);
+      auto hint = fwd_pd(g, dx, dy, Tensor());
+      const memory::desc w_any(g.w_dims, g.dtype, tag::any);
       dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, act_md(dx),
                                               w_any, act_md(dy), g.strides, g.dilates, g.pad_l,
                                               g.pad_r);
@@ -213,16 +222,15 @@ void conv2d_backward_weights(const Conv2dParams& p, const Tensor& x, const Tenso
   constexpr const char* op = "conv2d_backward_weights";
   const ConvGeom g = check_conv(op, p, x, dw, dy);
   const bool bias = db.defined();
-  if (bias) require_vec(op, "db", db, g.out_c);
+  if (bias) require_vec_float(op, "db", db, g.out_c);
   guarded(op, [&] {
-    const ConvEntry& e = bwd_weights_cache().get(conv_key("bwd_weights", p, x, dw, bias), [&] {
+    const ConvEntry& e = bwd_weights_cache().get(conv_key("bwd_weights", p, x, dw, db), [&] {
       auto e = std::make_unique<ConvEntry>();
-      auto hint = fwd_pd(g, x, dy, bias);
-      const memory::desc w_any(g.w_dims, dt::f32, tag::any);
-      const memory::desc b_md = bias ? memory::desc({g.out_c}, dt::f32, tag::a) : memory::desc();
+      auto hint = fwd_pd(g, x, dy, db);
+      const memory::desc w_any(g.w_dims, g.dtype, tag::any);
       dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, act_md(x),
-                                                 w_any, b_md, act_md(dy), g.strides, g.dilates,
-                                                 g.pad_l, g.pad_r);
+                                                 w_any, bias_md(g, db), act_md(dy), g.strides,
+                                                 g.dilates, g.pad_l, g.pad_r);
       dnnl::convolution_backward_weights::primitive_desc pd(d, engine(), hint);
       e->x = make_operand(md4(x), pd.src_desc(), true);
       e->w = make_operand(user_w_md(g), pd.diff_weights_desc(), false);

@@ -1,5 +1,7 @@
 // Element-wise ops: relu forward/backward (oneDNN eltwise), add (oneDNN binary) and dropout
-// (an OpenMP loop drawing the shared hash_words mask).
+// (an OpenMP loop drawing the shared hash_words mask). relu and add take f32 or bf16 (the
+// latter where the dispatch sends bf16 natively), one dtype per call.
+#include <string>
 #include <utility>
 
 #include "backend/cpu/dnnl_common.h"
@@ -14,9 +16,11 @@ using dnnl::memory;
 
 namespace {
 
-// y-like tensor t must match x in shape and layout.
+// y-like tensor t must match x in shape, layout and dtype.
 void check_like(const char* op, const char* name, const Tensor& t, const Tensor& x) {
-  require_f32(op, name, t);
+  require_float(op, name, t);
+  require(t.dtype() == x.dtype(), op,
+          std::string(name) + " " + t.str() + " must have the dtype of " + x.str());
   require_shape(op, name, t, x.shape());
   require_same_layout(op, name, t, x);
 }
@@ -41,11 +45,11 @@ dnnl::eltwise_forward::primitive_desc relu_fwd_pd(const memory::desc& md) {
 
 void relu_forward(const Tensor& x, Tensor& y) {
   constexpr const char* op = "relu_forward";
-  require_f32(op, "x", x);
+  require_float(op, "x", x);
   check_like(op, "y", y, x);
   if (x.numel() == 0) return;
   guarded(op, [&] {
-    EltEntry& e = cache().get(key_of("relu_fwd", x.numel()), [&] {
+    EltEntry& e = cache().get(key_of("relu_fwd", x.numel(), x.dtype()), [&] {
       auto e = std::make_unique<EltEntry>();
       e->md = md_flat(x);
       e->prim = dnnl::eltwise_forward(relu_fwd_pd(e->md));
@@ -59,12 +63,12 @@ void relu_forward(const Tensor& x, Tensor& y) {
 
 void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
   constexpr const char* op = "relu_backward";
-  require_f32(op, "y", y);
+  require_float(op, "y", y);
   check_like(op, "dy", dy, y);
   check_like(op, "dx", dx, y);
   if (y.numel() == 0) return;
   guarded(op, [&] {
-    EltEntry& e = cache().get(key_of("relu_bwd", y.numel()), [&] {
+    EltEntry& e = cache().get(key_of("relu_bwd", y.numel(), y.dtype()), [&] {
       auto e = std::make_unique<EltEntry>();
       e->md = md_flat(y);
       dnnl::eltwise_backward::desc d(algorithm::eltwise_relu_use_dst_for_bwd, e->md, e->md, 0.f,
@@ -83,7 +87,7 @@ void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
 
 void add(const Tensor& a, const Tensor& b, Tensor& y) {
   constexpr const char* op = "add";
-  require_f32(op, "a", a);
+  require_float(op, "a", a);
   check_like(op, "b", b, a);
   check_like(op, "y", y, a);
   if (a.numel() == 0) return;
@@ -92,7 +96,7 @@ void add(const Tensor& a, const Tensor& b, Tensor& y) {
   const Tensor& s0 = swap ? b : a;
   const Tensor& s1 = swap ? a : b;
   guarded(op, [&] {
-    EltEntry& e = cache().get(key_of("add", a.numel()), [&] {
+    EltEntry& e = cache().get(key_of("add", a.numel(), a.dtype()), [&] {
       auto e = std::make_unique<EltEntry>();
       e->md = md_flat(a);
       dnnl::binary::desc d(algorithm::binary_add, e->md, e->md, e->md);

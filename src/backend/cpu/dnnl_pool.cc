@@ -22,9 +22,10 @@ struct PoolGeom {
 // Checks x-side (x or dx) and y-side (y or dy) tensors; padding_r is what makes oneDNN's
 // output size pool_out_size's (larger than padding_l in ceil mode).
 PoolGeom check_pool(const char* op, const Pool2dParams& p, const Tensor& x, const Tensor& y) {
-  require_4d(op, "x", x);
-  require_4d(op, "y", y);
+  require_4d_float(op, "x", x);
+  require_4d_float(op, "y", y);
   require_same_layout(op, "y", y, x);
+  require(y.dtype() == x.dtype(), op, "y " + y.str() + " must have the dtype of x " + x.str());
   require(p.kernel_h >= 1 && p.kernel_w >= 1 && p.stride_h >= 1 && p.stride_w >= 1 &&
               p.pad_h >= 0 && p.pad_w >= 0,
           op, "bad parameters: kernel and stride must be >= 1, padding >= 0");
@@ -50,8 +51,8 @@ algorithm avg_alg(const Pool2dParams& p) {
 }
 
 std::string pool_key(const char* op, const Pool2dParams& p, const Tensor& x) {
-  return key_of(op, x.shape(), x.layout(), p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.pad_h,
-                p.pad_w, p.ceil_mode, p.count_include_pad);
+  return key_of(op, x.shape(), x.layout(), x.dtype(), p.kernel_h, p.kernel_w, p.stride_h,
+                p.stride_w, p.pad_h, p.pad_w, p.ceil_mode, p.count_include_pad);
 }
 
 struct PoolEntry {
@@ -172,7 +173,7 @@ void maxpool2d_backward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
     if (!ws.defined() || ws.dtype() != DType::u8 || ws.nbytes() != e.ws_md.get_size()) {
       // Not this backend's workspace (or none): recompute it from x.
       PoolEntry& f = fwd_entry("max_fwd", algorithm::pooling_max, p, g, x, y);
-      Tensor y_scratch = Tensor::empty(y.shape(), DType::f32, Device::cpu(), y.layout());
+      Tensor y_scratch = Tensor::empty(y.shape(), y.dtype(), Device::cpu(), y.layout());
       ws = Tensor();
       run_max_fwd(f, x, y_scratch, ws);
     }
@@ -186,6 +187,7 @@ void maxpool2d_backward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
 
 void avgpool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y) {
   constexpr const char* op = "avgpool2d_forward";
+  require_f32(op, "x", x);  // the divisor fix below reads floats
   const PoolGeom g = check_pool(op, p, x, y);
   guarded(op, [&] {
     PoolEntry& e = fwd_entry("avg_fwd", avg_alg(p), p, g, x, y);
@@ -198,6 +200,7 @@ void avgpool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y) {
 
 void avgpool2d_backward(const Pool2dParams& p, const Tensor& dy, Tensor& dx) {
   constexpr const char* op = "avgpool2d_backward";
+  require_f32(op, "dy", dy);
   const PoolGeom g = check_pool(op, p, dx, dy);
   Tensor d = dy;
   if (needs_divisor_fix(p, dx, g)) {
@@ -227,8 +230,9 @@ Pool2dParams global_params(const Tensor& x) {
 }
 
 void check_global(const char* op, const Tensor& x, const Tensor& y) {
-  require_4d(op, "x", x);
-  require_f32(op, "y", y);
+  require_4d_float(op, "x", x);
+  require_float(op, "y", y);
+  require(y.dtype() == x.dtype(), op, "y " + y.str() + " must have the dtype of x " + x.str());
   require_shape(op, "y", y, {x.dim(0), x.dim(1)});
   require(x.dim(2) > 0 && x.dim(3) > 0, op, "x has an empty plane: " + x.str());
 }

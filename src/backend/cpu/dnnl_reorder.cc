@@ -24,12 +24,14 @@ PrimitiveCache<MoveEntry>& cache() {
 
 // All of xs and y 4-D f32 in y's layout with y's N, H, W; returns the channel total of xs.
 int64_t check_channels(const char* op, const std::vector<Tensor>& xs, const Tensor& y) {
-  require_4d(op, "y", y);
+  require_4d_float(op, "y", y);
   require(!xs.empty(), op, "needs at least one part");
   int64_t c = 0;
   for (size_t i = 0; i < xs.size(); ++i) {
     const std::string name = "part " + std::to_string(i);
-    require_4d(op, name.c_str(), xs[i]);
+    require_4d_float(op, name.c_str(), xs[i]);
+    require(xs[i].dtype() == y.dtype(), op,
+            name + " " + xs[i].str() + " must have the dtype of " + y.str());
     require_same_layout(op, name.c_str(), xs[i], y);
     require(xs[i].dim(0) == y.dim(0) && xs[i].dim(2) == y.dim(2) && xs[i].dim(3) == y.dim(3), op,
             name + " " + xs[i].str() + " must have the N, H, W of " + y.str());
@@ -42,7 +44,7 @@ int64_t check_channels(const char* op, const std::vector<Tensor>& xs, const Tens
 }
 
 std::string parts_key(const char* op, const std::vector<Tensor>& xs, const Tensor& y) {
-  std::string k = key_of(op, y.shape(), y.layout());
+  std::string k = key_of(op, y.shape(), y.layout(), y.dtype());
   for (const Tensor& x : xs) k += std::to_string(x.dim(1)) + ',';
   return k;
 }
