@@ -26,7 +26,8 @@ class Layer {
   void bind(std::vector<Tensor> params, std::vector<Tensor> grads, std::vector<Tensor> buffers);
   virtual void forward(const RunContext& ctx, const std::vector<Tensor>& in, Tensor& out) = 0;
   // True when input i's gradient is exactly the output's (a residual add): the Net may then hand
-  // backward din[i] sharing dout's storage, and backward leaves it as it is.
+  // backward din[i] sharing dout's storage (where that is safe, Net::share_gradients), and
+  // backward leaves it as it is.
   virtual bool passes_gradient(int /*input*/) const { return false; }
   // False when backward never reads `out`: the Net may then let a ReLU that is this node's only
   // consumer overwrite the output in place (its backward reads only its own output).

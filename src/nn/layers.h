@@ -106,7 +106,7 @@ class Flatten : public Layer {
 class Add : public Layer {
  public:
   bool reads_output_in_backward() const override { return false; }
-  bool passes_gradient(int input) const override { return input == 0; }
+  bool passes_gradient(int) const override { return true; }
   void forward(const RunContext&, const std::vector<Tensor>& in, Tensor& out) override;
   void backward(const RunContext&, const std::vector<Tensor>& in, const Tensor& out,
                 const Tensor& dout, std::vector<Tensor>& din) override;

@@ -184,6 +184,7 @@ void Net::setup(int64_t batch, Layout layout) {
     }
   }
   fuse_bn_relu();
+  share_gradients();
   place_gradients(shapes);
   grad_written_.assign(nodes_.size(), false);
 }
@@ -344,7 +345,7 @@ void Net::backward(const Tensor& dout, const RunContext& ctx, float loss_scale) 
       } else {
         // A pass-through input takes this node's gradient as its own (no copy); this node's
         // gradient is final and never read again in this pass.
-        if (n.layer->passes_gradient(static_cast<int>(k))) nodes_[j].grad = n.grad;
+        if (shares_grad_[i][k]) nodes_[j].grad = n.grad;
         din.push_back(nodes_[j].grad);
       }
     }

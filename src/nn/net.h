@@ -130,7 +130,8 @@ class Net {
   void bind_layers();
   void place_gradients(const std::vector<Shape>& shapes);  // net_memory.cc
   int relu_in_place_of(int node) const;
-  void fuse_bn_relu();  // after the activations are placed, before the gradients
+  void fuse_bn_relu();     // after the activations are placed, before the gradients
+  void share_gradients();  // net_memory.cc; after fuse_bn_relu (pass-through ReLUs)
   const Tensor& input_on_device(const Tensor& x);
 
   Graph graph_;
@@ -156,6 +157,8 @@ class Net {
   Memory memory_;
   Tensor grad_arena_;
   std::vector<bool> grad_written_;
+  // Per node, per input: backward hands that input the node's own gradient buffer.
+  std::vector<std::vector<bool>> shares_grad_;
   std::vector<int64_t> param_begin_;  // per node: flat offset of its first parameter
   GradReadyHook grad_ready_;
 };

@@ -1,13 +1,15 @@
-// Net::place_gradients: where the activation gradients live during backward.
+// Net::share_gradients and Net::place_gradients: where the activation gradients live during
+// backward.
 //
 // backward() visits nodes from the output down. Node j's gradient is first written by the
 // backward of its highest-numbered consumer that reaches the loss and last read by j's own
-// backward; only between those two does it need memory. A pass-through input (a residual add's
-// first) takes its consumer's gradient buffer instead of its own, which then lives until that
-// input's backward; a node with several consumers also needs a scratch buffer at each later
-// consumer's backward, which writes there and adds into the gradient. The walk below mirrors
-// backward() step for step, and the buffers then share one arena (core/memory_plan.h); at a
-// backward step every buffer read or written there is live, so none of them share bytes.
+// backward; only between those two does it need memory. A sharing input (share_gradients: a
+// residual sum's inputs, a pass-through ReLU's) takes its consumer's gradient buffer instead of
+// its own, which then lives until the last such input's backward; a node with several consumers
+// also needs a scratch buffer at each later consumer's backward, which writes there and adds into
+// the gradient. The walk below mirrors backward() step for step, and the buffers then share one
+// arena (core/memory_plan.h); at a backward step every buffer read or written there is live, so
+// none of them share bytes.
 #include <algorithm>
 
 #include "core/error.h"
@@ -15,6 +17,45 @@
 #include "nn/net.h"
 
 namespace scaledl {
+
+// Which inputs take their consumer's gradient buffer as their own: those whose gradient is the
+// output's (Layer::passes_gradient; a residual sum's inputs, a pass-through ReLU's), of which
+// node i is the last consumer (the buffer is then final when handed on). After i, the input's
+// other consumers add their gradients into the buffer as backward reaches them; every other input
+// sharing it must have read it before, so each such consumer must come earlier in the graph
+// than (be visited after) every other sharer. In a ResNet block both inputs of the sum share:
+// the shortcut's other consumer, the branch's first convolution, comes before the branch's last
+// batch norm.
+void Net::share_gradients() {
+  const int n = static_cast<int>(nodes_.size());
+  std::vector<std::vector<int>> consumers(n);  // ascending
+  for (int i = 1; i < n; ++i)
+    for (int j : graph_.node(i).inputs) consumers[j].push_back(i);
+  // Every consumer of s but i comes before node t.
+  auto others_before = [&](int s, int i, int t) {
+    for (int c : consumers[s])
+      if (c != i && c > t) return false;
+    return true;
+  };
+  shares_grad_.assign(n, {});
+  for (int i = 1; i < n; ++i) {
+    const std::vector<int>& inputs = graph_.node(i).inputs;
+    shares_grad_[i].assign(inputs.size(), false);
+    std::vector<int> sharers;
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      const int j = inputs[k];
+      if (j == 0 || !nodes_[i].layer->passes_gradient(static_cast<int>(k)) ||
+          consumers[j].back() != i || std::count(sharers.begin(), sharers.end(), j) > 0)
+        continue;
+      const bool safe = std::all_of(sharers.begin(), sharers.end(), [&](int s) {
+        return others_before(j, i, s) && others_before(s, i, j);
+      });
+      if (!safe) continue;
+      sharers.push_back(j);
+      shares_grad_[i][k] = true;
+    }
+  }
+}
 
 void Net::place_gradients(const std::vector<Shape>& shapes) {
   const int n = static_cast<int>(nodes_.size());
@@ -55,7 +96,7 @@ void Net::place_gradients(const std::vector<Shape>& shapes) {
         if (!has_scratch[j]) scratch[j] = {bytes(j), step(i), step(i)};
         has_scratch[j] = true;
         scratch[j].last = step(i);
-      } else if (nodes_[i].layer->passes_gradient(static_cast<int>(k))) {
+      } else if (shares_grad_[i][k]) {
         owner[j] = o;
       } else {
         owner[j] = j;
