@@ -15,36 +15,11 @@ namespace scaledl {
 namespace {
 thread_local Backend t_cpu_backend = Backend::cpu;
 
-constexpr std::string_view kOps[] = {"conv2d_forward",
-                                     "conv2d_backward_data",
-                                     "conv2d_backward_weights",
-                                     "batchnorm_forward_train",
-                                     "batchnorm_forward_inference",
-                                     "batchnorm_backward",
-                                     "batchnorm_relu_forward_train",
-                                     "batchnorm_relu_backward",
-                                     "relu_forward",
-                                     "relu_backward",
-                                     "maxpool2d_forward",
-                                     "maxpool2d_backward",
-                                     "avgpool2d_forward",
-                                     "avgpool2d_backward",
-                                     "global_avgpool_forward",
-                                     "global_avgpool_backward",
-                                     "linear_forward",
-                                     "linear_backward_data",
-                                     "linear_backward_weights",
-                                     "softmax_cross_entropy",
-                                     "add",
-                                     "dropout_forward",
-                                     "dropout_backward",
-                                     "concat_channels",
-                                     "split_channels",
-                                     "reorder",
-                                     "cast",
-                                     "all_finite",
-                                     "sgd_update",
-                                     "sgd_update_masked"};
+#define SDL_OP(ret, name, device, how, params, args) #name,
+constexpr std::string_view kOps[] = {
+#include "ops/op_table.inc"
+};
+#undef SDL_OP
 std::atomic<bool> g_allow_tf32{false};
 }  // namespace
 
@@ -232,7 +207,10 @@ bool cpu_takes_half(std::string_view op, const A&... a) {
   return g_native_bf16 && !(any_f16(a) || ...) && cpu_native_bf16(op);
 }
 
-#define SDL_DISPATCH(device, fn, ...)                                     \
+// The body of an entry point: the backend for `device`'s device in this thread runs `fn`.
+// `emulated`: the host backends widen f16/bf16 arguments to f32 (unless the cpu backend takes
+// the call's bf16 itself); `native`: every backend takes the half dtypes itself.
+#define SDL_DISPATCH_emulated(device, fn, ...)                            \
   do {                                                                    \
     switch (backend_for(device)) {                                        \
       case Backend::reference:                                            \
@@ -245,10 +223,10 @@ bool cpu_takes_half(std::string_view op, const A&... a) {
       case Backend::cuda:                                                 \
         return cuda::fn(__VA_ARGS__);                                     \
     }                                                                     \
+    throw Error(#fn, "no such backend");                                  \
   } while (0)
 
-// cast and all_finite take half tensors natively on every backend.
-#define SDL_DISPATCH_NATIVE(device, fn, ...) \
+#define SDL_DISPATCH_native(device, fn, ...) \
   do {                                       \
     switch (backend_for(device)) {           \
       case Backend::reference:               \
@@ -258,124 +236,19 @@ bool cpu_takes_half(std::string_view op, const A&... a) {
       case Backend::cuda:                    \
         return cuda::fn(__VA_ARGS__);        \
     }                                        \
+    throw Error(#fn, "no such backend");     \
   } while (0)
 
+#define SDL_UNPAREN(...) __VA_ARGS__
+
+// The entry points, one per entry of the table.
+#define SDL_OP(ret, name, dev, how, params, args)             \
+  ret name params {                                           \
+    SDL_DISPATCH_##how(dev.device(), name, SDL_UNPAREN args); \
+  }
 namespace ops {
-
-void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& b,
-                    Tensor& y) {
-  SDL_DISPATCH(y.device(), conv2d_forward, p, x, w, b, y);
-}
-void conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
-  SDL_DISPATCH(dx.device(), conv2d_backward_data, p, dy, w, dx);
-}
-void conv2d_backward_weights(const Conv2dParams& p, const Tensor& x, const Tensor& dy, Tensor& dw,
-                             Tensor& db) {
-  SDL_DISPATCH(dw.device(), conv2d_backward_weights, p, x, dy, dw, db);
-}
-void batchnorm_forward_train(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
-                             const Tensor& beta, Tensor& y, Tensor& save_mean, Tensor& save_var,
-                             Tensor& running_mean, Tensor& running_var) {
-  SDL_DISPATCH(y.device(), batchnorm_forward_train, p, x, gamma, beta, y, save_mean, save_var,
-               running_mean, running_var);
-}
-void batchnorm_forward_inference(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
-                                 const Tensor& beta, const Tensor& running_mean,
-                                 const Tensor& running_var, Tensor& y) {
-  SDL_DISPATCH(y.device(), batchnorm_forward_inference, p, x, gamma, beta, running_mean,
-               running_var, y);
-}
-void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
-                        const Tensor& gamma, const Tensor& save_mean, const Tensor& save_var,
-                        Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
-  SDL_DISPATCH(dx.device(), batchnorm_backward, p, x, dy, gamma, save_mean, save_var, dx, dgamma,
-               dbeta);
-}
-void batchnorm_relu_forward_train(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
-                                  const Tensor& beta, Tensor& y, Tensor& save_mean,
-                                  Tensor& save_var, Tensor& running_mean, Tensor& running_var,
-                                  Tensor& workspace) {
-  SDL_DISPATCH(y.device(), batchnorm_relu_forward_train, p, x, gamma, beta, y, save_mean, save_var,
-               running_mean, running_var, workspace);
-}
-void batchnorm_relu_backward(const BatchNormParams& p, const Tensor& x, const Tensor& y,
-                             const Tensor& workspace, const Tensor& dy, const Tensor& gamma,
-                             const Tensor& save_mean, const Tensor& save_var, Tensor& dx,
-                             Tensor& dgamma, Tensor& dbeta) {
-  SDL_DISPATCH(dx.device(), batchnorm_relu_backward, p, x, y, workspace, dy, gamma, save_mean,
-               save_var, dx, dgamma, dbeta);
-}
-void relu_forward(const Tensor& x, Tensor& y) {
-  SDL_DISPATCH(y.device(), relu_forward, x, y);
-}
-void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
-  SDL_DISPATCH(dx.device(), relu_backward, y, dy, dx);
-}
-void maxpool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y, Tensor& workspace) {
-  SDL_DISPATCH(y.device(), maxpool2d_forward, p, x, y, workspace);
-}
-void maxpool2d_backward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
-                        const Tensor& workspace, const Tensor& dy, Tensor& dx) {
-  SDL_DISPATCH(dx.device(), maxpool2d_backward, p, x, y, workspace, dy, dx);
-}
-void avgpool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y) {
-  SDL_DISPATCH(y.device(), avgpool2d_forward, p, x, y);
-}
-void avgpool2d_backward(const Pool2dParams& p, const Tensor& dy, Tensor& dx) {
-  SDL_DISPATCH(dx.device(), avgpool2d_backward, p, dy, dx);
-}
-void global_avgpool_forward(const Tensor& x, Tensor& y) {
-  SDL_DISPATCH(y.device(), global_avgpool_forward, x, y);
-}
-void global_avgpool_backward(const Tensor& dy, Tensor& dx) {
-  SDL_DISPATCH(dx.device(), global_avgpool_backward, dy, dx);
-}
-void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
-  SDL_DISPATCH(y.device(), linear_forward, x, w, b, y);
-}
-void linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
-  SDL_DISPATCH(dx.device(), linear_backward_data, dy, w, dx);
-}
-void linear_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db) {
-  SDL_DISPATCH(dw.device(), linear_backward_weights, x, dy, dw, db);
-}
-void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float smoothing,
-                           Tensor& loss, Tensor& dlogits) {
-  SDL_DISPATCH(loss.device(), softmax_cross_entropy, logits, labels, smoothing, loss, dlogits);
-}
-void add(const Tensor& a, const Tensor& b, Tensor& y) {
-  SDL_DISPATCH(y.device(), add, a, b, y);
-}
-void dropout_forward(float p, uint64_t seed, const Tensor& x, Tensor& y, Tensor& mask) {
-  SDL_DISPATCH(y.device(), dropout_forward, p, seed, x, y, mask);
-}
-void dropout_backward(float p, const Tensor& mask, const Tensor& dy, Tensor& dx) {
-  SDL_DISPATCH(dx.device(), dropout_backward, p, mask, dy, dx);
-}
-void concat_channels(const std::vector<Tensor>& xs, Tensor& y) {
-  SDL_DISPATCH(y.device(), concat_channels, xs, y);
-}
-void split_channels(const Tensor& y, std::vector<Tensor>& xs) {
-  SDL_DISPATCH(y.device(), split_channels, y, xs);
-}
-void reorder(const Tensor& x, Tensor& y) {
-  SDL_DISPATCH(y.device(), reorder, x, y);
-}
-void cast(const Tensor& x, Tensor& y, float scale) {
-  SDL_DISPATCH_NATIVE(y.device(), cast, x, y, scale);
-}
-bool all_finite(const Tensor& x) {
-  SDL_DISPATCH_NATIVE(x.device(), all_finite, x);
-  return false;  // not reached: every backend returns above
-}
-void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum) {
-  SDL_DISPATCH(param.device(), sgd_update, p, param, grad, momentum);
-}
-void sgd_update_masked(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum,
-                       const Tensor& decay_mask) {
-  SDL_DISPATCH(param.device(), sgd_update_masked, p, param, grad, momentum, decay_mask);
-}
-
+#include "ops/op_table.inc"
 }  // namespace ops
+#undef SDL_OP
 
 }  // namespace scaledl

@@ -28,7 +28,7 @@ bool supports(std::string_view op, Backend backend);
 // (f32 kernels on widened copies, half outputs rounded), or not at all.
 enum class Support { none, native, emulated };
 Support support(std::string_view op, Backend backend, DType dtype);
-// Every op's name, in the order of ops/kernels.inc.
+// Every op's name, in the order of ops/op_table.inc.
 std::vector<std::string_view> op_names();
 std::string_view support_name(Support s);
 // Off: the cpu backend emulates bf16 even where it could run it natively (comparisons and
@@ -52,20 +52,24 @@ class ScopedBackend {
 void set_allow_tf32(bool allow);
 bool allow_tf32();
 
+// Every op of ops/op_table.inc, declared in scaledl::ops (the entry points, which dispatch) and
+// in each backend's namespace (which define them all).
+#define SDL_OP(ret, name, device, how, params, args) ret name params;
 namespace ops {
-#include "ops/kernels.inc"
+#include "ops/op_table.inc"
 }  // namespace ops
 
 namespace ref {
-#include "ops/kernels.inc"
+#include "ops/op_table.inc"
 }  // namespace ref
 
 namespace cpu {
-#include "ops/kernels.inc"
+#include "ops/op_table.inc"
 }  // namespace cpu
 
 namespace cuda {
-#include "ops/kernels.inc"
+#include "ops/op_table.inc"
 }  // namespace cuda
+#undef SDL_OP
 
 }  // namespace scaledl

@@ -1,5 +1,5 @@
 // SGD with momentum, weight decay, Nesterov and gradient unscaling: one vectorizable OpenMP
-// loop over the parameter, in place (PyTorch semantics, the formula in ops/kernels.inc).
+// loop over the parameter, in place (PyTorch semantics, the formula in ops/op_table.inc).
 #include "backend/cpu/dnnl_common.h"
 #include "ops/ops.h"
 

@@ -1,4 +1,4 @@
-// The cuda backend implements every op of ops/kernels.inc except the fused batch norm + ReLU
+// The cuda backend implements every op of ops/op_table.inc except the fused batch norm + ReLU
 // (the Net runs the two ops there).
 #include <string_view>
 
