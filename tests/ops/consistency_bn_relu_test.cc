@@ -25,26 +25,11 @@ const Case kCases[] = {
     {{4, 24, 2, 2}, {}},  // more channels than a vector register holds
 };
 
-struct Inputs {
-  Tensor x, gamma, beta, running_mean, running_var, dy;
-};
-
-Inputs make_inputs(const Shape& s, Layout l, uint64_t seed) {
-  Rng rng(seed);
-  const int64_t C = s[1];
-  return {random_tensor(rng, s, l, -1.5f, 2.5f),
-          random_tensor(rng, {C}, Layout::nchw, 0.5f, 1.5f),
-          random_tensor(rng, {C}, Layout::nchw, -0.5f, 0.5f),
-          random_tensor(rng, {C}, Layout::nchw, -0.5f, 0.5f),
-          random_tensor(rng, {C}, Layout::nchw, 0.5f, 2.f),
-          random_tensor(rng, s, l)};
-}
-
 struct Forward {
   Tensor y, save_mean, save_var, running_mean, running_var, workspace;  // on the backend
 };
 
-Forward forward(Backend be, const Case& c, const Inputs& t, bool fused) {
+Forward forward(Backend be, const Case& c, const BnTensors& t, bool fused) {
   ScopedBackend guard(be);
   const int64_t C = t.x.dim(1);
   Forward o{poisoned(be, t.x.shape(), t.x.layout()),
@@ -70,7 +55,7 @@ struct Grads {
 };
 
 // The fused backward with workspace `ws`, or the pair.
-Grads backward(Backend be, const Case& c, const Inputs& t, const Forward& f, bool fused,
+Grads backward(Backend be, const Case& c, const BnTensors& t, const Forward& f, bool fused,
                const Tensor& ws) {
   ScopedBackend guard(be);
   const int64_t C = t.x.dim(1);
@@ -104,7 +89,7 @@ TEST(ConsistencyBatchNormRelu, FusedForwardEqualsTheUnfusedPair) {
   uint64_t seed = 900;
   for (const Case& c : kCases)
     for (Layout l : kLayouts) {
-      const Inputs t = make_inputs(c.shape, l, ++seed);
+      const BnTensors t = make_bn(c.shape, l, ++seed);
       const Forward want = forward(Backend::reference, c, t, false);
       const double zeros = zero_fraction(want.y);
       EXPECT_GT(zeros, 0.2) << case_name(c, l);
@@ -128,7 +113,7 @@ TEST(ConsistencyBatchNormRelu, FusedBackwardEqualsTheUnfusedPair) {
   uint64_t seed = 950;
   for (const Case& c : kCases)
     for (Layout l : kLayouts) {
-      const Inputs t = make_inputs(c.shape, l, ++seed);
+      const BnTensors t = make_bn(c.shape, l, ++seed);
       const Forward ref_fwd = forward(Backend::reference, c, t, true);
       const Grads want = backward(Backend::reference, c, t, ref_fwd, false, Tensor());
       for (Backend be : all_backends("batchnorm_relu_backward")) {
@@ -153,7 +138,7 @@ TEST(ConsistencyBatchNormRelu, FusedBackwardEqualsTheUnfusedPair) {
 // A wrong mask (ReLU's gradient not applied) is caught: dx differs from the pair's.
 TEST(ConsistencyBatchNormRelu, TheMaskMatters) {
   const Case c{{2, 6, 7, 9}, {}};
-  const Inputs t = make_inputs(c.shape, Layout::nhwc, 42);
+  const BnTensors t = make_bn(c.shape, Layout::nhwc, 42);
   const Forward f = forward(Backend::cpu, c, t, true);
   const Grads fused = backward(Backend::cpu, c, t, f, true, f.workspace);
   ScopedBackend guard(Backend::cpu);

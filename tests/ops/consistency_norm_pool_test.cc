@@ -32,21 +32,6 @@ const BnCase kBnCases[] = {
     {{3, 5, 4, 4}, {.eps = 1e-5f, .momentum = 0.01f}},
 };
 
-struct BnTensors {
-  Tensor x, gamma, beta, running_mean, running_var, dy;
-};
-
-BnTensors make_bn(const Shape& s, Layout l, uint64_t seed) {
-  Rng rng(seed);
-  const int64_t C = s[1];
-  return {random_tensor(rng, s, l, -1.5f, 2.5f),
-          random_tensor(rng, {C}, Layout::nchw, 0.5f, 1.5f),
-          random_tensor(rng, {C}, Layout::nchw, -0.5f, 0.5f),
-          random_tensor(rng, {C}, Layout::nchw, -0.5f, 0.5f),
-          random_tensor(rng, {C}, Layout::nchw, 0.5f, 2.f),
-          random_tensor(rng, s, l)};
-}
-
 struct BnTrainOut {
   Tensor y, save_mean, save_var, running_mean, running_var;
 };

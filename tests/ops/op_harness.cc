@@ -115,6 +115,17 @@ Tensor random_labels(Rng& rng, int64_t n, int64_t classes) {
   return t;
 }
 
+BnTensors make_bn(const Shape& s, Layout l, uint64_t seed) {
+  Rng rng(seed);
+  const int64_t C = s[1];
+  return {random_tensor(rng, s, l, -1.5f, 2.5f),
+          random_tensor(rng, {C}, Layout::nchw, 0.5f, 1.5f),
+          random_tensor(rng, {C}, Layout::nchw, -0.5f, 0.5f),
+          random_tensor(rng, {C}, Layout::nchw, -0.5f, 0.5f),
+          random_tensor(rng, {C}, Layout::nchw, 0.5f, 2.f),
+          random_tensor(rng, s, l)};
+}
+
 std::vector<Backend> backends_under_test(std::string_view op) {
   std::vector<Backend> out;
   for (Backend b : {Backend::cpu, Backend::cuda})

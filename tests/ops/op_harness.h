@@ -43,8 +43,16 @@ Tensor random_distinct(Rng& rng, const Shape& shape, Layout layout, float step =
 // s32 labels in [0, classes).
 Tensor random_labels(Rng& rng, int64_t n, int64_t classes);
 
+// Batch norm's inputs for x of shape s: x in [-1.5, 2.5), gamma in [0.5, 1.5), beta and the
+// running mean in [-0.5, 0.5), the running variance in [0.5, 2), and an output gradient dy.
+struct BnTensors {
+  Tensor x, gamma, beta, running_mean, running_var, dy;
+};
+BnTensors make_bn(const Shape& s, Layout l, uint64_t seed);
+
 // Backends other than the reference that implement `op` in this build (cpu; cuda when built
-// and a GPU is present: CudaConsistency.GpuIsDescribedAndNoReasonIsGiven reports the skip otherwise).
+// and a GPU is present: CudaConsistency.GpuIsDescribedAndNoReasonIsGiven reports the skip
+// otherwise).
 std::vector<Backend> backends_under_test(std::string_view op);
 // The reference followed by backends_under_test(op).
 std::vector<Backend> all_backends(std::string_view op);

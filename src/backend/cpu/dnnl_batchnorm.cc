@@ -276,6 +276,22 @@ void forward_train(const char* op, const BatchNormParams& p, bool relu, const Te
   update_running(op, p, n, save_mean, save_var, running_mean, running_var);
 }
 
+// oneDNN's backward primitive for x's shape (with fuse_norm_relu when relu), cached.
+BnEntry& bwd_entry(const BatchNormParams& p, const Tensor& x, bool relu) {
+  return cache().get(bn_key("bwd", p, x, relu), [&] {
+    auto e = std::make_unique<BnEntry>();
+    e->x_md = data_md(x);
+    e->c_md = chan_md(x.dim(1));
+    auto hint = train_pd(e->x_md, p.eps, relu);
+    e->ws_md = hint.workspace_desc();
+    dnnl::batch_normalization_backward::desc d(dnnl::prop_kind::backward, e->x_md, e->x_md, p.eps,
+                                               train_flags(relu));
+    e->prim = dnnl::batch_normalization_backward(
+        dnnl::batch_normalization_backward::primitive_desc(d, engine(), hint));
+    return e;
+  });
+}
+
 // batchnorm_backward, and with relu batchnorm_relu_backward (dy masked where the forward's
 // ReLU output y is 0: by oneDNN's fused kernel when `workspace` is its own, else from y).
 void backward(const char* op, const BatchNormParams& p, bool relu, const Tensor& x, const Tensor& y,
@@ -301,18 +317,7 @@ void backward(const char* op, const BatchNormParams& p, bool relu, const Tensor&
     return;
   }
   guarded(op, [&] {
-    BnEntry& fused = cache().get(bn_key("bwd", p, x, relu), [&] {
-      auto e = std::make_unique<BnEntry>();
-      e->x_md = data_md(x);
-      e->c_md = chan_md(C);
-      auto hint = train_pd(e->x_md, p.eps, relu);
-      e->ws_md = hint.workspace_desc();
-      dnnl::batch_normalization_backward::desc d(dnnl::prop_kind::backward, e->x_md, e->x_md, p.eps,
-                                                 train_flags(relu));
-      e->prim = dnnl::batch_normalization_backward(
-          dnnl::batch_normalization_backward::primitive_desc(d, engine(), hint));
-      return e;
-    });
+    BnEntry& fused = bwd_entry(p, x, relu);
     const bool own_ws = relu && fused.ws_md.get_size() > 0 && workspace.defined() &&
                         workspace.dtype() == DType::u8 &&
                         workspace.nbytes() == fused.ws_md.get_size();
@@ -323,17 +328,7 @@ void backward(const char* op, const BatchNormParams& p, bool relu, const Tensor&
       // takes diff_src == diff_dst).
       relu_backward(y, dy, dx);
       grad = &dx;
-      e = &cache().get(bn_key("bwd", p, x, false), [&] {
-        auto u = std::make_unique<BnEntry>();
-        u->x_md = data_md(x);
-        u->c_md = chan_md(C);
-        dnnl::batch_normalization_backward::desc d(dnnl::prop_kind::backward, u->x_md, u->x_md,
-                                                   p.eps, kAffine);
-        u->prim =
-            dnnl::batch_normalization_backward(dnnl::batch_normalization_backward::primitive_desc(
-                d, engine(), train_pd(u->x_md, p.eps, false)));
-        return u;
-      });
+      e = &bwd_entry(p, x, false);
     }
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(e->x_md, x)},
                                          {DNNL_ARG_DIFF_DST, mem(e->x_md, *grad)},
