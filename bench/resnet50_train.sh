@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# ResNet-50 training throughput, scaledl against PyTorch on the CPU: batch 16, 224x224, FP32,
-# synthetic data, 2 compute threads each. Runs scaledl and the peers alternately for ROUNDS
-# rounds in one run (so drifting machine load hits every row alike), prints each round's
+# ResNet-50 training throughput, scaledl against PyTorch on the CPU: batch 16, 224x224, FP32
+# and BF16, synthetic data, 2 compute threads each. Runs scaledl and the peers alternately for
+# ROUNDS rounds in one run (so drifting machine load hits every row alike), prints each round's
 # figures, then the medians as
 #   resnet50_train_b16_fp32: ours X img/s, peer NAME Y img/s, ratio ours/peer Z
 #   resnet50_train_b16_fp32 peak RSS: ours A MB, peer NAME B MB
-# and names the fastest peer (the target). Peak RSS is GNU time's maximum resident set size of
-# the whole process (interpreter and libraries included on both sides).
+# (and the same for bf16), our bf16 against our fp32, and the fastest peer of each precision
+# (the target). Peak RSS is GNU time's maximum resident set size of the whole process
+# (interpreter and libraries included on both sides).
 #
 # Peers: the newest torch + torchvision from PyPI in a virtual environment this script makes
-# at .venv-bench (reused when present), NCHW and channels_last; Debian's python3-torch 1.13
-# (/usr/bin/python3) when it imports with torchvision.
+# at .venv-bench (reused when present): fp32 NCHW and channels_last, bf16 with
+# torch.autocast("cpu", bfloat16) and channels_last; Debian's python3-torch 1.13
+# (/usr/bin/python3, fp32) when it imports with torchvision. scaledl bf16 runs oneDNN's bf16
+# kernels where the CPU has avx512_bf16 or AMX, and emulates bf16 otherwise (its log says).
 #
 # Usage: bench/resnet50_train.sh            (from anywhere; builds build/scaledl if missing)
-# Environment: ROUNDS (3), STEPS (scaledl steps per run, 10; the first is warmup),
+# Environment: PRECISIONS ("fp32 bf16"), ROUNDS (3), STEPS (scaledl steps per run, 10; the first
+#   is warmup),
 #   TORCH_STEPS (4 timed steps per torch run), TORCH_WARMUP (1), THREADS (2), BATCH (16),
 #   SIZE (224), PYTHON (python3, for the venv), SCALEDL (build/scaledl).
 set -euo pipefail
@@ -21,6 +25,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 ROUNDS="${ROUNDS:-3}"
+PRECISIONS="${PRECISIONS:-fp32 bf16}"
 STEPS="${STEPS:-10}"
 TORCH_STEPS="${TORCH_STEPS:-4}"
 TORCH_WARMUP="${TORCH_WARMUP:-1}"
@@ -53,14 +58,26 @@ if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c "import torch, torch
   "$VENV/bin/pip" install --quiet torch torchvision
 fi
 
-# Peers: name|python|extra flags.
-PEERS=()
+# Rows: name|precision|python (empty: scaledl)|extra flags.
+ROWS=()
 NEW_VER="$("$VENV/bin/python" -c 'import torch; print(torch.__version__)')"
-PEERS+=("torch-$NEW_VER|$VENV/bin/python|")
-PEERS+=("torch-$NEW_VER-channels_last|$VENV/bin/python|--channels-last")
-if /usr/bin/python3 -c "import torch, torchvision" 2>/dev/null; then
+for prec in $PRECISIONS; do
+  case "$prec" in
+    fp32)
+      ROWS+=("scaledl-fp32|fp32||")
+      ROWS+=("torch-$NEW_VER|fp32|$VENV/bin/python|")
+      ROWS+=("torch-$NEW_VER-channels_last|fp32|$VENV/bin/python|--channels-last")
+      ;;
+    bf16)
+      ROWS+=("scaledl-bf16|bf16||")
+      ROWS+=("torch-$NEW_VER-channels_last-autocast_bf16|bf16|$VENV/bin/python|--channels-last --bf16")
+      ;;
+    *) log "error: PRECISIONS takes fp32 and bf16, got $prec"; exit 2 ;;
+  esac
+done
+if [[ " $PRECISIONS " == *" fp32 "* ]] && /usr/bin/python3 -c "import torch, torchvision" 2>/dev/null; then
   DEB_VER="$(/usr/bin/python3 -c 'import torch; print(torch.__version__)')"
-  PEERS+=("debian-torch-$DEB_VER|/usr/bin/python3|")
+  ROWS+=("debian-torch-$DEB_VER|fp32|/usr/bin/python3|")
 else
   log "Debian torch/torchvision not importable by /usr/bin/python3; skipping that row"
   log "  (apt-get install python3-torch python3-torchvision)"
@@ -69,11 +86,11 @@ fi
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 
-run_ours() {  # prints images/s and the peak RSS in kB
-  local dir="$TMP/run-$1"
+run_ours() {  # round precision; prints images/s and the peak RSS in kB
+  local dir="$TMP/run-$1-$2"
   /usr/bin/time -f %M -o "$TMP/rss" "$SCALEDL" train --model resnet50 --data synthetic:64 --image-size "$SIZE" --batch "$BATCH" \
     --steps "$STEPS" --threads "$THREADS" --no-eval --lr "$LR" --schedule constant \
-    --warmup-epochs 0 --run-dir "$dir" >"$TMP/ours-$1.log" 2>&1 ||
+    --warmup-epochs 0 --precision "$2" --run-dir "$dir" >"$TMP/ours-$1.log" 2>&1 ||
     { cat "$TMP/ours-$1.log" >&2; return 1; }
   echo "$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["images_per_sec"])' \
     "$dir/summary.json") $(tail -n 1 "$TMP/rss")"
@@ -95,15 +112,16 @@ log "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $ROUNDS roun
 declare -A RESULTS RSS
 START=$SECONDS
 for ((r = 1; r <= ROUNDS; r++)); do
-  read -r v kb <<<"$(run_ours "$r")"
-  RESULTS[ours]+="$v " RSS[ours]+="$kb "
-  printf 'round %d: %-36s %8.3f img/s, peak RSS %6d MB\n' "$r" "scaledl" "$v" $((kb / 1024))
-  for p in "${PEERS[@]}"; do
-    IFS='|' read -r name py flags <<<"$p"
-    # shellcheck disable=SC2086
-    read -r v kb <<<"$(run_peer "$py" $flags)"
+  for row in "${ROWS[@]}"; do
+    IFS='|' read -r name prec py flags <<<"$row"
+    if [[ -z "$py" ]]; then
+      read -r v kb <<<"$(run_ours "$r" "$prec")"
+    else
+      # shellcheck disable=SC2086
+      read -r v kb <<<"$(run_peer "$py" $flags)"
+    fi
     RESULTS[$name]+="$v " RSS[$name]+="$kb "
-    printf 'round %d: %-36s %8.3f img/s, peak RSS %6d MB\n' "$r" "$name" "$v" $((kb / 1024))
+    printf 'round %d: %-44s %8.3f img/s, peak RSS %6d MB\n' "$r" "$name" "$v" $((kb / 1024))
   done
   log "round $r done at $((SECONDS - START)) s, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 done
@@ -111,19 +129,27 @@ done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo
-echo "medians over $ROUNDS rounds (batch $BATCH, ${SIZE}x$SIZE, fp32, $THREADS threads, synthetic data):"
-OURS="$(echo "${RESULTS[ours]}" | median)"
-OURS_RSS="$(echo "${RSS[ours]}" | median)"
-BEST_NAME="" BEST=0
-for p in "${PEERS[@]}"; do
-  IFS='|' read -r name _ _ <<<"$p"
-  y="$(echo "${RESULTS[$name]}" | median)"
-  awk -v o="$OURS" -v y="$y" -v n="$name" \
-    'BEGIN {printf "resnet50_train_b16_fp32: ours %.3f img/s, peer %s %.3f img/s, ratio ours/peer %.3f\n", o, n, y, o / y}'
-  awk -v o="$OURS_RSS" -v y="$(echo "${RSS[$name]}" | median)" -v n="$name" \
-    'BEGIN {printf "resnet50_train_b16_fp32 peak RSS: ours %.0f MB, peer %s %.0f MB\n", o / 1024, n, y / 1024}'
-  if awk -v y="$y" -v b="$BEST" 'BEGIN {exit !(y > b)}'; then BEST="$y" BEST_NAME="$name"; fi
+echo "medians over $ROUNDS rounds (batch $BATCH, ${SIZE}x$SIZE, $THREADS threads, synthetic data):"
+for prec in $PRECISIONS; do
+  ours="scaledl-$prec"
+  o="$(echo "${RESULTS[$ours]}" | median)"
+  o_rss="$(echo "${RSS[$ours]}" | median)"
+  best_name="" best=0
+  for row in "${ROWS[@]}"; do
+    IFS='|' read -r name p py _ <<<"$row"
+    [[ "$p" == "$prec" && -n "$py" ]] || continue
+    y="$(echo "${RESULTS[$name]}" | median)"
+    awk -v o="$o" -v y="$y" -v n="$name" -v p="$prec" \
+      'BEGIN {printf "resnet50_train_b16_%s: ours %.3f img/s, peer %s %.3f img/s, ratio ours/peer %.3f\n", p, o, n, y, o / y}'
+    awk -v o="$o_rss" -v y="$(echo "${RSS[$name]}" | median)" -v n="$name" -v p="$prec" \
+      'BEGIN {printf "resnet50_train_b16_%s peak RSS: ours %.0f MB, peer %s %.0f MB\n", p, o / 1024, n, y / 1024}'
+    if awk -v y="$y" -v b="$best" 'BEGIN {exit !(y > b)}'; then best="$y" best_name="$name"; fi
+  done
+  awk -v o="$o" -v y="$best" -v n="$best_name" -v p="$prec" \
+    'BEGIN {printf "%s fastest peer (the target): %s %.3f img/s; ours/target %.3f\n", p, n, y, o / y}'
 done
-awk -v o="$OURS" -v y="$BEST" -v n="$BEST_NAME" \
-  'BEGIN {printf "fastest peer (the target): %s %.3f img/s; ours/target %.3f\n", n, y, o / y}'
+if [[ " $PRECISIONS " == *" fp32 "* && " $PRECISIONS " == *" bf16 "* ]]; then
+  awk -v b="$(echo "${RESULTS[scaledl-bf16]}" | median)" -v f="$(echo "${RESULTS[scaledl-fp32]}" | median)" \
+    'BEGIN {printf "ours bf16/fp32: %.3f (%.3f against %.3f img/s)\n", b / f, b, f}'
+fi
 log "total $((SECONDS - START)) s"

@@ -1,7 +1,9 @@
 # PyTorch side of bench/resnet50_train.sh: trains a torchvision model on random synthetic data
 # with the same recipe as scaledl train (SGD momentum 0.9 Nesterov, weight decay 5e-4 on
 # weights only, label smoothing 0.1) and prints one JSON line with images/s measured after the
-# warmup steps. Works with torch 1.13 (Debian) and the newest PyPI build.
+# warmup steps. Works with torch 1.13 (Debian) and the newest PyPI build. --bf16 runs forward and
+# loss under torch.autocast("cpu", dtype=torch.bfloat16) (fp32 master weights), as PyTorch users
+# train in bf16 on the CPU.
 #
 # Run: python bench/torch_train_step.py --model resnet50 --batch 16 --size 224 --threads 2
 import argparse
@@ -25,6 +27,8 @@ def main():
     ap.add_argument("--steps", type=int, default=8, help="measured steps")
     ap.add_argument("--warmup", type=int, default=2, help="steps before timing starts")
     ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--bf16", action="store_true",
+                    help="autocast bf16 (torch.autocast on the cpu; weights stay fp32)")
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--profile", action="store_true",
                     help="also print the top ops of one profiled step (torch.profiler)")
@@ -47,7 +51,8 @@ def main():
     def step(i):
         x, y = batches[i % len(batches)]
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y, label_smoothing=0.1)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            loss = F.cross_entropy(model(x), y, label_smoothing=0.1)
         loss.backward()
         opt.step()
         return loss.item()
@@ -66,7 +71,7 @@ def main():
         "torchvision": torchvision.__version__,
         "python": platform.python_version(),
         "model": a.model, "batch": a.batch, "size": a.size, "threads": torch.get_num_threads(),
-        "steps": a.steps, "warmup": a.warmup, "channels_last": a.channels_last,
+        "steps": a.steps, "warmup": a.warmup, "channels_last": a.channels_last, "bf16": a.bf16,
         "mkldnn": torch.backends.mkldnn.is_available(), "final_loss": loss,
     }
     print(json.dumps(out), flush=True)
