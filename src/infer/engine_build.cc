@@ -185,8 +185,10 @@ class Builder {
   memory bias_for(const Node& n, float in_scale);
   std::vector<float> output_scales(const Node& n, float in_scale, float out_scale);
   // The residual of a fused sum in the convolution's destination: in place when this is its
-  // last reader and its layout matches, else a copy. Returns (value, sum scale, sum data type).
-  int residual_into_dst(int r, const memory::desc& dst, float dst_scale, float& sum_scale,
+  // last reader, its layout matches and it is not the convolution's source `src` (a
+  // convolution must not overwrite what it reads), else a copy. Returns (value, sum scale, sum
+  // data type).
+  int residual_into_dst(int r, int src, const memory::desc& dst, float dst_scale, float& sum_scale,
                         dt& sum_dt);
   void finish_output();
 
@@ -287,12 +289,18 @@ std::vector<float> Builder::output_scales(const Node& n, float in_scale, float o
   return s;
 }
 
-int Builder::residual_into_dst(int r, const memory::desc& dst, float dst_scale, float& sum_scale,
-                               dt& sum_dt) {
+int Builder::residual_into_dst(int r, int src, const memory::desc& dst, float dst_scale,
+                               float& sum_scale, dt& sum_dt) {
   const Value& rv = val(r);
   const int rn = g_.node(node_).inputs[1];
+  auto root = [&](int v) {
+    while (val(v).alias >= 0) v = val(v).alias;
+    return v;
+  };
+  // Seen when the residual is also the source (y = conv(h) + h) and no reorder stood between
+  // them: on AVX-512 both are nhwc, and the convolution overwrote h while reading it.
   const bool last_reader =
-      !rv.external && rn != g_.output() &&
+      !rv.external && rn != g_.output() && root(r) != root(src) &&
       std::all_of(readers_[rn].begin(), readers_[rn].end(), [&](int k) { return k <= node_; }) &&
       std::none_of(conversions_.begin(), conversions_.end(),
                    [&](const Conversion& c) { return c.from == r; });
@@ -346,7 +354,7 @@ int Builder::emit_conv(const Node& n) {
   if (a.fused.sum) {
     float sum_scale = 1.f;
     dt sum_dt = dt::undef;
-    const int r = residual_into_dst(in_value(1), pd.dst_desc(), dst_scale, sum_scale, sum_dt);
+    const int r = residual_into_dst(in_value(1), src, pd.dst_desc(), dst_scale, sum_scale, sum_dt);
     if (sum_scale != 1.f || sum_dt != dt::undef) {
       auto pd2 = make_pd(sum_scale, sum_dt);
       if (pd2.dst_desc() != pd.dst_desc() || pd2.src_desc() != pd.src_desc())

@@ -42,6 +42,24 @@ TEST(InferEngine, Fp32MatchesTheTrainingExecutor) {
   }
 }
 
+// y = conv(h) + h: the sum fuses into the convolution whose source is also the residual, so
+// the residual cannot be summed in place in the destination (the convolution would overwrite what
+// it reads). Where oneDNN keeps both in one layout (nhwc on AVX-512) nothing else forced a copy.
+TEST(InferEngine, AResidualThatIsAlsoTheSourceIsNotSummedInPlace) {
+  Graph g("residual_is_source", Shape{3, 8, 8});
+  const int h = g.relu(g.conv(g.input(), 16, 3, 1, 1, "conv1"));
+  const int y = g.relu(g.add(g.conv(h, 16, 3, 1, 1, "conv2"), h));
+  g.linear(g.global_avgpool(y), 5, "fc");
+  Net net(g);
+  net.init(3);
+  const Graph v = net.graph_with_values();
+  EngineOptions o;
+  o.max_batch = 4;
+  Engine e(v, o);
+  const Tensor x = random_images({4, 3, 8, 8}, 7);
+  EXPECT_LT(relative_error(e.run(x), reference_output(v, x)), 1e-4);
+}
+
 TEST(InferEngine, PlannedMemoryIsBelowTheUnplannedSum) {
   EngineOptions o;
   o.max_batch = 8;
