@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <iterator>
 #include <map>
 #include <string>
 #include <utility>
@@ -20,6 +21,13 @@ constexpr std::string_view kOps[] = {
 #include "ops/op_table.inc"
 };
 #undef SDL_OP
+// Per op (kOps' order): whether the host backends take f16/bf16 tensors themselves.
+#define SDL_OP(ret, name, device, how, params, args) std::string_view(#how) == "native",
+constexpr bool kHalfNative[] = {
+#include "ops/op_table.inc"
+};
+#undef SDL_OP
+static_assert(std::size(kHalfNative) == std::size(kOps));
 std::atomic<bool> g_allow_tf32{false};
 }  // namespace
 
@@ -65,7 +73,8 @@ Support support(std::string_view op, Backend backend, DType dtype) {
   if (dtype == DType::f32) return Support::native;
   if (dtype != DType::f16 && dtype != DType::bf16) return Support::none;
   if (backend == Backend::cuda) return Support::native;
-  if (op == "cast" || op == "all_finite") return Support::native;
+  const size_t i = static_cast<size_t>(std::find(std::begin(kOps), std::end(kOps), op) - kOps);
+  if (kHalfNative[i]) return Support::native;
   if (backend == Backend::cpu && dtype == DType::bf16 && g_native_bf16 && cpu_native_bf16(op))
     return Support::native;
   return Support::emulated;
