@@ -84,18 +84,6 @@ std::vector<std::string_view> op_names() {
   return {std::begin(kOps), std::end(kOps)};
 }
 
-std::string_view support_name(Support s) {
-  switch (s) {
-    case Support::none:
-      return "none";
-    case Support::native:
-      return "native";
-    case Support::emulated:
-      return "emulated";
-  }
-  return "?";
-}
-
 bool supports(std::string_view op, Backend backend) {
   if (std::find(std::begin(kOps), std::end(kOps), op) == std::end(kOps)) return false;
   return backend == Backend::cuda ? cuda_supports(op) : true;

@@ -30,7 +30,6 @@ enum class Support { none, native, emulated };
 Support support(std::string_view op, Backend backend, DType dtype);
 // Every op's name, in the order of ops/op_table.inc.
 std::vector<std::string_view> op_names();
-std::string_view support_name(Support s);
 // Off: the cpu backend emulates bf16 even where it could run it natively (comparisons and
 // benchmarks of the two). Process-wide; on by default.
 void set_native_bf16(bool on);
