@@ -71,8 +71,8 @@ void Flatten::backward(const RunContext&, const std::vector<Tensor>& in, const T
 void Add::forward(const RunContext&, const std::vector<Tensor>& in, Tensor& out) {
   ops::add(in[0], in[1], out);
 }
-void Add::backward(const RunContext&, const std::vector<Tensor>&, const Tensor&,
-                   const Tensor& dout, std::vector<Tensor>& din) {
+void Add::backward(const RunContext&, const std::vector<Tensor>&, const Tensor&, const Tensor& dout,
+                   std::vector<Tensor>& din) {
   for (Tensor& d : din)
     if (d.defined() && d.raw() != dout.raw()) ops::reorder(dout, d);
 }

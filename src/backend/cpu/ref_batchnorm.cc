@@ -17,16 +17,13 @@ namespace {
 void require_like(const char* op, const char* name, const Tensor& t, const Tensor& x) {
   require(
       t.defined() && t.dtype() == DType::f32 && t.shape() == x.shape() && t.layout() == x.layout(),
-      op,
-      std::string(name) + " must match the input " + x.str() + ", got " +
-          describe(t));
+      op, std::string(name) + " must match the input " + x.str() + ", got " + describe(t));
 }
 
 // Checks a per-channel [C] f32 tensor.
 void require_channel(const char* op, const char* name, const Tensor& t, int64_t C) {
   require(t.defined() && t.dtype() == DType::f32 && t.shape() == Shape{C}, op,
-          std::string(name) + " must be f32[" + std::to_string(C) + "], got " +
-              describe(t));
+          std::string(name) + " must be f32[" + std::to_string(C) + "], got " + describe(t));
 }
 
 void require_input(const char* op, const Tensor& x) {

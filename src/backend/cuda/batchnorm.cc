@@ -23,10 +23,11 @@ cudnnBatchNormMode_t mode_for(const Tensor& x) {
 }
 
 void check_vec(const char* op, const char* name, const Tensor& t, const Tensor& x) {
-  require(t.defined() && t.dtype() == DType::f32 && t.numel() == x.dim(1) &&
-              t.device() == x.device(),
-          op, std::string(name) + " must be f32[" + std::to_string(x.dim(1)) + "] on " +
-                  x.device().str() + ", got " + describe(t));
+  require(
+      t.defined() && t.dtype() == DType::f32 && t.numel() == x.dim(1) && t.device() == x.device(),
+      op,
+      std::string(name) + " must be f32[" + std::to_string(x.dim(1)) + "] on " + x.device().str() +
+          ", got " + describe(t));
 }
 
 void check_x(const char* op, const BatchNormParams& p, const Tensor& x, const Tensor& y) {
@@ -45,9 +46,12 @@ void batchnorm_forward_train(const BatchNormParams& p, const Tensor& x, const Te
                              Tensor& running_mean, Tensor& running_var) {
   const char* op = "batchnorm_forward_train";
   check_x(op, p, x, y);
-  for (auto [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma}, {"beta", &beta},
-                         {"save_mean", &save_mean}, {"save_var", &save_var},
-                         {"running_mean", &running_mean}, {"running_var", &running_var}})
+  for (auto [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma},
+                         {"beta", &beta},
+                         {"save_mean", &save_mean},
+                         {"save_var", &save_var},
+                         {"running_mean", &running_mean},
+                         {"running_var", &running_var}})
     check_vec(op, name, *t, x);
   Context& c = context(y.device());
   const cudnnBatchNormMode_t mode = mode_for(x);
@@ -66,8 +70,10 @@ void batchnorm_forward_inference(const BatchNormParams& p, const Tensor& x, cons
                                  const Tensor& running_var, Tensor& y) {
   const char* op = "batchnorm_forward_inference";
   check_x(op, p, x, y);
-  for (auto [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma}, {"beta", &beta},
-                         {"running_mean", &running_mean}, {"running_var", &running_var}})
+  for (auto [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma},
+                         {"beta", &beta},
+                         {"running_mean", &running_mean},
+                         {"running_var", &running_var}})
     check_vec(op, name, *t, x);
   Context& c = context(y.device());
   TensorDesc xd(x), yd(y);
@@ -84,8 +90,10 @@ void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor&
   check_x(op, p, x, dx);
   require_cuda_like(op, "output gradient", dy, x);
   for (auto [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma},
-                         {"save_mean", &save_mean}, {"save_var", &save_var},
-                         {"dgamma", &dgamma}, {"dbeta", &dbeta}})
+                         {"save_mean", &save_mean},
+                         {"save_var", &save_var},
+                         {"dgamma", &dgamma},
+                         {"dbeta", &dbeta}})
     check_vec(op, name, *t, x);
   Context& c = context(dx.device());
   const cudnnBatchNormMode_t mode = mode_for(x);
@@ -93,10 +101,10 @@ void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor&
   TensorDesc sd(xd, mode);
   Tensor invstd = Tensor::empty({x.dim(1)}, DType::f32, x.device());
   var_to_invstd(save_var, p.eps, invstd);
-  SDL_CUDNN(cudnnBatchNormalizationBackward(
-      c.cudnn, mode, &kOne, &kZero, &kOne, &kZero, xd.get(), x.raw(), dyd.get(), dy.raw(),
-      dxd.get(), dx.raw(), sd.get(), gamma.raw(), dgamma.raw(), dbeta.raw(), p.eps, save_mean.raw(),
-      invstd.raw()));
+  SDL_CUDNN(cudnnBatchNormalizationBackward(c.cudnn, mode, &kOne, &kZero, &kOne, &kZero, xd.get(),
+                                            x.raw(), dyd.get(), dy.raw(), dxd.get(), dx.raw(),
+                                            sd.get(), gamma.raw(), dgamma.raw(), dbeta.raw(), p.eps,
+                                            save_mean.raw(), invstd.raw()));
 }
 
 // Batch norm + ReLU is not fused on the GPU: supports() answers false for both ops, and the Net
