@@ -17,33 +17,47 @@ void require_defined(const char* op, const char* name, const Tensor& t) {
   require(t.defined(), op, std::string(name) + " is undefined; pass an allocated tensor");
 }
 
-void require_f32(const char* op, const char* name, const Tensor& t) {
+namespace {
+// Defined, on the cpu, and f32 (or bf16 too when allow_bf16).
+void require_cpu_float(const char* op, const char* name, const Tensor& t, bool allow_bf16) {
   require_defined(op, name, t);
-  require(t.dtype() == DType::f32, op, std::string(name) + " must be f32, got " + t.str());
+  const bool ok = t.dtype() == DType::f32 || (allow_bf16 && t.dtype() == DType::bf16);
+  require(ok, op,
+          std::string(name) + (allow_bf16 ? " must be f32 or bf16" : " must be f32") + ", got " +
+              t.str());
   require(t.device().is_cpu(), op, std::string(name) + " must be on the cpu, got " + t.str());
+}
+void require_rank4(const char* op, const char* name, const Tensor& t) {
+  require(t.ndim() == 4, op, std::string(name) + " must be 4-D [N,C,H,W], got " + t.str());
+}
+void require_length(const char* op, const char* name, const Tensor& t, int64_t c) {
+  require(t.ndim() == 1 && t.dim(0) == c, op,
+          std::string(name) + " must be " + std::string(dtype_name(t.dtype())) + "[" +
+              std::to_string(c) + "], got " + t.str());
+}
+}  // namespace
+
+void require_f32(const char* op, const char* name, const Tensor& t) {
+  require_cpu_float(op, name, t, false);
 }
 
 void require_float(const char* op, const char* name, const Tensor& t) {
-  require_defined(op, name, t);
-  require(t.dtype() == DType::f32 || t.dtype() == DType::bf16, op,
-          std::string(name) + " must be f32 or bf16, got " + t.str());
-  require(t.device().is_cpu(), op, std::string(name) + " must be on the cpu, got " + t.str());
+  require_cpu_float(op, name, t, true);
 }
 
 void require_4d_float(const char* op, const char* name, const Tensor& t) {
   require_float(op, name, t);
-  require(t.ndim() == 4, op, std::string(name) + " must be 4-D [N,C,H,W], got " + t.str());
+  require_rank4(op, name, t);
 }
 
 void require_vec_float(const char* op, const char* name, const Tensor& t, int64_t c) {
   require_float(op, name, t);
-  require(t.ndim() == 1 && t.dim(0) == c, op,
-          std::string(name) + " must be [" + std::to_string(c) + "], got " + t.str());
+  require_length(op, name, t, c);
 }
 
 void require_4d(const char* op, const char* name, const Tensor& t) {
   require_f32(op, name, t);
-  require(t.ndim() == 4, op, std::string(name) + " must be 4-D [N,C,H,W], got " + t.str());
+  require_rank4(op, name, t);
 }
 
 void require_2d(const char* op, const char* name, const Tensor& t) {
@@ -62,6 +76,11 @@ void require_same_layout(const char* op, const char* name, const Tensor& t, cons
           std::string(name) + " " + t.str() + " must have the layout of " + ref.str());
 }
 
+void require_same_dtype(const char* op, const char* name, const Tensor& t, const Tensor& ref) {
+  require(t.dtype() == ref.dtype(), op,
+          std::string(name) + " " + t.str() + " must have the dtype of " + ref.str());
+}
+
 void require_same_numel(const char* op, const char* name, const Tensor& t, const Tensor& ref) {
   require_defined(op, name, t);
   require(t.numel() == ref.numel(), op,
@@ -70,8 +89,7 @@ void require_same_numel(const char* op, const char* name, const Tensor& t, const
 
 void require_vec(const char* op, const char* name, const Tensor& t, int64_t c) {
   require_f32(op, name, t);
-  require(t.ndim() == 1 && t.dim(0) == c, op,
-          std::string(name) + " must be f32[" + std::to_string(c) + "], got " + t.str());
+  require_length(op, name, t, c);
 }
 
 void require_sgd_tensors(const char* op, const Tensor& param, const Tensor& grad,

@@ -23,6 +23,7 @@ void require_4d(const char* op, const char* name, const Tensor& t);
 void require_2d(const char* op, const char* name, const Tensor& t);
 void require_shape(const char* op, const char* name, const Tensor& t, const Shape& want);
 void require_same_layout(const char* op, const char* name, const Tensor& t, const Tensor& ref);
+void require_same_dtype(const char* op, const char* name, const Tensor& t, const Tensor& ref);
 void require_same_numel(const char* op, const char* name, const Tensor& t, const Tensor& ref);
 // SGD's tensors: an f32 parameter, and gradient and momentum f32 with its elements on its device.
 void require_sgd_tensors(const char* op, const Tensor& param, const Tensor& grad,

@@ -26,8 +26,7 @@ int64_t check_bn_data(const char* op, const Tensor& x, const Tensor& y, const ch
   require_float(op, "x", x);
   require(x.ndim() == 4 || x.ndim() == 2, op, "x must be [N,C,H,W] or [N,C], got " + x.str());
   require_float(op, y_name, y);
-  require(y.dtype() == x.dtype(), op,
-          std::string(y_name) + " " + y.str() + " must have the dtype of x " + x.str());
+  require_same_dtype(op, y_name, y, x);
   require_shape(op, y_name, y, x.shape());
   require_same_layout(op, y_name, y, x);
   return x.dim(1);

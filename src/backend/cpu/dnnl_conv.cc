@@ -30,8 +30,8 @@ ConvGeom check_conv(const char* op, const Conv2dParams& p, const Tensor& x, cons
   require_4d_float(op, "weights", w);
   require_4d_float(op, "y", y);
   require_same_layout(op, "y", y, x);
-  require(w.dtype() == x.dtype() && y.dtype() == x.dtype(), op,
-          "x " + x.str() + ", weights " + w.str() + " and y " + y.str() + " must share a dtype");
+  require_same_dtype(op, "weights", w, x);
+  require_same_dtype(op, "y", y, x);
   require(p.stride_h >= 1 && p.stride_w >= 1 && p.pad_h >= 0 && p.pad_w >= 0 && p.dil_h >= 1 &&
               p.dil_w >= 1 && p.groups >= 1,
           op, "bad parameters: stride and dilation must be >= 1, padding >= 0, groups >= 1");

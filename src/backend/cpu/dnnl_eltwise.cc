@@ -19,8 +19,7 @@ namespace {
 // y-like tensor t must match x in shape, layout and dtype.
 void check_like(const char* op, const char* name, const Tensor& t, const Tensor& x) {
   require_float(op, name, t);
-  require(t.dtype() == x.dtype(), op,
-          std::string(name) + " " + t.str() + " must have the dtype of " + x.str());
+  require_same_dtype(op, name, t, x);
   require_shape(op, name, t, x.shape());
   require_same_layout(op, name, t, x);
 }

@@ -25,7 +25,7 @@ PoolGeom check_pool(const char* op, const Pool2dParams& p, const Tensor& x, cons
   require_4d_float(op, "x", x);
   require_4d_float(op, "y", y);
   require_same_layout(op, "y", y, x);
-  require(y.dtype() == x.dtype(), op, "y " + y.str() + " must have the dtype of x " + x.str());
+  require_same_dtype(op, "y", y, x);
   require(p.kernel_h >= 1 && p.kernel_w >= 1 && p.stride_h >= 1 && p.stride_w >= 1 &&
               p.pad_h >= 0 && p.pad_w >= 0,
           op, "bad parameters: kernel and stride must be >= 1, padding >= 0");
@@ -232,7 +232,7 @@ Pool2dParams global_params(const Tensor& x) {
 void check_global(const char* op, const Tensor& x, const Tensor& y) {
   require_4d_float(op, "x", x);
   require_float(op, "y", y);
-  require(y.dtype() == x.dtype(), op, "y " + y.str() + " must have the dtype of x " + x.str());
+  require_same_dtype(op, "y", y, x);
   require_shape(op, "y", y, {x.dim(0), x.dim(1)});
   require(x.dim(2) > 0 && x.dim(3) > 0, op, "x has an empty plane: " + x.str());
 }

@@ -30,8 +30,7 @@ int64_t check_channels(const char* op, const std::vector<Tensor>& xs, const Tens
   for (size_t i = 0; i < xs.size(); ++i) {
     const std::string name = "part " + std::to_string(i);
     require_4d_float(op, name.c_str(), xs[i]);
-    require(xs[i].dtype() == y.dtype(), op,
-            name + " " + xs[i].str() + " must have the dtype of " + y.str());
+    require_same_dtype(op, name.c_str(), xs[i], y);
     require_same_layout(op, name.c_str(), xs[i], y);
     require(xs[i].dim(0) == y.dim(0) && xs[i].dim(2) == y.dim(2) && xs[i].dim(3) == y.dim(3), op,
             name + " " + xs[i].str() + " must have the N, H, W of " + y.str());
