@@ -99,18 +99,25 @@ ScopedBackend::~ScopedBackend() {
 // f16/bf16 tensors on the host backends (emulated mixed precision): every half argument is
 // widened to an f32 copy, the f32 kernel runs, and each half output is rounded back. The math
 // is f32 as on the GPU's tensor cores; each op's output carries the dtype's rounding.
+// Whether `pred` holds for a tensor among an op's arguments (a tensor or a list of them; other
+// arguments hold none).
+template <class P, class A>
+bool any_tensor(const P&, const A&) {
+  return false;
+}
+template <class P>
+bool any_tensor(const P& pred, const Tensor& t) {
+  return pred(t);
+}
+template <class P>
+bool any_tensor(const P& pred, const std::vector<Tensor>& v) {
+  return std::any_of(v.begin(), v.end(), pred);
+}
+
 class Emulation {
  public:
   static bool half(const Tensor& t) {
     return t.defined() && (t.dtype() == DType::f16 || t.dtype() == DType::bf16);
-  }
-  template <class A>
-  static bool any(const A&) {
-    return false;
-  }
-  static bool any(const Tensor& t) { return half(t); }
-  static bool any(const std::vector<Tensor>& v) {
-    return std::any_of(v.begin(), v.end(), [](const Tensor& t) { return half(t); });
   }
 
   template <class A>
@@ -181,27 +188,15 @@ void emulated(F&& fn, A&... a) {
 
 template <class... A>
 bool any_half(const A&... a) {
-  return (Emulation::any(a) || ...);
+  return (any_tensor(Emulation::half, a) || ...);
 }
 
 // Whether the cpu backend takes this call's half tensors itself: all of them bf16, and the op
 // one that it runs natively in bf16 on this CPU.
-bool is_f16(const Tensor& t) {
-  return t.defined() && t.dtype() == DType::f16;
-}
-template <class A>
-bool any_f16(const A&) {
-  return false;
-}
-bool any_f16(const Tensor& t) {
-  return is_f16(t);
-}
-bool any_f16(const std::vector<Tensor>& v) {
-  return std::any_of(v.begin(), v.end(), is_f16);
-}
 template <class... A>
 bool cpu_takes_half(std::string_view op, const A&... a) {
-  return g_native_bf16 && !(any_f16(a) || ...) && cpu_native_bf16(op);
+  const auto f16 = [](const Tensor& t) { return t.defined() && t.dtype() == DType::f16; };
+  return g_native_bf16 && !(any_tensor(f16, a) || ...) && cpu_native_bf16(op);
 }
 
 // The body of an entry point: the backend for `device`'s device in this thread runs `fn`.
