@@ -44,7 +44,6 @@ class BatchNorm2d : public Layer {
   bool reads_output_in_backward() const override { return false; }
   BatchNorm2d(BatchNormParams p, int64_t channels) : p_(p), channels_(channels) {}
   void fuse_relu(bool on) { fused_relu_ = on; }
-  bool fused_relu() const { return fused_relu_; }
   void forward(const RunContext&, const std::vector<Tensor>& in, Tensor& out) override;
   void backward(const RunContext&, const std::vector<Tensor>& in, const Tensor& out,
                 const Tensor& dout, std::vector<Tensor>& din) override;
