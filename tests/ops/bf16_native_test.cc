@@ -16,8 +16,9 @@ namespace scaledl::optest {
 namespace {
 
 // Inputs are rounded to bf16 on both sides, so what differs is the output's rounding (2^-9
-// relative) and oneDNN's f32 accumulation order: rel 1e-2, abs 1e-2 of values of order 1.
-constexpr Tolerance kBf16Tol{1e-2, 1e-2};
+// relative) and oneDNN's f32 accumulation order: 1e-2, relative to each element and to the
+// largest reference value.
+constexpr double kBf16Rel = 1e-2;
 
 bool cpu_has_native_bf16() {
   return support("conv2d_forward", Backend::cpu, DType::bf16) == Support::native;
@@ -27,18 +28,6 @@ bool cpu_has_native_bf16() {
   if (!cpu_has_native_bf16())                                                                \
   GTEST_SKIP() << "this CPU has neither avx512_bf16 nor AMX: the cpu backend emulates bf16 " \
                   "(support() says emulated)"
-
-Tensor to_dtype(const Tensor& t, DType d) {
-  if (!t.defined()) return t;
-  Tensor out = Tensor::empty(t.shape(), d, Device::cpu(), t.layout());
-  ops::cast(t, out, 1.f);
-  return out;
-}
-
-// t rounded to bf16 and back: the f32 values the bf16 kernels see.
-Tensor bf16_rounded(const Tensor& t) {
-  return t.defined() ? to_dtype(to_dtype(t, DType::bf16), DType::f32) : t;
-}
 
 struct ConvCase {
   const char* name;
@@ -74,9 +63,10 @@ struct ConvData {
 
 ConvData make(const ConvCase& c, Layout l, uint64_t seed) {
   Rng rng(seed);
-  return {bf16_rounded(random_tensor(rng, c.x, l)), bf16_rounded(random_tensor(rng, c.w)),
-          c.bias ? bf16_rounded(random_tensor(rng, {c.w[0]})) : Tensor(),
-          bf16_rounded(random_tensor(rng, out_shape(c), l))};
+  return {rounded(random_tensor(rng, c.x, l), DType::bf16),
+          rounded(random_tensor(rng, c.w), DType::bf16),
+          c.bias ? rounded(random_tensor(rng, {c.w[0]}), DType::bf16) : Tensor(),
+          rounded(random_tensor(rng, out_shape(c), l), DType::bf16)};
 }
 
 struct ConvResults {
@@ -87,8 +77,8 @@ struct ConvResults {
 ConvResults run(Backend be, DType dtype, const ConvCase& c, const ConvData& d) {
   ScopedBackend guard(be);
   const Layout l = d.x.layout();
-  const Tensor x = to_dtype(d.x, dtype), w = to_dtype(d.w, dtype), b = to_dtype(d.b, dtype);
-  const Tensor dy = to_dtype(d.dy, dtype);
+  const Tensor x = as_dtype(d.x, dtype), w = as_dtype(d.w, dtype), b = as_dtype(d.b, dtype);
+  const Tensor dy = as_dtype(d.dy, dtype);
   Tensor y = Tensor::empty(out_shape(c), dtype, Device::cpu(), l);
   Tensor dx = Tensor::empty(c.x, dtype, Device::cpu(), l);
   Tensor dw = Tensor::empty(c.w, dtype);
@@ -96,17 +86,12 @@ ConvResults run(Backend be, DType dtype, const ConvCase& c, const ConvData& d) {
   ops::conv2d_forward(c.p, x, w, b, y);
   ops::conv2d_backward_data(c.p, dy, w, dx);
   ops::conv2d_backward_weights(c.p, x, dy, dw, db);
-  return {to_dtype(y, DType::f32), to_dtype(dx, DType::f32), to_dtype(dw, DType::f32),
-          to_dtype(db, DType::f32)};
+  return {as_dtype(y, DType::f32), as_dtype(dx, DType::f32), as_dtype(dw, DType::f32),
+          as_dtype(db, DType::f32)};
 }
 
-// Relative to the largest reference value: sums of many products lose absolute, not relative,
-// precision in the small elements.
 Tolerance scaled(const Tensor& want) {
-  double m = 0;
-  for (int64_t i = 0; i < want.numel(); ++i)
-    m = std::max(m, static_cast<double>(std::fabs(want.data<float>()[i])));
-  return {kBf16Tol.abs * std::max(1.0, m), kBf16Tol.rel};
+  return relative_to_max(want, kBf16Rel);
 }
 
 TEST(NativeBf16, ConvolutionMatchesTheF32ReferenceOnBf16Inputs) {
@@ -141,7 +126,7 @@ TEST(NativeBf16, OutputsAreBf16Values) {
   const ConvCase& c = kCases[1];
   const ConvData d = make(c, Layout::nhwc, 77);
   const ConvResults got = run(Backend::cpu, DType::bf16, c, d);
-  const Tensor again = bf16_rounded(got.y);
+  const Tensor again = rounded(got.y, DType::bf16);
   EXPECT_TRUE(all_equal("y is bf16-representable", got.y, again));
 }
 

@@ -4,6 +4,7 @@
 // the reference. The Net runs the fused ops wherever supports() says so. Tolerance kBackendTol:
 // oneDNN's fused kernels are other kernels than the pair's (their statistics differ from the
 // pair's in the last bit), and the plane loops' masked sums vectorize differently.
+#include <functional>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -85,54 +86,54 @@ double zero_fraction(const Tensor& y) {
   return static_cast<double>(zeros) / static_cast<double>(h.numel());
 }
 
-TEST(ConsistencyBatchNormRelu, FusedForwardEqualsTheUnfusedPair) {
-  uint64_t seed = 900;
+// Calls body(case, layout, inputs) for every case on both layouts, inputs seeded from `seed` on.
+void each_case(uint64_t seed,
+               const std::function<void(const Case&, Layout, const BnTensors&)>& body) {
   for (const Case& c : kCases)
-    for (Layout l : kLayouts) {
-      const BnTensors t = make_bn(c.shape, l, ++seed);
-      const Forward want = forward(Backend::reference, c, t, false);
-      const double zeros = zero_fraction(want.y);
-      EXPECT_GT(zeros, 0.2) << case_name(c, l);
-      EXPECT_LT(zeros, 0.8) << case_name(c, l);
-      for (Backend be : all_backends("batchnorm_relu_forward_train")) {
-        SCOPED_TRACE(std::string(backend_name(be)) + " " + case_name(c, l));
-        const Forward pair = forward(be, c, t, false);
-        const Forward got = forward(be, c, t, true);
-        EXPECT_TRUE(all_close(tagged("y, fused vs pair", be), got.y, pair.y));
-        EXPECT_TRUE(all_close(tagged("save_mean", be), got.save_mean, pair.save_mean));
-        EXPECT_TRUE(all_close(tagged("save_var", be), got.save_var, pair.save_var));
-        EXPECT_TRUE(all_close(tagged("running_var", be), got.running_var, pair.running_var));
-        EXPECT_TRUE(all_close(with_backend("y", be), got.y, want.y));
-        EXPECT_TRUE(
-            all_close(with_backend("running_mean", be), got.running_mean, want.running_mean));
-      }
+    for (Layout l : kLayouts) body(c, l, make_bn(c.shape, l, ++seed));
+}
+
+TEST(ConsistencyBatchNormRelu, FusedForwardEqualsTheUnfusedPair) {
+  each_case(900, [](const Case& c, Layout l, const BnTensors& t) {
+    const Forward want = forward(Backend::reference, c, t, false);
+    const double zeros = zero_fraction(want.y);
+    EXPECT_GT(zeros, 0.2) << case_name(c, l);
+    EXPECT_LT(zeros, 0.8) << case_name(c, l);
+    for (Backend be : all_backends("batchnorm_relu_forward_train")) {
+      SCOPED_TRACE(std::string(backend_name(be)) + " " + case_name(c, l));
+      const Forward pair = forward(be, c, t, false);
+      const Forward got = forward(be, c, t, true);
+      EXPECT_TRUE(all_close(tagged("y, fused vs pair", be), got.y, pair.y));
+      EXPECT_TRUE(all_close(tagged("save_mean", be), got.save_mean, pair.save_mean));
+      EXPECT_TRUE(all_close(tagged("save_var", be), got.save_var, pair.save_var));
+      EXPECT_TRUE(all_close(tagged("running_var", be), got.running_var, pair.running_var));
+      EXPECT_TRUE(all_close(with_backend("y", be), got.y, want.y));
+      EXPECT_TRUE(all_close(with_backend("running_mean", be), got.running_mean, want.running_mean));
     }
+  });
 }
 
 TEST(ConsistencyBatchNormRelu, FusedBackwardEqualsTheUnfusedPair) {
-  uint64_t seed = 950;
-  for (const Case& c : kCases)
-    for (Layout l : kLayouts) {
-      const BnTensors t = make_bn(c.shape, l, ++seed);
-      const Forward ref_fwd = forward(Backend::reference, c, t, true);
-      const Grads want = backward(Backend::reference, c, t, ref_fwd, false, Tensor());
-      for (Backend be : all_backends("batchnorm_relu_backward")) {
-        SCOPED_TRACE(std::string(backend_name(be)) + " " + case_name(c, l));
-        const Forward f = forward(be, c, t, true);
-        const Grads pair = backward(be, c, t, f, false, Tensor());
-        const Grads got = backward(be, c, t, f, true, f.workspace);
-        // Without the backend's own workspace the mask comes from y: the same gradients.
-        const Grads no_ws = backward(be, c, t, f, true, Tensor());
-        EXPECT_TRUE(all_close(tagged("dx, fused vs pair", be), got.dx, pair.dx));
-        EXPECT_TRUE(all_close(tagged("dgamma, fused vs pair", be), got.dgamma, pair.dgamma));
-        EXPECT_TRUE(all_close(tagged("dbeta, fused vs pair", be), got.dbeta, pair.dbeta));
-        EXPECT_TRUE(all_close(tagged("dx, mask from y", be), no_ws.dx, pair.dx));
-        EXPECT_TRUE(all_close(tagged("dgamma, mask from y", be), no_ws.dgamma, pair.dgamma));
-        EXPECT_TRUE(all_close(with_backend("dx", be), got.dx, want.dx));
-        EXPECT_TRUE(all_close(with_backend("dgamma", be), got.dgamma, want.dgamma));
-        EXPECT_TRUE(all_close(with_backend("dbeta", be), got.dbeta, want.dbeta));
-      }
+  each_case(950, [](const Case& c, Layout l, const BnTensors& t) {
+    const Forward ref_fwd = forward(Backend::reference, c, t, true);
+    const Grads want = backward(Backend::reference, c, t, ref_fwd, false, Tensor());
+    for (Backend be : all_backends("batchnorm_relu_backward")) {
+      SCOPED_TRACE(std::string(backend_name(be)) + " " + case_name(c, l));
+      const Forward f = forward(be, c, t, true);
+      const Grads pair = backward(be, c, t, f, false, Tensor());
+      const Grads got = backward(be, c, t, f, true, f.workspace);
+      // Without the backend's own workspace the mask comes from y: the same gradients.
+      const Grads no_ws = backward(be, c, t, f, true, Tensor());
+      EXPECT_TRUE(all_close(tagged("dx, fused vs pair", be), got.dx, pair.dx));
+      EXPECT_TRUE(all_close(tagged("dgamma, fused vs pair", be), got.dgamma, pair.dgamma));
+      EXPECT_TRUE(all_close(tagged("dbeta, fused vs pair", be), got.dbeta, pair.dbeta));
+      EXPECT_TRUE(all_close(tagged("dx, mask from y", be), no_ws.dx, pair.dx));
+      EXPECT_TRUE(all_close(tagged("dgamma, mask from y", be), no_ws.dgamma, pair.dgamma));
+      EXPECT_TRUE(all_close(with_backend("dx", be), got.dx, want.dx));
+      EXPECT_TRUE(all_close(with_backend("dgamma", be), got.dgamma, want.dgamma));
+      EXPECT_TRUE(all_close(with_backend("dbeta", be), got.dbeta, want.dbeta));
     }
+  });
 }
 
 // A wrong mask (ReLU's gradient not applied) is caught: dx differs from the pair's.

@@ -16,39 +16,26 @@
 namespace scaledl::optest {
 namespace {
 
-#define SDL_NEED_GPU()                                                                     \
-  do {                                                                                     \
-    if (cuda_device_count() == 0 || !supports("conv2d_forward", Backend::cuda))            \
+#define SDL_NEED_GPU()                                                                    \
+  do {                                                                                    \
+    if (cuda_device_count() == 0 || !supports("conv2d_forward", Backend::cuda))           \
       GTEST_SKIP() << "needs a CUDA GPU and a CUDA build: " << cuda_unavailable_reason(); \
   } while (0)
 
 const DType kHalfTypes[] = {DType::f16, DType::bf16};
 
-Tolerance tol_for(DType t) { return t == DType::f16 ? Tolerance{5e-3, 5e-3} : Tolerance{3e-2, 3e-2}; }
-
-// f32 host values rounded to `t` (still f32 on the host): the reference's inputs.
-Tensor rounded(const Tensor& x, DType t) {
-  Tensor h = Tensor::empty(x.shape(), t, Device::cpu(), x.layout());
-  ops::cast(x, h, 1.f);
-  Tensor back = Tensor::empty(x.shape(), DType::f32, Device::cpu(), x.layout());
-  ops::cast(h, back, 1.f);
-  return back;
+Tolerance tol_for(DType t) {
+  return t == DType::f16 ? Tolerance{5e-3, 5e-3} : Tolerance{3e-2, 3e-2};
 }
 
 // `x` on the GPU in dtype t.
 Tensor gpu(const Tensor& x, DType t) {
-  Tensor h = Tensor::empty(x.shape(), t, Device::cpu(), x.layout());
-  ops::cast(x, h, 1.f);
-  return h.to(Device::cuda(0));
+  return as_dtype(x, t).to(Device::cuda(0));
 }
 
 // A GPU result of any float dtype as f32 on the host.
 Tensor host_f32(const Tensor& y) {
-  Tensor h = y.to(Device::cpu());
-  if (h.dtype() == DType::f32) return h;
-  Tensor f = Tensor::empty(h.shape(), DType::f32, Device::cpu(), h.layout());
-  ops::cast(h, f, 1.f);
-  return f;
+  return as_dtype(y, DType::f32);
 }
 
 Tensor gpu_empty(const Shape& s, DType t, Layout l = Layout::nchw) {
@@ -93,7 +80,8 @@ TEST(CudaConsistency, ConvolutionInHalfTypes) {
       ops::conv2d_backward_data(p, gpu(dy, t), gpu(w, t), dx);
       ops::conv2d_backward_weights(p, gpu(x, t), gpu(dy, t), dw, db);
       EXPECT_TRUE(all_close(name("conv2d_forward y", t, l), host_f32(y), want_y, tol_for(t)));
-      EXPECT_TRUE(all_close(name("conv2d_backward_data dx", t, l), host_f32(dx), want_dx, tol_for(t)));
+      EXPECT_TRUE(
+          all_close(name("conv2d_backward_data dx", t, l), host_f32(dx), want_dx, tol_for(t)));
       // Weight gradients sum over N*OH*OW = 120 products: a larger absolute error.
       const Tolerance wt{tol_for(t).abs * 4, tol_for(t).rel};
       EXPECT_TRUE(all_close(name("conv2d_backward_weights dw", t, l), host_f32(dw), want_dw, wt));
@@ -124,9 +112,12 @@ TEST(CudaConsistency, LinearInHalfTypes) {
     ops::linear_backward_weights(gpu(x, t), gpu(dy, t), dw, db);
     const Layout l = Layout::nchw;
     EXPECT_TRUE(all_close(name("linear_forward y", t, l), host_f32(y), want_y, tol_for(t)));
-    EXPECT_TRUE(all_close(name("linear_backward_data dx", t, l), host_f32(dx), want_dx, tol_for(t)));
-    EXPECT_TRUE(all_close(name("linear_backward_weights dw", t, l), host_f32(dw), want_dw, tol_for(t)));
-    EXPECT_TRUE(all_close(name("linear_backward_weights db", t, l), host_f32(db), want_db, tol_for(t)));
+    EXPECT_TRUE(
+        all_close(name("linear_backward_data dx", t, l), host_f32(dx), want_dx, tol_for(t)));
+    EXPECT_TRUE(
+        all_close(name("linear_backward_weights dw", t, l), host_f32(dw), want_dw, tol_for(t)));
+    EXPECT_TRUE(
+        all_close(name("linear_backward_weights db", t, l), host_f32(db), want_db, tol_for(t)));
   }
 }
 
@@ -168,7 +159,8 @@ TEST(CudaConsistency, BatchNormWithF32StatisticsInHalfTypes) {
       EXPECT_TRUE(all_close(name("batchnorm running_var", t, l), grv, rv, tol));
       EXPECT_TRUE(all_close(name("batchnorm dx", t, l), host_f32(dx), want_dx, tol));
       EXPECT_TRUE(all_close(name("batchnorm dgamma", t, l), dg, want_dg, {tol.abs * 4, tol.rel}));
-      EXPECT_TRUE(all_close(name("batchnorm dbeta", t, l), dbeta, want_dbeta, {tol.abs * 4, tol.rel}));
+      EXPECT_TRUE(
+          all_close(name("batchnorm dbeta", t, l), dbeta, want_dbeta, {tol.abs * 4, tol.rel}));
     }
 }
 
@@ -207,7 +199,8 @@ TEST(CudaConsistency, PoolingReluAddAndLossInHalfTypes) {
       EXPECT_TRUE(all_close(name("relu y", t, l), host_f32(r), want_relu, {0, 0}));
       EXPECT_TRUE(all_close(name("add y", t, l), host_f32(s), want_add, tol_for(t)));
       EXPECT_TRUE(all_close(name("softmax_cross_entropy loss", t, l), loss, want_loss, tol_for(t)));
-      EXPECT_TRUE(all_close(name("softmax_cross_entropy dlogits", t, l), host_f32(dl), want_dl, tol_for(t)));
+      EXPECT_TRUE(all_close(name("softmax_cross_entropy dlogits", t, l), host_f32(dl), want_dl,
+                            tol_for(t)));
     }
 }
 

@@ -115,6 +115,27 @@ Tensor random_labels(Rng& rng, int64_t n, int64_t classes) {
   return t;
 }
 
+Tensor as_dtype(const Tensor& t, DType d) {
+  if (!t.defined()) return t;
+  const Tensor h = t.device().is_cpu() ? t : t.to(Device::cpu());
+  if (h.dtype() == d) return h;
+  Tensor out = Tensor::empty(h.shape(), d, Device::cpu(), h.layout());
+  ops::cast(h, out, 1.f);
+  return out;
+}
+
+Tensor rounded(const Tensor& x, DType t) {
+  return as_dtype(as_dtype(x, t), DType::f32);
+}
+
+Tolerance relative_to_max(const Tensor& want, double rel) {
+  const Tensor h = as_dtype(want, DType::f32);
+  double m = 1.0;
+  for (int64_t i = 0; i < h.numel(); ++i)
+    m = std::max(m, static_cast<double>(std::fabs(h.data<float>()[i])));
+  return {rel * m, rel};
+}
+
 BnTensors make_bn(const Shape& s, Layout l, uint64_t seed) {
   Rng rng(seed);
   const int64_t C = s[1];

@@ -43,6 +43,16 @@ Tensor random_distinct(Rng& rng, const Shape& shape, Layout layout, float step =
 // s32 labels in [0, classes).
 Tensor random_labels(Rng& rng, int64_t n, int64_t classes);
 
+// t as a host tensor of dtype d (cast, rounded to nearest even); t itself when it already is
+// one; undefined stays undefined.
+Tensor as_dtype(const Tensor& t, DType d);
+// x's values rounded to dtype t and back, f32 on the host: what a kernel reading x in t sees.
+Tensor rounded(const Tensor& x, DType t);
+
+// Tolerance `rel` relative to each element and, absolutely, to the largest |want| (at least 1):
+// sums of many products lose absolute, not relative, precision in their small elements.
+Tolerance relative_to_max(const Tensor& want, double rel);
+
 // Batch norm's inputs for x of shape s: x in [-1.5, 2.5), gamma in [0.5, 1.5), beta and the
 // running mean in [-0.5, 0.5), the running variance in [0.5, 2), and an output gradient dy.
 struct BnTensors {
