@@ -30,12 +30,20 @@ void require_cpu_float(const char* op, const char* name, const Tensor& t, bool a
 void require_rank4(const char* op, const char* name, const Tensor& t) {
   require(t.ndim() == 4, op, std::string(name) + " must be 4-D [N,C,H,W], got " + t.str());
 }
+}  // namespace
+
+void require_rank(const char* op, const char* name, const Tensor& t, int rank) {
+  require_defined(op, name, t);
+  if (rank == 4) return require_rank4(op, name, t);
+  require(t.ndim() == rank, op,
+          std::string(name) + " must be " + std::to_string(rank) + "-D, got " + t.str());
+}
+
 void require_length(const char* op, const char* name, const Tensor& t, int64_t c) {
   require(t.ndim() == 1 && t.dim(0) == c, op,
           std::string(name) + " must be " + std::string(dtype_name(t.dtype())) + "[" +
               std::to_string(c) + "], got " + t.str());
 }
-}  // namespace
 
 void require_f32(const char* op, const char* name, const Tensor& t) {
   require_cpu_float(op, name, t, false);
@@ -50,19 +58,9 @@ void require_4d_float(const char* op, const char* name, const Tensor& t) {
   require_rank4(op, name, t);
 }
 
-void require_vec_float(const char* op, const char* name, const Tensor& t, int64_t c) {
-  require_float(op, name, t);
-  require_length(op, name, t, c);
-}
-
 void require_4d(const char* op, const char* name, const Tensor& t) {
   require_f32(op, name, t);
   require_rank4(op, name, t);
-}
-
-void require_2d(const char* op, const char* name, const Tensor& t) {
-  require_f32(op, name, t);
-  require(t.ndim() == 2, op, std::string(name) + " must be 2-D, got " + t.str());
 }
 
 void require_shape(const char* op, const char* name, const Tensor& t, const Shape& want) {

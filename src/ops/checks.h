@@ -1,5 +1,6 @@
-// Argument checks shared by every backend's kernels. Each throws Error(op, ...) naming the tensor
-// and its Tensor::str(), so a shape or dtype mistake reads the same whichever backend caught it.
+// Argument checks shared by the validators run before dispatch (validate.h) and by every
+// backend's kernels. Each throws Error(op, ...) naming the tensor and its Tensor::str(), so a
+// shape or dtype mistake reads the same whichever backend caught it.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -12,15 +13,17 @@ void require(bool ok, const char* op, const std::string& what);
 // t.str(), or "undefined".
 std::string describe(const Tensor& t);
 void require_defined(const char* op, const char* name, const Tensor& t);
+// Defined and of `rank` dimensions (4: [N,C,H,W]), any dtype and device.
+void require_rank(const char* op, const char* name, const Tensor& t, int rank);
+// 1-D of c elements, any dtype.
+void require_length(const char* op, const char* name, const Tensor& t, int64_t c);
 // Defined, f32, on the cpu.
 void require_f32(const char* op, const char* name, const Tensor& t);
 // f32 or bf16, on the cpu (the kernels that take bf16 natively).
 void require_float(const char* op, const char* name, const Tensor& t);
 void require_4d_float(const char* op, const char* name, const Tensor& t);
-void require_vec_float(const char* op, const char* name, const Tensor& t, int64_t c);
-// f32 and 4-D [N,C,H,W] / 2-D.
+// f32 and 4-D [N,C,H,W].
 void require_4d(const char* op, const char* name, const Tensor& t);
-void require_2d(const char* op, const char* name, const Tensor& t);
 void require_shape(const char* op, const char* name, const Tensor& t, const Shape& want);
 void require_same_layout(const char* op, const char* name, const Tensor& t, const Tensor& ref);
 void require_same_dtype(const char* op, const char* name, const Tensor& t, const Tensor& ref);

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "ops/validate.h"
 
 namespace scaledl {
 
@@ -233,9 +234,11 @@ bool cpu_takes_half(std::string_view op, const A&... a) {
 
 #define SDL_UNPAREN(...) __VA_ARGS__
 
-// The entry points, one per entry of the table.
+// The entry points, one per entry of the table: the arguments are checked once (validate.h),
+// then the backend runs.
 #define SDL_OP(ret, name, dev, how, params, args)             \
   ret name params {                                           \
+    validate::name(SDL_UNPAREN args);                         \
     SDL_DISPATCH_##how(dev.device(), name, SDL_UNPAREN args); \
   }
 namespace ops {

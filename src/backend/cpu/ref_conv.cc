@@ -17,34 +17,19 @@ struct ConvDims {
 };
 
 // Dims from the input-side tensor `x` (x or dx), the weights, and the output-side `y` (y or dy).
+// Their shapes were validated before dispatch (ops/validate.cc); this backend runs f32 only.
 ConvDims conv_dims(const char* op, const Conv2dParams& p, const Tensor& x, const Tensor& w,
                    const Tensor& y) {
-  require_4d(op, "input", x);
-  require_4d(op, "weights", w);
-  require_4d(op, "output", y);
-  require(x.layout() == y.layout(), op,
-          "input and output must share a layout, got " + x.str() + " and " + y.str());
-  require(p.stride_h >= 1 && p.stride_w >= 1 && p.dil_h >= 1 && p.dil_w >= 1 && p.pad_h >= 0 &&
-              p.pad_w >= 0 && p.groups >= 1,
-          op, "stride and dilation must be >= 1, padding >= 0, groups >= 1");
+  require_f32(op, "input", x);
+  require_f32(op, "weights", w);
+  require_f32(op, "output", y);
   ConvDims d{};
   d.N = x.dim(0), d.C = x.dim(1), d.H = x.dim(2), d.W = x.dim(3);
   d.O = w.dim(0), d.KH = w.dim(2), d.KW = w.dim(3);
-  require(d.C == w.dim(1) * p.groups, op,
-          "input channels " + std::to_string(d.C) + " != weight channels " +
-              std::to_string(w.dim(1)) + " * groups " + std::to_string(p.groups) + "; got input " +
-              x.str() + ", weights " + w.str());
-  require(d.O % p.groups == 0, op,
-          "output channels " + std::to_string(d.O) + " are not divisible by groups " +
-              std::to_string(p.groups) + "; got weights " + w.str());
   d.Cg = d.C / p.groups;
   d.Og = d.O / p.groups;
-  d.OH = conv_out_size(d.H, static_cast<int>(d.KH), p.stride_h, p.pad_h, p.dil_h);
-  d.OW = conv_out_size(d.W, static_cast<int>(d.KW), p.stride_w, p.pad_w, p.dil_w);
-  require(
-      d.OH >= 1 && d.OW >= 1, op,
-      "the (dilated) kernel " + shape_str(w.shape()) + " does not fit the padded input " + x.str());
-  require_shape(op, "output", y, {d.N, d.O, d.OH, d.OW});
+  d.OH = y.dim(2);
+  d.OW = y.dim(3);
   return d;
 }
 
@@ -91,10 +76,7 @@ void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, con
                     Tensor& y) {
   const char* op = "conv2d_forward";
   const ConvDims d = conv_dims(op, p, x, w, y);
-  if (b.defined()) {
-    require(b.dtype() == DType::f32, op, "bias must be f32, got " + b.str());
-    require_shape(op, "bias", b, {d.O});
-  }
+  if (b.defined()) require_f32(op, "bias", b);
   std::vector<double> acc(static_cast<size_t>(y.numel()), 0.0);
   if (b.defined())
     for (int64_t n = 0; n < d.N; ++n)
@@ -127,10 +109,7 @@ void conv2d_backward_weights(const Conv2dParams& p, const Tensor& x, const Tenso
                              Tensor& db) {
   const char* op = "conv2d_backward_weights";
   const ConvDims d = conv_dims(op, p, x, dw, dy);
-  if (db.defined()) {
-    require(db.dtype() == DType::f32, op, "bias gradient must be f32, got " + db.str());
-    require_shape(op, "bias gradient", db, {d.O});
-  }
+  if (db.defined()) require_f32(op, "bias gradient", db);
   const float* xp = x.data<float>();
   const float* dyp = dy.data<float>();
   std::vector<double> acc(static_cast<size_t>(dw.numel()), 0.0);

@@ -8,25 +8,15 @@
 
 namespace scaledl::ref {
 
-namespace {
-
-void require_f32_shape(const char* op, const char* name, const Tensor& t, const Shape& s) {
-  require(t.defined() && t.dtype() == DType::f32 && t.shape() == s, op,
-          std::string(name) + " must be f32" + shape_str(s) + ", got " + describe(t));
-}
-
-}  // namespace
+// Shapes are validated before dispatch (ops/validate.cc); this backend runs f32 only.
 
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
   const char* op = "linear_forward";
-  require_2d(op, "input", x);
-  require_2d(op, "weights", w);
+  require_f32(op, "input", x);
+  require_f32(op, "weights", w);
+  require_f32(op, "output", y);
+  if (b.defined()) require_f32(op, "bias", b);
   const int64_t N = x.dim(0), K = x.dim(1), M = w.dim(0);
-  require(w.dim(1) == K, op,
-          "input features " + std::to_string(K) + " != weight columns " + std::to_string(w.dim(1)) +
-              "; got input " + x.str() + ", weights " + w.str());
-  if (b.defined()) require_f32_shape(op, "bias", b, {M});
-  require_f32_shape(op, "output", y, {N, M});
   const float* xp = x.data<float>();
   const float* wp = w.data<float>();
   float* yp = y.data<float>();
@@ -40,13 +30,10 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y
 
 void linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
   const char* op = "linear_backward_data";
-  require_2d(op, "output gradient", dy);
-  require_2d(op, "weights", w);
+  require_f32(op, "output gradient", dy);
+  require_f32(op, "weights", w);
+  require_f32(op, "input gradient", dx);
   const int64_t N = dy.dim(0), M = w.dim(0), K = w.dim(1);
-  require(dy.dim(1) == M, op,
-          "output gradient columns " + std::to_string(dy.dim(1)) + " != weight rows " +
-              std::to_string(M) + "; got " + dy.str() + ", weights " + w.str());
-  require_f32_shape(op, "input gradient", dx, {N, K});
   const float* dyp = dy.data<float>();
   const float* wp = w.data<float>();
   float* dxp = dx.data<float>();
@@ -60,13 +47,11 @@ void linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
 
 void linear_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db) {
   const char* op = "linear_backward_weights";
-  require_2d(op, "input", x);
-  require_2d(op, "output gradient", dy);
+  require_f32(op, "input", x);
+  require_f32(op, "output gradient", dy);
+  require_f32(op, "weight gradient", dw);
+  if (db.defined()) require_f32(op, "bias gradient", db);
   const int64_t N = x.dim(0), K = x.dim(1), M = dy.dim(1);
-  require(dy.dim(0) == N, op,
-          "input and output gradient batch differ; got " + x.str() + " and " + dy.str());
-  require_f32_shape(op, "weight gradient", dw, {M, K});
-  if (db.defined()) require_f32_shape(op, "bias gradient", db, {M});
   const float* xp = x.data<float>();
   const float* dyp = dy.data<float>();
   float* dwp = dw.data<float>();

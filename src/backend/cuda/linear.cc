@@ -21,8 +21,7 @@ cublasComputeType_t compute_for(DType t) {
 
 // C (m x n, ldc) = op(A) op(B), column-major, all of dtype t.
 void gemm(Device d, DType t, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
-          int64_t k, const void* a, int64_t lda, const void* b, int64_t ldb, void* c,
-          int64_t ldc) {
+          int64_t k, const void* a, int64_t lda, const void* b, int64_t ldb, void* c, int64_t ldc) {
   const cudaDataType_t ct = cuda_dtype(t);
   SDL_CUBLAS(cublasGemmEx(context(d).cublas, ta, tb, static_cast<int>(m), static_cast<int>(n),
                           static_cast<int>(k), &kOne, a, ct, static_cast<int>(lda), b, ct,
@@ -30,21 +29,12 @@ void gemm(Device d, DType t, cublasOperation_t ta, cublasOperation_t tb, int64_t
                           compute_for(t), CUBLAS_GEMM_DEFAULT));
 }
 
-void check_2d(const char* op, const char* name, const Tensor& t, const Tensor& like,
-              const Shape& want) {
-  require(t.defined() && t.dtype() == like.dtype() && t.device() == like.device() &&
-              t.shape() == want,
-          op, std::string(name) + " must be " + std::string(dtype_name(like.dtype())) +
-                  shape_str(want) + " on " + like.device().str() + ", got " + describe(t));
-}
-
-void check_bias(const char* op, const char* name, const Tensor& b, const Tensor& like,
-                int64_t m) {
-  require(b.numel() == m && b.device() == like.device() &&
-              (b.dtype() == like.dtype() || b.dtype() == DType::f32),
-          op, std::string(name) + " must be [" + std::to_string(m) + "] of " +
-                  std::string(dtype_name(like.dtype())) + " or f32 on " + like.device().str() +
-                  ", got " + describe(b));
+// Shapes and one device for all were validated before dispatch (ops/validate.cc); a bias
+// (or its gradient) may be f32 or the activations' dtype.
+void check_bias(const char* op, const char* name, const Tensor& b, const Tensor& like) {
+  require(!b.defined() || b.dtype() == like.dtype() || b.dtype() == DType::f32, op,
+          std::string(name) + " must be " + std::string(dtype_name(like.dtype())) +
+              " or f32, got " + describe(b));
 }
 
 }  // namespace
@@ -52,28 +42,17 @@ void check_bias(const char* op, const char* name, const Tensor& b, const Tensor&
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
   const char* op = "linear_forward";
   require_cuda_float(op, "input", x);
-  require(x.ndim() == 2, op, "input must be 2-D [N,K], got " + x.str());
-  require(w.defined() && w.ndim() == 2, op, "weight must be 2-D [M,K], got " + describe(w));
+  check_bias(op, "bias", b, y);
   const int64_t N = x.dim(0), K = x.dim(1), M = w.dim(0);
-  check_2d(op, "weight", w, x, {M, K});
-  check_2d(op, "output", y, x, {N, M});
   gemm(y.device(), x.dtype(), CUBLAS_OP_T, CUBLAS_OP_N, M, N, K, w.raw(), K, x.raw(), K, y.raw(),
        M);
-  if (b.defined()) {
-    check_bias(op, "bias", b, y, M);
-    bias_add_rows(b, y);
-  }
+  if (b.defined()) bias_add_rows(b, y);
 }
 
 void linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
   const char* op = "linear_backward_data";
   require_cuda_float(op, "output gradient", dy);
-  require(dy.ndim() == 2 && w.defined() && w.ndim() == 2, op,
-          "output gradient [N,M] and weight [M,K] must be 2-D, got " + dy.str() + " and " +
-              describe(w));
   const int64_t N = dy.dim(0), M = dy.dim(1), K = w.dim(1);
-  check_2d(op, "weight", w, dy, {M, K});
-  check_2d(op, "input gradient", dx, dy, {N, K});
   gemm(dx.device(), dy.dtype(), CUBLAS_OP_N, CUBLAS_OP_N, K, N, M, w.raw(), K, dy.raw(), M,
        dx.raw(), K);
 }
@@ -81,18 +60,11 @@ void linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
 void linear_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db) {
   const char* op = "linear_backward_weights";
   require_cuda_float(op, "input", x);
-  require(x.ndim() == 2 && dy.ndim() == 2, op,
-          "input [N,K] and output gradient [N,M] must be 2-D, got " + x.str() + " and " +
-              describe(dy));
+  check_bias(op, "bias gradient", db, dy);
   const int64_t N = x.dim(0), K = x.dim(1), M = dy.dim(1);
-  check_2d(op, "output gradient", dy, x, {N, M});
-  check_2d(op, "weight gradient", dw, x, {M, K});
-  gemm(dw.device(), x.dtype(), CUBLAS_OP_N, CUBLAS_OP_T, K, M, N, x.raw(), K, dy.raw(), M,
-       dw.raw(), K);
-  if (db.defined()) {
-    check_bias(op, "bias gradient", db, dy, M);
-    bias_grad_rows(dy, db);
-  }
+  gemm(dw.device(), x.dtype(), CUBLAS_OP_N, CUBLAS_OP_T, K, M, N, x.raw(), K, dy.raw(), M, dw.raw(),
+       K);
+  if (db.defined()) bias_grad_rows(dy, db);
 }
 
 }  // namespace scaledl::cuda
