@@ -1,4 +1,4 @@
-// Argument checks shared by every backend's kernels.
+// Argument checks shared by the validators run before dispatch (validate.cc) and the backends.
 #include "ops/checks.h"
 
 #include "core/error.h"
@@ -27,16 +27,13 @@ void require_cpu_float(const char* op, const char* name, const Tensor& t, bool a
               t.str());
   require(t.device().is_cpu(), op, std::string(name) + " must be on the cpu, got " + t.str());
 }
-void require_rank4(const char* op, const char* name, const Tensor& t) {
-  require(t.ndim() == 4, op, std::string(name) + " must be 4-D [N,C,H,W], got " + t.str());
-}
 }  // namespace
 
 void require_rank(const char* op, const char* name, const Tensor& t, int rank) {
   require_defined(op, name, t);
-  if (rank == 4) return require_rank4(op, name, t);
   require(t.ndim() == rank, op,
-          std::string(name) + " must be " + std::to_string(rank) + "-D, got " + t.str());
+          std::string(name) + " must be " + std::to_string(rank) + "-D" +
+              (rank == 4 ? " [N,C,H,W]" : "") + ", got " + t.str());
 }
 
 void require_length(const char* op, const char* name, const Tensor& t, int64_t c) {
@@ -53,16 +50,6 @@ void require_float(const char* op, const char* name, const Tensor& t) {
   require_cpu_float(op, name, t, true);
 }
 
-void require_4d_float(const char* op, const char* name, const Tensor& t) {
-  require_float(op, name, t);
-  require_rank4(op, name, t);
-}
-
-void require_4d(const char* op, const char* name, const Tensor& t) {
-  require_f32(op, name, t);
-  require_rank4(op, name, t);
-}
-
 void require_shape(const char* op, const char* name, const Tensor& t, const Shape& want) {
   require_defined(op, name, t);
   require(t.shape() == want, op,
@@ -77,40 +64,6 @@ void require_same_layout(const char* op, const char* name, const Tensor& t, cons
 void require_same_dtype(const char* op, const char* name, const Tensor& t, const Tensor& ref) {
   require(t.dtype() == ref.dtype(), op,
           std::string(name) + " " + t.str() + " must have the dtype of " + ref.str());
-}
-
-void require_same_numel(const char* op, const char* name, const Tensor& t, const Tensor& ref) {
-  require_defined(op, name, t);
-  require(t.numel() == ref.numel(), op,
-          std::string(name) + " " + t.str() + " must have as many elements as " + ref.str());
-}
-
-void require_vec(const char* op, const char* name, const Tensor& t, int64_t c) {
-  require_f32(op, name, t);
-  require_length(op, name, t, c);
-}
-
-void require_sgd_tensors(const char* op, const Tensor& param, const Tensor& grad,
-                         const Tensor& momentum) {
-  require(param.defined() && param.dtype() == DType::f32, op,
-          "parameter must be an f32 tensor, got " + describe(param));
-  auto f32_like = [&](const Tensor& t) {
-    return t.defined() && t.dtype() == DType::f32 && t.numel() == param.numel() &&
-           t.device() == param.device();
-  };
-  require(f32_like(grad) && f32_like(momentum), op,
-          "gradient and momentum must be f32 with the parameter's " +
-              std::to_string(param.numel()) + " elements on " + param.device().str() +
-              "; got parameter " + param.str() + ", gradient " + describe(grad) + ", momentum " +
-              describe(momentum));
-}
-
-void require_decay_mask(const char* op, const Tensor& mask, const Tensor& param) {
-  require(mask.defined() && mask.dtype() == DType::u8 && mask.numel() == param.numel() &&
-              mask.device() == param.device(),
-          op,
-          "decay mask must be u8 with the parameter's " + std::to_string(param.numel()) +
-              " elements on " + param.device().str() + ", got " + describe(mask));
 }
 
 }  // namespace scaledl

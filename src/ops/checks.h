@@ -21,19 +21,8 @@ void require_length(const char* op, const char* name, const Tensor& t, int64_t c
 void require_f32(const char* op, const char* name, const Tensor& t);
 // f32 or bf16, on the cpu (the kernels that take bf16 natively).
 void require_float(const char* op, const char* name, const Tensor& t);
-void require_4d_float(const char* op, const char* name, const Tensor& t);
-// f32 and 4-D [N,C,H,W].
-void require_4d(const char* op, const char* name, const Tensor& t);
 void require_shape(const char* op, const char* name, const Tensor& t, const Shape& want);
 void require_same_layout(const char* op, const char* name, const Tensor& t, const Tensor& ref);
 void require_same_dtype(const char* op, const char* name, const Tensor& t, const Tensor& ref);
-void require_same_numel(const char* op, const char* name, const Tensor& t, const Tensor& ref);
-// SGD's tensors: an f32 parameter, and gradient and momentum f32 with its elements on its device.
-void require_sgd_tensors(const char* op, const Tensor& param, const Tensor& grad,
-                         const Tensor& momentum);
-// u8 with `param`'s element count on its device (sgd_update_masked's weight-decay mask).
-void require_decay_mask(const char* op, const Tensor& mask, const Tensor& param);
-// f32 [C] (channel statistics, affine parameters).
-void require_vec(const char* op, const char* name, const Tensor& t, int64_t c);
 
 }  // namespace scaledl

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "core/device_memory.h"
+#include "core/error.h"
 #include "op_harness.h"
 
 namespace scaledl::optest {
@@ -53,6 +54,20 @@ TEST(CudaConsistency, GpuIsDescribedAndNoReasonIsGiven) {
   EXPECT_NE(cuda_device_description(0).find("sm_"), std::string::npos)
       << cuda_device_description(0);
   EXPECT_NE(cuda_library_versions().find("cuDNN 9."), std::string::npos) << cuda_library_versions();
+}
+
+// The validation before dispatch refuses a call whose tensors live on two devices, before the
+// kernel would read host memory as device memory.
+TEST(CudaConsistency, TensorsOnTwoDevicesAreRefused) {
+  SDL_NEED_GPU();
+  const Tensor x = Tensor::zeros({1, 2, 4, 4});
+  Tensor y = gpu_empty({1, 2, 4, 4}, DType::f32);
+  try {
+    ops::relu_forward(x, y);
+    ADD_FAILURE() << "a cpu input with a cuda output was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("one device"), std::string::npos) << e.message();
+  }
 }
 
 TEST(CudaConsistency, ConvolutionInHalfTypes) {

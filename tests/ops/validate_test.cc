@@ -1,6 +1,6 @@
-// Arguments are validated once, before dispatch (ops/validate.cc): a bad convolution or linear
-// call is refused the same way on every host backend, naming the op and the tensor at fault,
-// before anything is written. The backends themselves no longer check shapes.
+// Arguments are validated once, before dispatch (ops/validate.cc): a bad call of any op is
+// refused the same way on every host backend, naming the op and the tensor at fault, before
+// anything is written. The backends themselves no longer check shapes.
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -90,6 +90,109 @@ std::vector<BadCall> bad_calls() {
                  out = filled({7, 5}, 7);
                  Tensor db = filled({5}, 7);
                  ops::linear_backward_weights(lx, filled({3, 7}, 1), out, db);
+               }});
+  // Batch norm over x [2,4,3,3]: statistics and affine parameters f32 [4].
+  const Tensor bx = filled({2, 4, 3, 3}, 1), c4 = filled({4}, 1);
+  auto bn_train = [&](const char* what, const char* names, Tensor xx, Tensor gamma, Tensor rm,
+                      Layout yl) {
+    v.push_back({what, "batchnorm_forward_train", names, [=](Tensor& out) {
+                   out = filled(xx.shape(), 7, yl);
+                   Tensor sm = filled({4}, 0), sv = filled({4}, 0), r = rm, rv = filled({4}, 1);
+                   ops::batchnorm_forward_train({}, xx, gamma, c4, out, sm, sv, r, rv);
+                 }});
+  };
+  bn_train("batch norm running statistics of the wrong length", "running_mean", bx, c4,
+           filled({3}, 0), Layout::nchw);
+  bn_train("a batch norm output in another layout", "y", bx, c4, c4, Layout::nhwc);
+  bn_train("a bf16 gamma", "gamma", bx, filled({4}, 1, Layout::nchw, DType::bf16), c4,
+           Layout::nchw);
+  bn_train("one value per channel", "N*H*W > 1", filled({1, 4, 1, 1}, 1), c4, c4, Layout::nchw);
+  v.push_back(
+      {"a batch norm backward without dgamma", "batchnorm_backward", "dgamma", [=](Tensor& out) {
+         out = filled(bx.shape(), 7);
+         Tensor dgamma, dbeta = filled({4}, 0);
+         ops::batchnorm_backward({}, bx, bx, c4, c4, c4, out, dgamma, dbeta);
+       }});
+  // Pooling over x [2,4,6,6] with a 2x2 window, stride 2 -> [2,4,3,3].
+  Pool2dParams pp;
+  auto maxpool = [&](const char* what, const char* names, Pool2dParams q, Shape ys) {
+    v.push_back({what, "maxpool2d_forward", names, [=](Tensor& out) {
+                   out = filled(ys, 7);
+                   Tensor ws;
+                   ops::maxpool2d_forward(q, x, out, ws);
+                 }});
+  };
+  maxpool("a pooled output of the wrong shape", "y", pp, {2, 4, 2, 2});
+  maxpool("padding over half the kernel", "half the kernel", Pool2dParams{2, 2, 2, 2, 2, 2},
+          {2, 4, 5, 5});
+  maxpool("a zero kernel", "kernel", Pool2dParams{0, 0, 1, 1, 0, 0}, {2, 4, 6, 6});
+  v.push_back({"a max pooling backward whose x is not dx's shape", "maxpool2d_backward", "x",
+               [=](Tensor& out) {
+                 out = filled({2, 4, 6, 6}, 7);
+                 ops::maxpool2d_backward(pp, filled({2, 4, 4, 4}, 1), filled({2, 4, 3, 3}, 1),
+                                         Tensor(), filled({2, 4, 3, 3}, 1), out);
+               }});
+  v.push_back({"a global pooling output of the wrong shape", "global_avgpool_forward", "y",
+               [=](Tensor& out) {
+                 out = filled({2, 5}, 7);
+                 ops::global_avgpool_forward(x, out);
+               }});
+  v.push_back({"a global pooling gradient in another dtype", "global_avgpool_backward", "dy",
+               [=](Tensor& out) {
+                 out = filled({2, 4, 6, 6}, 7);
+                 ops::global_avgpool_backward(filled({2, 4}, 1, Layout::nchw, DType::bf16), out);
+               }});
+  // Elementwise, data movement, loss and optimizer.
+  v.push_back({"an addend in another layout", "add", "b", [=](Tensor& out) {
+                 out = filled({2, 4, 6, 6}, 7);
+                 ops::add(x, filled({2, 4, 6, 6}, 1, Layout::nhwc), out);
+               }});
+  v.push_back({"a relu gradient of another shape", "relu_backward", "dx", [=](Tensor& out) {
+                 out = filled({2, 4, 6, 5}, 7);
+                 ops::relu_backward(x, x, out);
+               }});
+  v.push_back({"dropout with p = 1", "dropout_forward", "[0, 1)", [=](Tensor& out) {
+                 out = filled({2, 4, 6, 6}, 7);
+                 Tensor mask;
+                 ops::dropout_forward(1.f, 0, x, out, mask);
+               }});
+  v.push_back({"a dropout mask of another size", "dropout_backward", "mask", [=](Tensor& out) {
+                 out = filled({2, 4, 6, 6}, 7);
+                 Tensor mask = Tensor::zeros({5}, DType::u8);
+                 ops::dropout_backward(0.5f, mask, x, out);
+               }});
+  v.push_back(
+      {"parts whose channels do not add up", "concat_channels", "add up to", [=](Tensor& out) {
+         out = filled({2, 8, 6, 6}, 7);
+         ops::concat_channels({x, filled({2, 3, 6, 6}, 1)}, out);
+       }});
+  v.push_back({"a part of another height", "split_channels", "part 1", [=](Tensor& out) {
+                 out = filled({2, 4, 6, 6}, 7);
+                 std::vector<Tensor> parts{out, filled({2, 4, 5, 6}, 7)};
+                 ops::split_channels(filled({2, 8, 6, 6}, 1), parts);
+               }});
+  v.push_back({"a reorder into another shape", "reorder", "y", [=](Tensor& out) {
+                 out = filled({2, 4, 6, 5}, 7, Layout::nhwc);
+                 ops::reorder(x, out);
+               }});
+  v.push_back({"a cast into another layout", "cast", "layout", [=](Tensor& out) {
+                 out = filled({2, 4, 6, 6}, 7, Layout::nhwc);
+                 ops::cast(x, out, 1.f);
+               }});
+  v.push_back({"f32 labels", "softmax_cross_entropy", "labels", [=](Tensor& out) {
+                 out = filled({1}, 7);
+                 Tensor dlogits;
+                 ops::softmax_cross_entropy(lx, filled({3}, 0), 0.f, out, dlogits);
+               }});
+  v.push_back({"a gradient of another size", "sgd_update", "gradient", [=](Tensor& out) {
+                 out = filled({10}, 7);
+                 Tensor m = filled({10}, 7);
+                 ops::sgd_update(SgdParams{}, out, filled({9}, 1), m);
+               }});
+  v.push_back({"no momentum buffer with momentum 0.9", "sgd_update", "momentum", [=](Tensor& out) {
+                 out = filled({10}, 7);
+                 Tensor m;
+                 ops::sgd_update(SgdParams{}, out, filled({10}, 1), m);
                }});
   return v;
 }

@@ -21,20 +21,14 @@ namespace {
 
 const normalization_flags kAffine = normalization_flags::use_scale | normalization_flags::use_shift;
 
-// x is [N,C,H,W] (any layout) or [N,C]; returns C and checks y-like tensors against it.
-int64_t check_bn_data(const char* op, const Tensor& x, const Tensor& y, const char* y_name) {
+// Shapes are validated before dispatch (ops/validate.cc): x [N,C,H,W] in either layout, y-like
+// tensors matching it, f32 [C] statistics and affine parameters. This backend runs x in f32 or
+// bf16; returns C.
+int64_t check_bn_data(const char* op, const Tensor& x) {
   require_float(op, "x", x);
-  require(x.ndim() == 4 || x.ndim() == 2, op, "x must be [N,C,H,W] or [N,C], got " + x.str());
-  require_float(op, y_name, y);
-  require_same_dtype(op, y_name, y, x);
-  require_shape(op, y_name, y, x.shape());
-  require_same_layout(op, y_name, y, x);
   return x.dim(1);
 }
 
-memory::desc data_md(const Tensor& x) {
-  return x.ndim() == 4 ? md4(x) : md_plain(x);
-}
 memory::desc chan_md(int64_t c) {
   return memory::desc({c}, dt::f32, tag::a);
 }
@@ -212,7 +206,7 @@ void run_forward_train(const char* op, const BatchNormParams& p, bool relu, cons
   guarded(op, [&] {
     BnEntry& e = cache().get(bn_key("train", p, x, relu), [&] {
       auto e = std::make_unique<BnEntry>();
-      e->x_md = data_md(x);
+      e->x_md = md4(x);
       e->c_md = chan_md(C);
       auto pd = train_pd(e->x_md, p.eps, relu);
       e->ws_md = pd.workspace_desc();
@@ -237,12 +231,9 @@ void run_forward_train(const char* op, const BatchNormParams& p, bool relu, cons
 }
 
 // PyTorch's running statistics: momentum towards the batch's mean and unbiased variance.
-void update_running(const char* op, const BatchNormParams& p, int64_t n, const Tensor& save_mean,
+void update_running(const BatchNormParams& p, int64_t n, const Tensor& save_mean,
                     const Tensor& save_var, Tensor& running_mean, Tensor& running_var) {
-  if (!running_mean.defined() && !running_var.defined()) return;
   const int64_t C = save_mean.numel();
-  require_vec(op, "running_mean", running_mean, C);
-  require_vec(op, "running_var", running_var, C);
   const float m = p.momentum;
   const float unbias = static_cast<float>(n) / static_cast<float>(n - 1);
   const float* mean = save_mean.data<float>();
@@ -259,27 +250,21 @@ void update_running(const char* op, const BatchNormParams& p, int64_t n, const T
 void forward_train(const char* op, const BatchNormParams& p, bool relu, const Tensor& x,
                    const Tensor& gamma, const Tensor& beta, Tensor& y, Tensor& save_mean,
                    Tensor& save_var, Tensor& running_mean, Tensor& running_var, Tensor* workspace) {
-  const int64_t C = check_bn_data(op, x, y, "y");
-  require_vec(op, "gamma", gamma, C);
-  require_vec(op, "beta", beta, C);
-  require_vec(op, "save_mean", save_mean, C);
-  require_vec(op, "save_var", save_var, C);
-  const int64_t n = x.numel() / C;
-  require(n > 1, op, "needs more than one value per channel in training, got x " + x.str());
+  const int64_t n = x.numel() / check_bn_data(op, x);
   if (use_plane_loops(x)) {
     nchw_forward_train(x, gamma, beta, p.eps, relu, y, save_mean, save_var);
     if (workspace) *workspace = Tensor();  // backward masks by y
   } else {
     run_forward_train(op, p, relu, x, gamma, beta, y, save_mean, save_var, workspace);
   }
-  update_running(op, p, n, save_mean, save_var, running_mean, running_var);
+  update_running(p, n, save_mean, save_var, running_mean, running_var);
 }
 
 // oneDNN's backward primitive for x's shape (with fuse_norm_relu when relu), cached.
 BnEntry& bwd_entry(const BatchNormParams& p, const Tensor& x, bool relu) {
   return cache().get(bn_key("bwd", p, x, relu), [&] {
     auto e = std::make_unique<BnEntry>();
-    e->x_md = data_md(x);
+    e->x_md = md4(x);
     e->c_md = chan_md(x.dim(1));
     auto hint = train_pd(e->x_md, p.eps, relu);
     e->ws_md = hint.workspace_desc();
@@ -297,22 +282,12 @@ void backward(const char* op, const BatchNormParams& p, bool relu, const Tensor&
               const Tensor& workspace, const Tensor& dy, const Tensor& gamma,
               const Tensor& save_mean, const Tensor& save_var, Tensor& dx, Tensor& dgamma,
               Tensor& dbeta) {
-  const int64_t C = check_bn_data(op, x, dy, "dy");
-  check_bn_data(op, x, dx, "dx");
-  if (relu) check_bn_data(op, x, y, "y");
-  require_vec(op, "gamma", gamma, C);
-  require_vec(op, "save_mean", save_mean, C);
-  require_vec(op, "save_var", save_var, C);
-  // Frozen affine parameters may come without gradient tensors: compute into scratch.
-  Tensor dg = dgamma.defined() ? dgamma : Tensor::empty({C});
-  Tensor db = dbeta.defined() ? dbeta : Tensor::empty({C});
-  require_vec(op, "dgamma", dg, C);
-  require_vec(op, "dbeta", db, C);
+  check_bn_data(op, x);
   if (use_plane_loops(x)) {
     // The ReLU's mask as a pass of its own, then the plain backward in place: the same sums
     // as the unfused pair, bit for bit (a mask inside the sums vectorizes differently).
     if (relu) relu_backward(y, dy, dx);
-    nchw_backward(x, relu ? dx : dy, gamma, save_mean, save_var, p.eps, dx, dg, db);
+    nchw_backward(x, relu ? dx : dy, gamma, save_mean, save_var, p.eps, dx, dgamma, dbeta);
     return;
   }
   guarded(op, [&] {
@@ -338,8 +313,8 @@ void backward(const char* op, const BatchNormParams& p, bool relu, const Tensor&
                                          {DNNL_ARG_MEAN, mem(e->c_md, save_mean)},
                                          {DNNL_ARG_VARIANCE, mem(e->c_md, save_var)},
                                          {DNNL_ARG_DIFF_SRC, mem(e->x_md, dx)},
-                                         {DNNL_ARG_DIFF_SCALE, mem(e->c_md, dg)},
-                                         {DNNL_ARG_DIFF_SHIFT, mem(e->c_md, db)}};
+                                         {DNNL_ARG_DIFF_SCALE, mem(e->c_md, dgamma)},
+                                         {DNNL_ARG_DIFF_SHIFT, mem(e->c_md, dbeta)}};
     if (own_ws) args.emplace(DNNL_ARG_WORKSPACE, mem(e->ws_md, workspace));
     dnnl::stream& s = stream();
     e->prim.execute(s, args);
@@ -368,11 +343,7 @@ void batchnorm_forward_inference(const BatchNormParams& p, const Tensor& x, cons
                                  const Tensor& beta, const Tensor& running_mean,
                                  const Tensor& running_var, Tensor& y) {
   constexpr const char* op = "batchnorm_forward_inference";
-  const int64_t C = check_bn_data(op, x, y, "y");
-  require_vec(op, "gamma", gamma, C);
-  require_vec(op, "beta", beta, C);
-  require_vec(op, "running_mean", running_mean, C);
-  require_vec(op, "running_var", running_var, C);
+  const int64_t C = check_bn_data(op, x);
   if (use_plane_loops(x)) {
     nchw_forward_inference(x, gamma, beta, running_mean, running_var, p.eps, y);
     return;
@@ -380,7 +351,7 @@ void batchnorm_forward_inference(const BatchNormParams& p, const Tensor& x, cons
   guarded(op, [&] {
     BnEntry& e = cache().get(bn_key("infer", p, x), [&] {
       auto e = std::make_unique<BnEntry>();
-      e->x_md = data_md(x);
+      e->x_md = md4(x);
       e->c_md = chan_md(C);
       dnnl::batch_normalization_forward::desc d(dnnl::prop_kind::forward_inference, e->x_md, p.eps,
                                                 kAffine | normalization_flags::use_global_stats);

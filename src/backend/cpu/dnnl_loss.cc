@@ -14,22 +14,9 @@ using namespace dnnl_detail;
 void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float smoothing,
                            Tensor& loss, Tensor& dlogits) {
   constexpr const char* op = "softmax_cross_entropy";
-  require_f32(op, "logits", logits);
-  require(logits.ndim() == 2 && logits.dim(1) > 0, op,
-          "logits must be 2-D [N,K], got " + logits.str());
+  require_f32(op, "logits", logits);  // shapes validated before dispatch (ops/validate.cc)
   const int64_t N = logits.dim(0), K = logits.dim(1);
-  require_defined(op, "labels", labels);
-  require(labels.dtype() == DType::s32 && labels.ndim() == 1 && labels.dim(0) == N, op,
-          "labels must be s32[" + std::to_string(N) + "], got " + labels.str());
-  require_f32(op, "loss", loss);
-  require(loss.numel() == 1, op, "loss must hold one value, got " + loss.str());
-  require(smoothing >= 0.f && smoothing <= 1.f, op,
-          "smoothing must be in [0, 1], got " + std::to_string(smoothing));
   const bool grad = dlogits.defined();
-  if (grad) {
-    require_f32(op, "dlogits", dlogits);
-    require_shape(op, "dlogits", dlogits, logits.shape());
-  }
   const int32_t* lab = labels.data<int32_t>();
   for (int64_t n = 0; n < N; ++n)
     require(lab[n] >= 0 && lab[n] < K, op,

@@ -19,24 +19,16 @@ struct PoolGeom {
   int64_t OH = 0, OW = 0;
 };
 
-// Checks x-side (x or dx) and y-side (y or dy) tensors; padding_r is what makes oneDNN's
-// output size pool_out_size's (larger than padding_l in ceil mode).
-PoolGeom check_pool(const char* op, const Pool2dParams& p, const Tensor& x, const Tensor& y) {
-  require_4d_float(op, "x", x);
-  require_4d_float(op, "y", y);
-  require_same_layout(op, "y", y, x);
-  require_same_dtype(op, "y", y, x);
-  require(p.kernel_h >= 1 && p.kernel_w >= 1 && p.stride_h >= 1 && p.stride_w >= 1 &&
-              p.pad_h >= 0 && p.pad_w >= 0,
-          op, "bad parameters: kernel and stride must be >= 1, padding >= 0");
-  require(2 * p.pad_h <= p.kernel_h && 2 * p.pad_w <= p.kernel_w, op,
-          "padding must be at most half the kernel");
+// The geometry of x-side (x or dx) and y-side (y or dy) tensors, whose shapes were validated
+// before dispatch (ops/validate.cc); this backend runs f32 and bf16. padding_r is what makes
+// oneDNN's output size pool_out_size's (larger than padding_l in ceil mode).
+PoolGeom pool_geom(const char* op, const Pool2dParams& p, const Tensor& x, const Tensor& y) {
+  require_float(op, "x", x);
+  require_float(op, "y", y);
   const int64_t H = x.dim(2), W = x.dim(3);
   PoolGeom g;
-  g.OH = pool_out_size(H, p.kernel_h, p.stride_h, p.pad_h, p.ceil_mode);
-  g.OW = pool_out_size(W, p.kernel_w, p.stride_w, p.pad_w, p.ceil_mode);
-  require(g.OH > 0 && g.OW > 0, op, "kernel does not fit in padded input " + x.str());
-  require_shape(op, "y", y, {x.dim(0), x.dim(1), g.OH, g.OW});
+  g.OH = y.dim(2);
+  g.OW = y.dim(3);
   g.strides = {p.stride_h, p.stride_w};
   g.kernel = {p.kernel_h, p.kernel_w};
   g.pad_l = {p.pad_h, p.pad_w};
@@ -154,7 +146,7 @@ void scale_by_divisor_fix(const Pool2dParams& p, int64_t H, int64_t W, const Ten
 
 void maxpool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y, Tensor& workspace) {
   constexpr const char* op = "maxpool2d_forward";
-  const PoolGeom g = check_pool(op, p, x, y);
+  const PoolGeom g = pool_geom(op, p, x, y);
   guarded(op, [&] {
     PoolEntry& e = fwd_entry("max_fwd", algorithm::pooling_max, p, g, x, y);
     run_max_fwd(e, x, y, workspace);
@@ -164,9 +156,7 @@ void maxpool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y, Tensor
 void maxpool2d_backward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
                         const Tensor& workspace, const Tensor& dy, Tensor& dx) {
   constexpr const char* op = "maxpool2d_backward";
-  const PoolGeom g = check_pool(op, p, dx, dy);
-  require_shape(op, "x", x, dx.shape());
-  require_shape(op, "y", y, dy.shape());
+  const PoolGeom g = pool_geom(op, p, dx, dy);
   guarded(op, [&] {
     PoolEntry& e = bwd_entry("max_bwd", algorithm::pooling_max, p, g, dx, dy);
     Tensor ws = workspace;
@@ -188,7 +178,7 @@ void maxpool2d_backward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
 void avgpool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y) {
   constexpr const char* op = "avgpool2d_forward";
   require_f32(op, "x", x);  // the divisor fix below reads floats
-  const PoolGeom g = check_pool(op, p, x, y);
+  const PoolGeom g = pool_geom(op, p, x, y);
   guarded(op, [&] {
     PoolEntry& e = fwd_entry("avg_fwd", avg_alg(p), p, g, x, y);
     dnnl::stream& s = stream();
@@ -201,7 +191,7 @@ void avgpool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y) {
 void avgpool2d_backward(const Pool2dParams& p, const Tensor& dy, Tensor& dx) {
   constexpr const char* op = "avgpool2d_backward";
   require_f32(op, "dy", dy);
-  const PoolGeom g = check_pool(op, p, dx, dy);
+  const PoolGeom g = pool_geom(op, p, dx, dy);
   Tensor d = dy;
   if (needs_divisor_fix(p, dx, g)) {
     d = Tensor::empty(dy.shape(), DType::f32, Device::cpu(), dy.layout());
@@ -229,22 +219,13 @@ Pool2dParams global_params(const Tensor& x) {
   return p;
 }
 
-void check_global(const char* op, const Tensor& x, const Tensor& y) {
-  require_4d_float(op, "x", x);
-  require_float(op, "y", y);
-  require_same_dtype(op, "y", y, x);
-  require_shape(op, "y", y, {x.dim(0), x.dim(1)});
-  require(x.dim(2) > 0 && x.dim(3) > 0, op, "x has an empty plane: " + x.str());
-}
-
 }  // namespace
 
 void global_avgpool_forward(const Tensor& x, Tensor& y) {
   constexpr const char* op = "global_avgpool_forward";
-  check_global(op, x, y);
   const Pool2dParams p = global_params(x);
   const Tensor y4 = y.reshape({x.dim(0), x.dim(1), 1, 1}).with_layout(x.layout());
-  const PoolGeom g = check_pool(op, p, x, y4);
+  const PoolGeom g = pool_geom(op, p, x, y4);
   guarded(op, [&] {
     PoolEntry& e = fwd_entry("gap_fwd", algorithm::pooling_avg_exclude_padding, p, g, x, y4);
     dnnl::stream& s = stream();
@@ -255,10 +236,9 @@ void global_avgpool_forward(const Tensor& x, Tensor& y) {
 
 void global_avgpool_backward(const Tensor& dy, Tensor& dx) {
   constexpr const char* op = "global_avgpool_backward";
-  check_global(op, dx, dy);
   const Pool2dParams p = global_params(dx);
   const Tensor dy4 = dy.reshape({dx.dim(0), dx.dim(1), 1, 1}).with_layout(dx.layout());
-  const PoolGeom g = check_pool(op, p, dx, dy4);
+  const PoolGeom g = pool_geom(op, p, dx, dy4);
   guarded(op, [&] {
     PoolEntry& e = bwd_entry("gap_bwd", algorithm::pooling_avg_exclude_padding, p, g, dx, dy4);
     dnnl::stream& s = stream();

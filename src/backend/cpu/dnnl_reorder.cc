@@ -1,5 +1,6 @@
 // Data movement on oneDNN: layout reorder (nchw <-> nhwc or plain copy), channel concat
-// (concat primitive) and channel split (reorders out of sub-memory views of y).
+// (concat primitive) and channel split (reorders out of sub-memory views of y). Shapes, layouts
+// and dtypes are validated before dispatch (ops/validate.cc).
 #include <vector>
 
 #include "backend/cpu/dnnl_common.h"
@@ -22,26 +23,6 @@ PrimitiveCache<MoveEntry>& cache() {
   return c;
 }
 
-// All of xs and y 4-D f32 in y's layout with y's N, H, W; returns the channel total of xs.
-int64_t check_channels(const char* op, const std::vector<Tensor>& xs, const Tensor& y) {
-  require_4d_float(op, "y", y);
-  require(!xs.empty(), op, "needs at least one part");
-  int64_t c = 0;
-  for (size_t i = 0; i < xs.size(); ++i) {
-    const std::string name = "part " + std::to_string(i);
-    require_4d_float(op, name.c_str(), xs[i]);
-    require_same_dtype(op, name.c_str(), xs[i], y);
-    require_same_layout(op, name.c_str(), xs[i], y);
-    require(xs[i].dim(0) == y.dim(0) && xs[i].dim(2) == y.dim(2) && xs[i].dim(3) == y.dim(3), op,
-            name + " " + xs[i].str() + " must have the N, H, W of " + y.str());
-    c += xs[i].dim(1);
-  }
-  require(c == y.dim(1), op,
-          "parts have " + std::to_string(c) + " channels in all, y " + y.str() + " has " +
-              std::to_string(y.dim(1)));
-  return c;
-}
-
 std::string parts_key(const char* op, const std::vector<Tensor>& xs, const Tensor& y) {
   std::string k = key_of(op, y.shape(), y.layout(), y.dtype());
   for (const Tensor& x : xs) k += std::to_string(x.dim(1)) + ',';
@@ -52,10 +33,6 @@ std::string parts_key(const char* op, const std::vector<Tensor>& xs, const Tenso
 
 void reorder(const Tensor& x, Tensor& y) {
   constexpr const char* op = "reorder";
-  require_defined(op, "x", x);
-  require_defined(op, "y", y);
-  require(x.dtype() == y.dtype(), op, "x " + x.str() + " and y " + y.str() + " differ in dtype");
-  require_shape(op, "y", y, x.shape());
   if (x.numel() == 0) return;
   const bool permute = x.ndim() == 4 && x.layout() != y.layout();
   guarded(op, [&] {
@@ -77,7 +54,7 @@ void reorder(const Tensor& x, Tensor& y) {
 
 void concat_channels(const std::vector<Tensor>& xs, Tensor& y) {
   constexpr const char* op = "concat_channels";
-  check_channels(op, xs, y);
+  require_float(op, "y", y);
   guarded(op, [&] {
     MoveEntry& e = cache().get(parts_key("concat", xs, y), [&] {
       auto e = std::make_unique<MoveEntry>();
@@ -98,7 +75,7 @@ void concat_channels(const std::vector<Tensor>& xs, Tensor& y) {
 
 void split_channels(const Tensor& y, std::vector<Tensor>& xs) {
   constexpr const char* op = "split_channels";
-  check_channels(op, xs, y);
+  require_float(op, "y", y);
   guarded(op, [&] {
     MoveEntry& e = cache().get(parts_key("split", xs, y), [&] {
       auto e = std::make_unique<MoveEntry>();

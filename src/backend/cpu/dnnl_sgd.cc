@@ -24,18 +24,9 @@ void update(const SgdParams& p, float* w, const float* g_in, float* m, const uin
 }  // namespace
 
 void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum) {
-  constexpr const char* op = "sgd_update";
-  require_f32(op, "param", param);
-  require_f32(op, "grad", grad);
-  require_same_numel(op, "grad", grad, param);
+  // Tensors validated before dispatch (ops/validate.cc): momentum may be undefined when the
+  // momentum factor is 0.
   const bool has_m = momentum.defined();
-  if (has_m) {
-    require_f32(op, "momentum", momentum);
-    require_same_numel(op, "momentum", momentum, param);
-  } else {
-    require(p.momentum == 0.f, op,
-            "momentum buffer is undefined but momentum is " + std::to_string(p.momentum));
-  }
   const int64_t n = param.numel();
   float* w = param.data<float>();
   const float* g_in = grad.data<float>();
@@ -55,9 +46,7 @@ void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& m
 void sgd_update_masked(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum,
                        const Tensor& decay_mask) {
   constexpr const char* op = "sgd_update_masked";
-  require_f32(op, "param", param);
-  require_sgd_tensors(op, param, grad, momentum);
-  require_decay_mask(op, decay_mask, param);
+  require_defined(op, "momentum", momentum);  // the masked update always keeps momentum
   update(p, param.data<float>(), grad.data<float>(), momentum.data<float>(),
          decay_mask.data<uint8_t>(), param.numel());
 }

@@ -1,6 +1,7 @@
 // Reference batch normalization over [N,C,H,W] per channel: training forward (batch statistics,
 // running-statistics update as PyTorch), inference forward, and backward; double accumulators.
-// Batch norm + ReLU is the two ops in turn: the ground truth the fused kernels match.
+// Batch norm + ReLU is the two ops in turn: the ground truth the fused kernels match. Shapes
+// are validated before dispatch (ops/validate.cc); this backend runs f32 only.
 #include <cmath>
 #include <string>
 #include <vector>
@@ -12,25 +13,6 @@
 namespace scaledl::ref {
 
 namespace {
-
-// Checks a 4-D f32 activation `t` against the shape and layout of `x`.
-void require_like(const char* op, const char* name, const Tensor& t, const Tensor& x) {
-  require(
-      t.defined() && t.dtype() == DType::f32 && t.shape() == x.shape() && t.layout() == x.layout(),
-      op, std::string(name) + " must match the input " + x.str() + ", got " + describe(t));
-}
-
-// Checks a per-channel [C] f32 tensor.
-void require_channel(const char* op, const char* name, const Tensor& t, int64_t C) {
-  require(t.defined() && t.dtype() == DType::f32 && t.shape() == Shape{C}, op,
-          std::string(name) + " must be f32[" + std::to_string(C) + "], got " + describe(t));
-}
-
-void require_input(const char* op, const Tensor& x) {
-  require(x.defined() && x.dtype() == DType::f32 && x.ndim() == 4, op,
-          "input must be a 4-D f32 tensor [N,C,H,W], got " +
-              (x.defined() ? x.str() : std::string("undefined")));
-}
 
 // Calls fn(i) with the flat index of every (n, h, w) of channel c, in either layout.
 template <typename Fn>
@@ -46,18 +28,9 @@ void batchnorm_forward_train(const BatchNormParams& p, const Tensor& x, const Te
                              const Tensor& beta, Tensor& y, Tensor& save_mean, Tensor& save_var,
                              Tensor& running_mean, Tensor& running_var) {
   const char* op = "batchnorm_forward_train";
-  require_input(op, x);
+  require_f32(op, "x", x);
   const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
   const int64_t count = N * H * W;
-  require(count > 1, op,
-          "training needs more than one value per channel (N*H*W > 1), got " + x.str());
-  require_like(op, "output", y, x);
-  require_channel(op, "gamma", gamma, C);
-  require_channel(op, "beta", beta, C);
-  require_channel(op, "save_mean", save_mean, C);
-  require_channel(op, "save_var", save_var, C);
-  require_channel(op, "running_mean", running_mean, C);
-  require_channel(op, "running_var", running_var, C);
   const Layout l = x.layout();
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
@@ -91,13 +64,8 @@ void batchnorm_forward_inference(const BatchNormParams& p, const Tensor& x, cons
                                  const Tensor& beta, const Tensor& running_mean,
                                  const Tensor& running_var, Tensor& y) {
   const char* op = "batchnorm_forward_inference";
-  require_input(op, x);
+  require_f32(op, "x", x);
   const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
-  require_like(op, "output", y, x);
-  require_channel(op, "gamma", gamma, C);
-  require_channel(op, "beta", beta, C);
-  require_channel(op, "running_mean", running_mean, C);
-  require_channel(op, "running_var", running_var, C);
   const Layout l = x.layout();
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
@@ -116,16 +84,9 @@ void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor&
                         const Tensor& gamma, const Tensor& save_mean, const Tensor& save_var,
                         Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
   const char* op = "batchnorm_backward";
-  require_input(op, x);
+  require_f32(op, "x", x);
   const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
   const double count = static_cast<double>(N * H * W);
-  require_like(op, "output gradient", dy, x);
-  require_like(op, "input gradient", dx, x);
-  require_channel(op, "gamma", gamma, C);
-  require_channel(op, "save_mean", save_mean, C);
-  require_channel(op, "save_var", save_var, C);
-  require_channel(op, "dgamma", dgamma, C);
-  require_channel(op, "dbeta", dbeta, C);
   const Layout l = x.layout();
   const float* xp = x.data<float>();
   const float* dyp = dy.data<float>();

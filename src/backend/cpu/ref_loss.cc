@@ -14,20 +14,8 @@ namespace scaledl::ref {
 void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float smoothing,
                            Tensor& loss, Tensor& dlogits) {
   const char* op = "softmax_cross_entropy";
-  require(logits.defined() && logits.dtype() == DType::f32 && logits.ndim() == 2, op,
-          "logits must be a 2-D f32 tensor [N,K], got " + describe(logits));
+  require_f32(op, "logits", logits);  // shapes validated before dispatch (ops/validate.cc)
   const int64_t N = logits.dim(0), K = logits.dim(1);
-  require(N >= 1 && K >= 1, op, "logits must not be empty, got " + logits.str());
-  require(labels.defined() && labels.dtype() == DType::s32 && labels.shape() == Shape{N}, op,
-          "labels must be s32[" + std::to_string(N) + "] for logits " + logits.str() + ", got " +
-              describe(labels));
-  require(loss.defined() && loss.dtype() == DType::f32 && loss.numel() == 1, op,
-          "loss must be a one-element f32 tensor, got " + describe(loss));
-  if (dlogits.defined())
-    require(dlogits.dtype() == DType::f32 && dlogits.shape() == logits.shape(), op,
-            "dlogits must match logits " + logits.str() + ", got " + dlogits.str());
-  require(smoothing >= 0.f && smoothing <= 1.f, op,
-          "label smoothing must be in [0, 1], got " + std::to_string(smoothing));
   const int32_t* lab = labels.data<int32_t>();
   for (int64_t r = 0; r < N; ++r)
     if (lab[r] < 0 || lab[r] >= K)

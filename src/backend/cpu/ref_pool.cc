@@ -16,28 +16,12 @@ struct PoolDims {
   int64_t N, C, H, W, OH, OW;
 };
 
-// Dims from the input-side tensor `x` (x or dx) and the output-side `y` (y or dy).
-PoolDims pool_dims(const char* op, const Pool2dParams& p, const Tensor& x, const Tensor& y) {
-  require_4d(op, "input", x);
-  require_4d(op, "output", y);
-  require(x.layout() == y.layout(), op,
-          "input and output must share a layout, got " + x.str() + " and " + y.str());
-  require(p.kernel_h >= 1 && p.kernel_w >= 1 && p.stride_h >= 1 && p.stride_w >= 1, op,
-          "kernel and stride must be >= 1");
-  require(p.pad_h >= 0 && p.pad_w >= 0 && 2 * p.pad_h <= p.kernel_h && 2 * p.pad_w <= p.kernel_w,
-          op,
-          "padding must be between 0 and half the kernel (as PyTorch), got pad " +
-              std::to_string(p.pad_h) + "x" + std::to_string(p.pad_w) + " for kernel " +
-              std::to_string(p.kernel_h) + "x" + std::to_string(p.kernel_w));
-  PoolDims d{x.dim(0), x.dim(1), x.dim(2), x.dim(3), 0, 0};
-  d.OH = pool_out_size(d.H, p.kernel_h, p.stride_h, p.pad_h, p.ceil_mode);
-  d.OW = pool_out_size(d.W, p.kernel_w, p.stride_w, p.pad_w, p.ceil_mode);
-  require(d.OH >= 1 && d.OW >= 1, op, "the window does not fit the padded input " + x.str());
-  const Shape want{d.N, d.C, d.OH, d.OW};
-  require(
-      y.shape() == want, op,
-      "output must have shape " + shape_str(want) + " for input " + x.str() + ", got " + y.str());
-  return d;
+// Dims from the input-side tensor `x` (x or dx) and the output-side `y` (y or dy), whose shapes
+// were validated before dispatch (ops/validate.cc); this backend runs f32 only.
+PoolDims pool_dims(const char* op, const Tensor& x, const Tensor& y) {
+  require_f32(op, "input", x);
+  require_f32(op, "output", y);
+  return {x.dim(0), x.dim(1), x.dim(2), x.dim(3), y.dim(2), y.dim(3)};
 }
 
 // The window of output (oh, ow) for average pooling, as PyTorch: the window is first clipped to
@@ -62,7 +46,7 @@ AvgWindow avg_window(const Pool2dParams& p, const PoolDims& d, int64_t oh, int64
 
 void maxpool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y, Tensor& workspace) {
   const char* op = "maxpool2d_forward";
-  const PoolDims d = pool_dims(op, p, x, y);
+  const PoolDims d = pool_dims(op, x, y);
   // Workspace: s32 argmax per output element, as h * W + w inside its (n, c) input plane.
   if (!workspace.defined() || workspace.dtype() != DType::s32 || workspace.numel() != y.numel())
     workspace = Tensor::empty(y.shape(), DType::s32, y.device(), y.layout());
@@ -92,12 +76,10 @@ void maxpool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y, Tensor
         }
 }
 
-void maxpool2d_backward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
-                        const Tensor& workspace, const Tensor& dy, Tensor& dx) {
+void maxpool2d_backward(const Pool2dParams&, const Tensor&, const Tensor&, const Tensor& workspace,
+                        const Tensor& dy, Tensor& dx) {
   const char* op = "maxpool2d_backward";
-  const PoolDims d = pool_dims(op, p, dx, dy);
-  require(x.shape() == dx.shape() && y.shape() == dy.shape(), op,
-          "x, y must match dx, dy; got x " + describe(x) + ", y " + describe(y));
+  const PoolDims d = pool_dims(op, dx, dy);
   require(workspace.defined() && workspace.dtype() == DType::s32 && workspace.numel() == dy.numel(),
           op,
           "workspace must be the s32 argmax that reference maxpool2d_forward wrote, got " +
@@ -119,7 +101,7 @@ void maxpool2d_backward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
 
 void avgpool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y) {
   const char* op = "avgpool2d_forward";
-  const PoolDims d = pool_dims(op, p, x, y);
+  const PoolDims d = pool_dims(op, x, y);
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
   for (int64_t n = 0; n < d.N; ++n)
@@ -138,7 +120,7 @@ void avgpool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y) {
 
 void avgpool2d_backward(const Pool2dParams& p, const Tensor& dy, Tensor& dx) {
   const char* op = "avgpool2d_backward";
-  const PoolDims d = pool_dims(op, p, dx, dy);
+  const PoolDims d = pool_dims(op, dx, dy);
   const float* dyp = dy.data<float>();
   dx.zero();
   float* dxp = dx.data<float>();
@@ -158,11 +140,8 @@ void avgpool2d_backward(const Pool2dParams& p, const Tensor& dy, Tensor& dx) {
 
 void global_avgpool_forward(const Tensor& x, Tensor& y) {
   const char* op = "global_avgpool_forward";
-  require_4d(op, "input", x);
+  require_f32(op, "input", x);
   const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
-  require(
-      y.defined() && y.dtype() == DType::f32 && y.shape() == Shape{N, C}, op,
-      "output must be f32" + shape_str({N, C}) + " for input " + x.str() + ", got " + describe(y));
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
   for (int64_t n = 0; n < N; ++n)
@@ -176,11 +155,8 @@ void global_avgpool_forward(const Tensor& x, Tensor& y) {
 
 void global_avgpool_backward(const Tensor& dy, Tensor& dx) {
   const char* op = "global_avgpool_backward";
-  require_4d(op, "input gradient", dx);
+  require_f32(op, "input gradient", dx);
   const int64_t N = dx.dim(0), C = dx.dim(1), H = dx.dim(2), W = dx.dim(3);
-  require(dy.defined() && dy.dtype() == DType::f32 && dy.shape() == Shape{N, C}, op,
-          "output gradient must be f32" + shape_str({N, C}) + " for input gradient " + dx.str() +
-              ", got " + describe(dy));
   const float* dyp = dy.data<float>();
   float* dxp = dx.data<float>();
   for (int64_t n = 0; n < N; ++n)

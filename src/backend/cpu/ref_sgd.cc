@@ -12,7 +12,8 @@ namespace scaledl::ref {
 namespace {
 void sgd(const char* op, const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum,
          const uint8_t* mask) {
-  require_sgd_tensors(op, param, grad, momentum);
+  // Tensors validated before dispatch (ops/validate.cc); this backend always keeps momentum.
+  require_defined(op, "momentum", momentum);
   float* w = param.data<float>();
   const float* gr = grad.data<float>();
   float* m = momentum.data<float>();
@@ -32,7 +33,6 @@ void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& m
 void sgd_update_masked(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum,
                        const Tensor& decay_mask) {
   const char* op = "sgd_update_masked";
-  require_decay_mask(op, decay_mask, param);
   sgd(op, p, param, grad, momentum, decay_mask.data<uint8_t>());
 }
 

@@ -72,12 +72,5 @@ inline void require_cuda_float(const char* op, const char* name, const Tensor& t
           op, std::string(name) + " must be an f32, f16 or bf16 cuda tensor, got " + describe(t));
 }
 
-// Same dtype, shape and layout as `like` (elementwise in memory order), on its device.
-inline void require_cuda_like(const char* op, const char* name, const Tensor& t,
-                              const Tensor& like) {
-  require(t.defined() && t.dtype() == like.dtype() && t.shape() == like.shape() &&
-              t.layout() == like.layout() && t.device() == like.device(),
-          op, std::string(name) + " must match " + like.str() + ", got " + describe(t));
-}
 
 }  // namespace scaledl::cuda

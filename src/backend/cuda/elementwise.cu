@@ -168,17 +168,11 @@ __global__ void var_to_invstd_k(const float* var, float eps, float* inv, long lo
   SDL_GRID_STRIDE(i, n) inv[i] = rsqrtf(var[i] + eps);
 }
 
-void require_4d_cuda(const char* op, const char* name, const Tensor& t) {
-  require_cuda_float(op, name, t);
-  require(t.ndim() == 4, op, std::string(name) + " must be 4-D [N,C,H,W], got " + t.str());
-}
-
 }  // namespace
 
 void relu_forward(const Tensor& x, Tensor& y) {
   const char* op = "relu_forward";
   require_cuda_float(op, "input", x);
-  require_cuda_like(op, "output", y, x);
   const long long n = x.numel();
   with_float_type(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
@@ -190,8 +184,6 @@ void relu_forward(const Tensor& x, Tensor& y) {
 void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
   const char* op = "relu_backward";
   require_cuda_float(op, "output", y);
-  require_cuda_like(op, "output gradient", dy, y);
-  require_cuda_like(op, "input gradient", dx, y);
   const long long n = y.numel();
   with_float_type(y.dtype(), op, [&](auto t) {
     using T = decltype(t);
@@ -203,8 +195,6 @@ void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
 void add(const Tensor& a, const Tensor& b, Tensor& y) {
   const char* op = "add";
   require_cuda_float(op, "a", a);
-  require_cuda_like(op, "b", b, a);
-  require_cuda_like(op, "output", y, a);
   const long long n = a.numel();
   with_float_type(a.dtype(), op, [&](auto t) {
     using T = decltype(t);
@@ -215,12 +205,8 @@ void add(const Tensor& a, const Tensor& b, Tensor& y) {
 
 void dropout_forward(float p, uint64_t seed, const Tensor& x, Tensor& y, Tensor& mask) {
   const char* op = "dropout_forward";
-  require(p >= 0.f && p < 1.f, op, "dropout probability must be in [0, 1), got " + std::to_string(p));
   require_cuda_float(op, "input", x);
-  require_cuda_like(op, "output", y, x);
   if (!mask.defined()) mask = Tensor::empty(x.shape(), DType::u8, x.device(), x.layout());
-  require(mask.dtype() == DType::u8 && mask.numel() == x.numel() && mask.device() == x.device(),
-          op, "mask must be u8 with the input's elements on its device, got " + describe(mask));
   const long long n = x.numel();
   with_float_type(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
@@ -233,9 +219,6 @@ void dropout_forward(float p, uint64_t seed, const Tensor& x, Tensor& y, Tensor&
 void dropout_backward(float p, const Tensor& mask, const Tensor& dy, Tensor& dx) {
   const char* op = "dropout_backward";
   require_cuda_float(op, "output gradient", dy);
-  require_cuda_like(op, "input gradient", dx, dy);
-  require(mask.defined() && mask.dtype() == DType::u8 && mask.numel() == dy.numel(), op,
-          "mask must be the u8 mask of dropout_forward, got " + describe(mask));
   const long long n = dy.numel();
   with_float_type(dy.dtype(), op, [&](auto t) {
     using T = decltype(t);
@@ -248,10 +231,6 @@ void dropout_backward(float p, const Tensor& mask, const Tensor& dy, Tensor& dx)
 void cast(const Tensor& x, Tensor& y, float scale) {
   const char* op = "cast";
   require_cuda_float(op, "input", x);
-  require_cuda_float(op, "output", y);
-  require(x.numel() == y.numel() && x.layout() == y.layout() && x.device() == y.device(), op,
-          "output must have the input's elements, layout and device: " + x.str() + " -> " +
-              y.str());
   const long long n = x.numel();
   with_float_type(x.dtype(), op, [&](auto s) {
     with_float_type(y.dtype(), op, [&](auto d) {
@@ -266,9 +245,6 @@ void cast(const Tensor& x, Tensor& y, float scale) {
 void reorder(const Tensor& x, Tensor& y) {
   const char* op = "reorder";
   require_cuda_float(op, "input", x);
-  require(y.defined() && y.dtype() == x.dtype() && y.shape() == x.shape() &&
-              y.device() == x.device(),
-          op, "output must have the input's dtype and shape, got " + describe(y) + " for " + x.str());
   if (x.ndim() != 4 || x.layout() == y.layout()) {
     y.copy_from(x);
     return;
@@ -284,15 +260,10 @@ void reorder(const Tensor& x, Tensor& y) {
 
 namespace {
 void channel_slices(const char* op, std::vector<Tensor>& xs, const Tensor& y, bool to_whole) {
-  require_4d_cuda(op, "concatenation", y);
+  require_cuda_float(op, "concatenation", y);  // the parts validated before dispatch
   long long c0 = 0;
   for (Tensor& x : xs) {
-    require_4d_cuda(op, "part", x);
-    require(x.dtype() == y.dtype() && x.layout() == y.layout() && x.dim(0) == y.dim(0) &&
-                x.dim(2) == y.dim(2) && x.dim(3) == y.dim(3),
-            op, "part " + x.str() + " does not fit " + y.str());
     const long long N = x.dim(0), Cx = x.dim(1), H = x.dim(2), W = x.dim(3);
-    require(c0 + Cx <= y.dim(1), op, "parts have more channels than " + y.str());
     with_float_type(y.dtype(), op, [&](auto t) {
       using T = decltype(t);
       channel_slice_k<<<grid_for(N * Cx * H * W), 256, 0, stream_of(y)>>>(
@@ -301,7 +272,6 @@ void channel_slices(const char* op, std::vector<Tensor>& xs, const Tensor& y, bo
     SDL_CUDA(cudaGetLastError());
     c0 += Cx;
   }
-  require(c0 == y.dim(1), op, "parts have fewer channels than " + y.str());
 }
 }  // namespace
 
@@ -316,11 +286,8 @@ void split_channels(const Tensor& y, std::vector<Tensor>& xs) {
 
 void global_avgpool_forward(const Tensor& x, Tensor& y) {
   const char* op = "global_avgpool_forward";
-  require_4d_cuda(op, "input", x);
+  require_cuda_float(op, "input", x);  // shapes validated before dispatch
   const long long N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
-  require(y.defined() && y.dtype() == x.dtype() && y.shape() == Shape{N, C}, op,
-          "output must be " + std::string(dtype_name(x.dtype())) + shape_str({N, C}) +
-              " for input " + x.str() + ", got " + describe(y));
   with_float_type(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
     gap_fwd_k<<<grid_for(N * C), 256, 0, stream_of(y)>>>(ptr<T>(x), ptr<T>(y),
@@ -331,11 +298,8 @@ void global_avgpool_forward(const Tensor& x, Tensor& y) {
 
 void global_avgpool_backward(const Tensor& dy, Tensor& dx) {
   const char* op = "global_avgpool_backward";
-  require_4d_cuda(op, "input gradient", dx);
+  require_cuda_float(op, "input gradient", dx);  // shapes validated before dispatch
   const long long N = dx.dim(0), C = dx.dim(1), H = dx.dim(2), W = dx.dim(3);
-  require(dy.defined() && dy.dtype() == dx.dtype() && dy.shape() == Shape{N, C}, op,
-          "output gradient must be " + std::string(dtype_name(dx.dtype())) + shape_str({N, C}) +
-              " for input gradient " + dx.str() + ", got " + describe(dy));
   with_float_type(dx.dtype(), op, [&](auto t) {
     using T = decltype(t);
     gap_bwd_k<<<grid_for(N * C * H * W), 256, 0, stream_of(dx)>>>(

@@ -100,21 +100,8 @@ __global__ void nonfinite_k(const T* x, long long n, int* flag) {
 void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float smoothing,
                            Tensor& loss, Tensor& dlogits) {
   const char* op = "softmax_cross_entropy";
-  require_cuda_float(op, "logits", logits);
-  require(logits.ndim() == 2 && logits.dim(0) >= 1 && logits.dim(1) >= 1, op,
-          "logits must be a non-empty 2-D tensor [N,K], got " + logits.str());
+  require_cuda_float(op, "logits", logits);  // shapes validated before dispatch
   const long long N = logits.dim(0), K = logits.dim(1);
-  require(labels.defined() && labels.dtype() == DType::s32 && labels.shape() == Shape{N} &&
-              labels.device() == logits.device(),
-          op, "labels must be s32[" + std::to_string(N) + "] on " + logits.device().str() +
-                  ", got " + describe(labels));
-  require(loss.defined() && loss.dtype() == DType::f32 && loss.numel() == 1 &&
-              loss.device() == logits.device(),
-          op, "loss must be a one-element f32 tensor on " + logits.device().str() + ", got " +
-                  describe(loss));
-  if (dlogits.defined()) require_cuda_like(op, "dlogits", dlogits, logits);
-  require(smoothing >= 0.f && smoothing <= 1.f, op,
-          "label smoothing must be in [0, 1], got " + std::to_string(smoothing));
   cudaStream_t st = context(logits.device()).stream;
   float* rows = static_cast<float*>(workspace(logits.device(), N * sizeof(float)));
   with_float_type(logits.dtype(), op, [&](auto t) {
@@ -131,8 +118,9 @@ void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float smo
 namespace {
 void sgd(const char* op, const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum,
          const unsigned char* mask) {
+  // Tensors validated before dispatch (ops/validate.cc); this backend always keeps momentum.
   require(!param.device().is_cpu(), op, "parameter must be a cuda tensor, got " + describe(param));
-  require_sgd_tensors(op, param, grad, momentum);
+  require_defined(op, "momentum", momentum);
   const long long n = param.numel();
   sgd_k<<<grid_for(n), 256, 0, context(param.device()).stream>>>(
       p.lr, p.momentum, p.weight_decay, p.nesterov, p.grad_scale, param.data<float>(),
@@ -147,9 +135,7 @@ void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& m
 
 void sgd_update_masked(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum,
                        const Tensor& decay_mask) {
-  const char* op = "sgd_update_masked";
-  require_decay_mask(op, decay_mask, param);
-  sgd(op, p, param, grad, momentum, static_cast<const unsigned char*>(decay_mask.raw()));
+  sgd("sgd_update_masked", p, param, grad, momentum, static_cast<const unsigned char*>(decay_mask.raw()));
 }
 
 bool all_finite(const Tensor& x) {

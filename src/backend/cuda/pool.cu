@@ -122,24 +122,12 @@ __global__ void avg_bwd_k(Geo g, const T* dy, T* dx) {
   }
 }
 
-// Geometry from the input-side tensor x (x or dx) and output-side y (y or dy), checked.
+// Geometry from the input-side tensor x (x or dx) and output-side y (y or dy), whose shapes
+// and device were validated before dispatch (ops/validate.cc).
 Geo geometry(const char* op, const Pool2dParams& p, const Tensor& x, const Tensor& y) {
   require_cuda_float(op, "input", x);
-  require(x.ndim() == 4, op, "input must be 4-D [N,C,H,W], got " + x.str());
-  require(p.kernel_h >= 1 && p.kernel_w >= 1 && p.stride_h >= 1 && p.stride_w >= 1 &&
-              p.pad_h >= 0 && p.pad_w >= 0 && 2 * p.pad_h <= p.kernel_h &&
-              2 * p.pad_w <= p.kernel_w,
-          op, "kernel and stride must be >= 1 and padding at most half the kernel");
-  Geo g{x.dim(0), x.dim(1), x.dim(2), x.dim(3), 0, 0, p.kernel_h, p.kernel_w, p.stride_h,
-        p.stride_w, p.pad_h, p.pad_w, x.layout() == Layout::nhwc, p.count_include_pad};
-  g.OH = pool_out_size(g.H, p.kernel_h, p.stride_h, p.pad_h, p.ceil_mode);
-  g.OW = pool_out_size(g.W, p.kernel_w, p.stride_w, p.pad_w, p.ceil_mode);
-  require(g.OH >= 1 && g.OW >= 1, op, "the window does not fit the padded input " + x.str());
-  require(y.defined() && y.dtype() == x.dtype() && y.layout() == x.layout() &&
-              y.device() == x.device() && y.shape() == Shape{g.N, g.C, g.OH, g.OW},
-          op, "output must be " + std::string(dtype_name(x.dtype())) +
-                  shape_str({g.N, g.C, g.OH, g.OW}) + " in the input's layout for input " +
-                  x.str() + ", got " + describe(y));
+  Geo g{x.dim(0), x.dim(1), x.dim(2), x.dim(3), y.dim(2), y.dim(3), p.kernel_h, p.kernel_w,
+        p.stride_h, p.stride_w, p.pad_h, p.pad_w, x.layout() == Layout::nhwc, p.count_include_pad};
   return g;
 }
 
@@ -159,12 +147,10 @@ void maxpool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y, Tensor
   SDL_CUDA(cudaGetLastError());
 }
 
-void maxpool2d_backward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
+void maxpool2d_backward(const Pool2dParams& p, const Tensor&, const Tensor&,
                         const Tensor& workspace, const Tensor& dy, Tensor& dx) {
   const char* op = "maxpool2d_backward";
   const Geo g = geometry(op, p, dx, dy);
-  require(x.shape() == dx.shape() && y.shape() == dy.shape(), op,
-          "x, y must match dx, dy; got x " + describe(x) + ", y " + describe(y));
   require(workspace.defined() && workspace.dtype() == DType::s32 &&
               workspace.numel() == dy.numel() && workspace.device() == dy.device(),
           op, "workspace must be the s32 argmax that cuda maxpool2d_forward wrote, got " +
