@@ -38,6 +38,11 @@ struct ConvCase {
 
 const ConvCase kCases[] = {
     {"1x1 64->256", {2, 64, 14, 14}, {256, 64, 1, 1}, {}, false},
+    {"1x1 stride2 64->128 odd plane (a downsample)",
+     {2, 64, 9, 7},
+     {128, 64, 1, 1},
+     {.stride_h = 2, .stride_w = 2},
+     false},
     {"3x3 pad1 32->32", {2, 32, 9, 11}, {32, 32, 3, 3}, {.pad_h = 1, .pad_w = 1}, true},
     {"7x7 stride2 pad3 3->16 (the stem)",
      {2, 3, 20, 20},

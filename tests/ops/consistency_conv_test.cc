@@ -75,6 +75,11 @@ const ConvCase kConvCases[] = {
      {.stride_h = 2, .stride_w = 2, .dil_h = 2, .dil_w = 2, .groups = 2},
      false},
     {"1x1 stride2 batch1", 1, 16, 8, 8, 4, 1, 1, {.stride_h = 2, .stride_w = 2}, true},
+    // The backward passes of 1x1 convolutions without bias on nhwc run as matrix products
+    // (backend/cpu/dnnl_conv_pointwise.cc); a stride gathers and scatters rows.
+    {"1x1 no bias", 2, 8, 5, 6, 12, 1, 1, {}, false},
+    {"1x1 stride2 odd plane no bias", 2, 8, 9, 7, 12, 1, 1, {.stride_h = 2, .stride_w = 2}, false},
+    {"1x1 stride(1,3) no bias", 1, 4, 5, 8, 6, 1, 1, {.stride_w = 3}, false},
 };
 
 // Small cases for the finite-difference checks (each probe runs the forward twice).

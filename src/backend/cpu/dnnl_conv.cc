@@ -1,10 +1,12 @@
 // 2-D convolution on oneDNN: forward, backward data and backward weights. nhwc activations are
 // used in place; nchw ones go through the primitive's own layout (see act_md). Weights are
 // plain [O, C/groups, KH, KW] for the user and reordered to/from the layout the primitive picks
-// (format any) through per-thread scratch memory, so no call allocates. Tensors are f32, or
-// bf16 where the CPU has bf16 instructions (the dispatch sends bf16 here only then): one dtype
-// for activations and weights, the bias in its own (f32 or bf16).
+// (format any) through per-thread scratch memory, so no call allocates. The backward passes of
+// 1x1 convolutions on nhwc run as matrix products where that is faster (dnnl_conv_pointwise.cc).
+// Tensors are f32, or bf16 where the CPU has bf16 instructions (the dispatch sends bf16 here only
+// then): one dtype for activations and weights, the bias in its own (f32 or bf16).
 #include "backend/cpu/dnnl_common.h"
+#include "backend/cpu/dnnl_conv_pointwise.h"
 #include "ops/ops.h"
 
 namespace scaledl::cpu {
@@ -175,6 +177,7 @@ void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, con
 void conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
   constexpr const char* op = "conv2d_backward_data";
   const ConvGeom g = conv_geom(op, p, dx, w, dy);
+  if (pointwise_backward(p, dx, w, false, false)) return pointwise_backward_data(p, dy, w, dx);
   guarded(op, [&] {
     const ConvEntry& e = bwd_data_cache().get(conv_key("bwd_data", p, dx, w, Tensor()), [&] {
       auto e = std::make_unique<ConvEntry>();
@@ -206,6 +209,7 @@ void conv2d_backward_weights(const Conv2dParams& p, const Tensor& x, const Tenso
   const ConvGeom g = conv_geom(op, p, x, dw, dy);
   const bool bias = db.defined();
   if (bias) require_float(op, "db", db);
+  if (pointwise_backward(p, x, dw, true, bias)) return pointwise_backward_weights(p, x, dy, dw);
   guarded(op, [&] {
     const ConvEntry& e = bwd_weights_cache().get(conv_key("bwd_weights", p, x, dw, db), [&] {
       auto e = std::make_unique<ConvEntry>();
