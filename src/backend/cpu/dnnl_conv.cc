@@ -177,7 +177,7 @@ void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, con
 void conv2d_backward_data(const Conv2dParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
   constexpr const char* op = "conv2d_backward_data";
   const ConvGeom g = conv_geom(op, p, dx, w, dy);
-  if (pointwise_backward(p, dx, w, false, false)) return pointwise_backward_data(p, dy, w, dx);
+  if (pointwise_backward(p, dx, w, false)) return pointwise_backward_data(p, dy, w, dx);
   guarded(op, [&] {
     const ConvEntry& e = bwd_data_cache().get(conv_key("bwd_data", p, dx, w, Tensor()), [&] {
       auto e = std::make_unique<ConvEntry>();
@@ -209,7 +209,7 @@ void conv2d_backward_weights(const Conv2dParams& p, const Tensor& x, const Tenso
   const ConvGeom g = conv_geom(op, p, x, dw, dy);
   const bool bias = db.defined();
   if (bias) require_float(op, "db", db);
-  if (pointwise_backward(p, x, dw, true, bias)) return pointwise_backward_weights(p, x, dy, dw);
+  if (pointwise_backward(p, x, dw, bias)) return pointwise_backward_weights(p, x, dy, dw);
   guarded(op, [&] {
     const ConvEntry& e = bwd_weights_cache().get(conv_key("bwd_weights", p, x, dw, db), [&] {
       auto e = std::make_unique<ConvEntry>();
