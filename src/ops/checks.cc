@@ -6,7 +6,11 @@
 namespace scaledl {
 
 void require(bool ok, const char* op, const std::string& what) {
-  if (!ok) throw Error(op, what);
+  if (!ok) fail(op, what);
+}
+
+void fail(const char* op, const std::string& what) {
+  throw Error(op, what);
 }
 
 std::string describe(const Tensor& t) {
@@ -14,7 +18,7 @@ std::string describe(const Tensor& t) {
 }
 
 void require_defined(const char* op, const char* name, const Tensor& t) {
-  require(t.defined(), op, std::string(name) + " is undefined; pass an allocated tensor");
+  SDL_REQUIRE(t.defined(), op, std::string(name) + " is undefined; pass an allocated tensor");
 }
 
 namespace {
@@ -22,24 +26,24 @@ namespace {
 void require_cpu_float(const char* op, const char* name, const Tensor& t, bool allow_bf16) {
   require_defined(op, name, t);
   const bool ok = t.dtype() == DType::f32 || (allow_bf16 && t.dtype() == DType::bf16);
-  require(ok, op,
-          std::string(name) + (allow_bf16 ? " must be f32 or bf16" : " must be f32") + ", got " +
-              t.str());
-  require(t.device().is_cpu(), op, std::string(name) + " must be on the cpu, got " + t.str());
+  SDL_REQUIRE(ok, op,
+              std::string(name) + (allow_bf16 ? " must be f32 or bf16" : " must be f32") +
+                  ", got " + t.str());
+  SDL_REQUIRE(t.device().is_cpu(), op, std::string(name) + " must be on the cpu, got " + t.str());
 }
 }  // namespace
 
 void require_rank(const char* op, const char* name, const Tensor& t, int rank) {
   require_defined(op, name, t);
-  require(t.ndim() == rank, op,
-          std::string(name) + " must be " + std::to_string(rank) + "-D" +
-              (rank == 4 ? " [N,C,H,W]" : "") + ", got " + t.str());
+  SDL_REQUIRE(t.ndim() == rank, op,
+              std::string(name) + " must be " + std::to_string(rank) + "-D" +
+                  (rank == 4 ? " [N,C,H,W]" : "") + ", got " + t.str());
 }
 
 void require_length(const char* op, const char* name, const Tensor& t, int64_t c) {
-  require(t.ndim() == 1 && t.dim(0) == c, op,
-          std::string(name) + " must be " + std::string(dtype_name(t.dtype())) + "[" +
-              std::to_string(c) + "], got " + t.str());
+  SDL_REQUIRE(t.ndim() == 1 && t.dim(0) == c, op,
+              std::string(name) + " must be " + std::string(dtype_name(t.dtype())) + "[" +
+                  std::to_string(c) + "], got " + t.str());
 }
 
 void require_f32(const char* op, const char* name, const Tensor& t) {
@@ -52,18 +56,18 @@ void require_float(const char* op, const char* name, const Tensor& t) {
 
 void require_shape(const char* op, const char* name, const Tensor& t, const Shape& want) {
   require_defined(op, name, t);
-  require(t.shape() == want, op,
-          std::string(name) + " must have shape " + shape_str(want) + ", got " + t.str());
+  SDL_REQUIRE(t.shape() == want, op,
+              std::string(name) + " must have shape " + shape_str(want) + ", got " + t.str());
 }
 
 void require_same_layout(const char* op, const char* name, const Tensor& t, const Tensor& ref) {
-  require(t.ndim() != 4 || t.layout() == ref.layout(), op,
-          std::string(name) + " " + t.str() + " must have the layout of " + ref.str());
+  SDL_REQUIRE(t.ndim() != 4 || t.layout() == ref.layout(), op,
+              std::string(name) + " " + t.str() + " must have the layout of " + ref.str());
 }
 
 void require_same_dtype(const char* op, const char* name, const Tensor& t, const Tensor& ref) {
-  require(t.dtype() == ref.dtype(), op,
-          std::string(name) + " " + t.str() + " must have the dtype of " + ref.str());
+  SDL_REQUIRE(t.dtype() == ref.dtype(), op,
+              std::string(name) + " " + t.str() + " must have the dtype of " + ref.str());
 }
 
 }  // namespace scaledl

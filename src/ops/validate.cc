@@ -15,9 +15,10 @@ namespace {
 // backend): a kernel reads all of them from one memory.
 void one_device(const char* op, const Tensor& where, std::initializer_list<const Tensor*> ts) {
   for (const Tensor* t : ts)
-    require(!t->defined() || t->device() == where.device(), op,
-            "every tensor of a call must be on one device: " + t->str() + " is not on " +
-                where.device().str() + " (the device of " + where.str() + "); copy it there first");
+    SDL_REQUIRE(!t->defined() || t->device() == where.device(), op,
+                "every tensor of a call must be on one device: " + t->str() + " is not on " +
+                    where.device().str() + " (the device of " + where.str() +
+                    "); copy it there first");
 }
 void one_device(const char* op, const Tensor& where, const std::vector<Tensor>& ts) {
   for (const Tensor& t : ts) one_device(op, where, {&t});
@@ -32,22 +33,22 @@ void conv_geometry(const char* op, const Conv2dParams& p, const char* xn, const 
   require_same_layout(op, yn, y, x);
   require_same_dtype(op, wn, w, x);
   require_same_dtype(op, yn, y, x);
-  require(p.stride_h >= 1 && p.stride_w >= 1 && p.pad_h >= 0 && p.pad_w >= 0 && p.dil_h >= 1 &&
-              p.dil_w >= 1 && p.groups >= 1,
-          op, "bad parameters: stride and dilation must be >= 1, padding >= 0, groups >= 1");
+  SDL_REQUIRE(p.stride_h >= 1 && p.stride_w >= 1 && p.pad_h >= 0 && p.pad_w >= 0 && p.dil_h >= 1 &&
+                  p.dil_w >= 1 && p.groups >= 1,
+              op, "bad parameters: stride and dilation must be >= 1, padding >= 0, groups >= 1");
   const int64_t N = x.dim(0), C = x.dim(1), O = w.dim(0), G = p.groups;
   const int KH = static_cast<int>(w.dim(2)), KW = static_cast<int>(w.dim(3));
-  require(C % G == 0 && O % G == 0, op,
-          "channels of " + std::string(xn) + " " + x.str() + " and " + wn + " " + w.str() +
-              " must divide by groups " + std::to_string(G));
-  require(w.dim(1) == C / G, op,
-          std::string(wn) + " " + w.str() + " must have C/groups = " + std::to_string(C / G) +
-              " input channels for " + xn + " " + x.str());
+  SDL_REQUIRE(C % G == 0 && O % G == 0, op,
+              "channels of " + std::string(xn) + " " + x.str() + " and " + wn + " " + w.str() +
+                  " must divide by groups " + std::to_string(G));
+  SDL_REQUIRE(w.dim(1) == C / G, op,
+              std::string(wn) + " " + w.str() + " must have C/groups = " + std::to_string(C / G) +
+                  " input channels for " + xn + " " + x.str());
   const int64_t OH = conv_out_size(x.dim(2), KH, p.stride_h, p.pad_h, p.dil_h);
   const int64_t OW = conv_out_size(x.dim(3), KW, p.stride_w, p.pad_w, p.dil_w);
-  require(OH > 0 && OW > 0, op,
-          "the (dilated) kernel of " + std::string(wn) + " " + w.str() +
-              " does not fit in the padded " + xn + " " + x.str());
+  SDL_REQUIRE(OH > 0 && OW > 0, op,
+              "the (dilated) kernel of " + std::string(wn) + " " + w.str() +
+                  " does not fit in the padded " + xn + " " + x.str());
   require_shape(op, yn, y, {N, O, OH, OW});
   one_device(op, x, {&w, &y});
 }
@@ -65,9 +66,9 @@ void linear_pair(const char* op, const char* xn, const Tensor& x, const char* wn
   require_rank(op, xn, x, 2);
   require_rank(op, wn, w, 2);
   require_same_dtype(op, wn, w, x);
-  require(w.dim(1) == x.dim(1), op,
-          std::string(wn) + " " + w.str() + " must be [M,K] with K = " + std::to_string(x.dim(1)) +
-              " (the features of " + xn + " " + x.str() + ")");
+  SDL_REQUIRE(w.dim(1) == x.dim(1), op,
+              std::string(wn) + " " + w.str() + " must be [M,K] with K = " +
+                  std::to_string(x.dim(1)) + " (the features of " + xn + " " + x.str() + ")");
 }
 
 using Named = std::pair<const char*, const Tensor*>;
@@ -85,7 +86,7 @@ void batchnorm_tensors(const char* op, const Tensor& where, const Tensor& x,
   }
   for (auto [name, t] : channels) {
     require_defined(op, name, *t);
-    require(t->dtype() == DType::f32, op, std::string(name) + " must be f32, got " + t->str());
+    SDL_REQUIRE(t->dtype() == DType::f32, op, std::string(name) + " must be f32, got " + t->str());
     require_length(op, name, *t, x.dim(1));
   }
   one_device(op, where, {&x});
@@ -95,8 +96,8 @@ void batchnorm_tensors(const char* op, const Tensor& where, const Tensor& x,
 
 // Training needs more than one value per channel for its batch statistics.
 void batch_statistics(const char* op, const Tensor& x) {
-  require(x.dim(0) * x.dim(2) * x.dim(3) > 1, op,
-          "training needs more than one value per channel (N*H*W > 1), got x " + x.str());
+  SDL_REQUIRE(x.dim(0) * x.dim(2) * x.dim(3) > 1, op,
+              "training needs more than one value per channel (N*H*W > 1), got x " + x.str());
 }
 
 // x-side (x or dx) and y-side (y or dy) tensors of one pooling window op (PyTorch's rules:
@@ -107,17 +108,17 @@ void pool_window(const char* op, const Pool2dParams& p, const char* xn, const Te
   require_rank(op, yn, y, 4);
   require_same_layout(op, yn, y, x);
   require_same_dtype(op, yn, y, x);
-  require(p.kernel_h >= 1 && p.kernel_w >= 1 && p.stride_h >= 1 && p.stride_w >= 1 &&
-              p.pad_h >= 0 && p.pad_w >= 0,
-          op, "bad parameters: kernel and stride must be >= 1, padding >= 0");
-  require(2 * p.pad_h <= p.kernel_h && 2 * p.pad_w <= p.kernel_w, op,
-          "padding must be at most half the kernel (as PyTorch), got pad " +
-              std::to_string(p.pad_h) + "x" + std::to_string(p.pad_w) + " for kernel " +
-              std::to_string(p.kernel_h) + "x" + std::to_string(p.kernel_w));
+  SDL_REQUIRE(p.kernel_h >= 1 && p.kernel_w >= 1 && p.stride_h >= 1 && p.stride_w >= 1 &&
+                  p.pad_h >= 0 && p.pad_w >= 0,
+              op, "bad parameters: kernel and stride must be >= 1, padding >= 0");
+  SDL_REQUIRE(2 * p.pad_h <= p.kernel_h && 2 * p.pad_w <= p.kernel_w, op,
+              "padding must be at most half the kernel (as PyTorch), got pad " +
+                  std::to_string(p.pad_h) + "x" + std::to_string(p.pad_w) + " for kernel " +
+                  std::to_string(p.kernel_h) + "x" + std::to_string(p.kernel_w));
   const int64_t OH = pool_out_size(x.dim(2), p.kernel_h, p.stride_h, p.pad_h, p.ceil_mode);
   const int64_t OW = pool_out_size(x.dim(3), p.kernel_w, p.stride_w, p.pad_w, p.ceil_mode);
-  require(OH > 0 && OW > 0, op,
-          "the window does not fit in the padded " + std::string(xn) + " " + x.str());
+  SDL_REQUIRE(OH > 0 && OW > 0, op,
+              "the window does not fit in the padded " + std::string(xn) + " " + x.str());
   require_shape(op, yn, y, {x.dim(0), x.dim(1), OH, OW});
   one_device(op, x, {&y});
 }
@@ -125,7 +126,8 @@ void pool_window(const char* op, const Pool2dParams& p, const char* xn, const Te
 // x [N,C,H,W] (H, W > 0) and y [N,C] of global average pooling (or dx and dy).
 void global_pool(const char* op, const char* xn, const Tensor& x, const char* yn, const Tensor& y) {
   require_rank(op, xn, x, 4);
-  require(x.dim(2) > 0 && x.dim(3) > 0, op, std::string(xn) + " has an empty plane: " + x.str());
+  SDL_REQUIRE(x.dim(2) > 0 && x.dim(3) > 0, op,
+              std::string(xn) + " has an empty plane: " + x.str());
   require_same_dtype(op, yn, y, x);
   require_shape(op, yn, y, {x.dim(0), x.dim(1)});
   one_device(op, x, {&y});
@@ -141,21 +143,21 @@ void elementwise_like(const char* op, const char* name, const Tensor& t, const T
 
 void require_float_dtype(const char* op, const char* name, const Tensor& t) {
   require_defined(op, name, t);
-  require(t.dtype() == DType::f32 || t.dtype() == DType::f16 || t.dtype() == DType::bf16, op,
-          std::string(name) + " must be f32, f16 or bf16, got " + t.str());
+  SDL_REQUIRE(t.dtype() == DType::f32 || t.dtype() == DType::f16 || t.dtype() == DType::bf16, op,
+              std::string(name) + " must be f32, f16 or bf16, got " + t.str());
 }
 
 void dropout_probability(const char* op, float p) {
-  require(p >= 0.f && p < 1.f, op,
-          "dropout probability must be in [0, 1), got " + std::to_string(p));
+  SDL_REQUIRE(p >= 0.f && p < 1.f, op,
+              "dropout probability must be in [0, 1), got " + std::to_string(p));
 }
 
 // The keep-mask of dropout: u8 with x's element count (read in memory order).
 void dropout_mask(const char* op, const Tensor& mask, const Tensor& x) {
   require_defined(op, "mask", mask);
-  require(mask.dtype() == DType::u8 && mask.numel() == x.numel(), op,
-          "mask must be u8 with the " + std::to_string(x.numel()) + " elements of " + x.str() +
-              ", got " + mask.str());
+  SDL_REQUIRE(mask.dtype() == DType::u8 && mask.numel() == x.numel(), op,
+              "mask must be u8 with the " + std::to_string(x.numel()) + " elements of " + x.str() +
+                  ", got " + mask.str());
   one_device(op, x, {&mask});
 }
 
@@ -163,7 +165,7 @@ void dropout_mask(const char* op, const Tensor& mask, const Tensor& x) {
 // channels adding up to y's.
 void channel_parts(const char* op, const std::vector<Tensor>& xs, const Tensor& y) {
   require_rank(op, "y", y, 4);
-  require(!xs.empty(), op, "needs at least one part");
+  SDL_REQUIRE(!xs.empty(), op, "needs at least one part");
   int64_t channels = 0;
   for (size_t i = 0; i < xs.size(); ++i) {
     const std::string name = "part " + std::to_string(i);
@@ -171,13 +173,13 @@ void channel_parts(const char* op, const std::vector<Tensor>& xs, const Tensor& 
     require_rank(op, name.c_str(), x, 4);
     require_same_dtype(op, name.c_str(), x, y);
     require_same_layout(op, name.c_str(), x, y);
-    require(x.dim(0) == y.dim(0) && x.dim(2) == y.dim(2) && x.dim(3) == y.dim(3), op,
-            name + " " + x.str() + " must have the N, H and W of " + y.str());
+    SDL_REQUIRE(x.dim(0) == y.dim(0) && x.dim(2) == y.dim(2) && x.dim(3) == y.dim(3), op,
+                name + " " + x.str() + " must have the N, H and W of " + y.str());
     channels += x.dim(1);
   }
-  require(channels == y.dim(1), op,
-          "the parts' channels add up to " + std::to_string(channels) + ", not the " +
-              std::to_string(y.dim(1)) + " of " + y.str());
+  SDL_REQUIRE(channels == y.dim(1), op,
+              "the parts' channels add up to " + std::to_string(channels) + ", not the " +
+                  std::to_string(y.dim(1)) + " of " + y.str());
   one_device(op, y, xs);
 }
 
@@ -186,12 +188,12 @@ void channel_parts(const char* op, const std::vector<Tensor>& xs, const Tensor& 
 void sgd_tensors(const char* op, const SgdParams& p, const Tensor& param, const Tensor& grad,
                  const Tensor& momentum) {
   require_defined(op, "parameter", param);
-  require(param.dtype() == DType::f32, op, "parameter must be f32, got " + param.str());
+  SDL_REQUIRE(param.dtype() == DType::f32, op, "parameter must be f32, got " + param.str());
   const auto of_param = [&](const char* name, const Tensor& t) {
     require_defined(op, name, t);
-    require(t.dtype() == DType::f32 && t.numel() == param.numel(), op,
-            std::string(name) + " must be f32 with the " + std::to_string(param.numel()) +
-                " elements of the parameter " + param.str() + ", got " + t.str());
+    SDL_REQUIRE(t.dtype() == DType::f32 && t.numel() == param.numel(), op,
+                std::string(name) + " must be f32 with the " + std::to_string(param.numel()) +
+                    " elements of the parameter " + param.str() + ", got " + t.str());
     one_device(op, param, {&t});
   };
   of_param("gradient", grad);
@@ -234,9 +236,9 @@ void linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
   require_rank(op, "dy", dy, 2);
   require_rank(op, "weights", w, 2);
   require_same_dtype(op, "weights", w, dy);
-  require(w.dim(0) == dy.dim(1), op,
-          "weights " + w.str() + " must have M = " + std::to_string(dy.dim(1)) +
-              " rows (the columns of dy " + dy.str() + ")");
+  SDL_REQUIRE(w.dim(0) == dy.dim(1), op,
+              "weights " + w.str() + " must have M = " + std::to_string(dy.dim(1)) +
+                  " rows (the columns of dy " + dy.str() + ")");
   require_same_dtype(op, "dx", dx, dy);
   require_shape(op, "dx", dx, {dy.dim(0), w.dim(1)});
   one_device(op, dx, {&dy, &w});
@@ -247,8 +249,8 @@ void linear_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tens
   require_rank(op, "x", x, 2);
   require_rank(op, "dy", dy, 2);
   require_same_dtype(op, "dy", dy, x);
-  require(dy.dim(0) == x.dim(0), op,
-          "x " + x.str() + " and dy " + dy.str() + " must have the same batch");
+  SDL_REQUIRE(dy.dim(0) == x.dim(0), op,
+              "x " + x.str() + " and dy " + dy.str() + " must have the same batch");
   require_same_dtype(op, "dw", dw, x);
   require_shape(op, "dw", dw, {dy.dim(1), x.dim(1)});
   one_device(op, dw, {&x, &dy});
@@ -410,8 +412,8 @@ void cast(const Tensor& x, Tensor& y, float) {
   constexpr const char* op = "cast";
   require_float_dtype(op, "x", x);
   require_float_dtype(op, "y", y);
-  require(y.numel() == x.numel() && y.layout() == x.layout(), op,
-          "y " + y.str() + " must have the elements and layout of x " + x.str());
+  SDL_REQUIRE(y.numel() == x.numel() && y.layout() == x.layout(), op,
+              "y " + y.str() + " must have the elements and layout of x " + x.str());
   one_device(op, x, {&y});
 }
 
@@ -425,19 +427,19 @@ void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float smo
                            Tensor& loss, Tensor& dlogits) {
   constexpr const char* op = "softmax_cross_entropy";
   require_rank(op, "logits", logits, 2);
-  require(logits.dim(0) >= 1 && logits.dim(1) >= 1, op,
-          "logits must not be empty, got " + logits.str());
+  SDL_REQUIRE(logits.dim(0) >= 1 && logits.dim(1) >= 1, op,
+              "logits must not be empty, got " + logits.str());
   require_shape(op, "labels", labels, {logits.dim(0)});
-  require(labels.dtype() == DType::s32, op, "labels must be s32, got " + labels.str());
+  SDL_REQUIRE(labels.dtype() == DType::s32, op, "labels must be s32, got " + labels.str());
   require_defined(op, "loss", loss);
-  require(loss.dtype() == DType::f32 && loss.numel() == 1, op,
-          "loss must be one f32 value, got " + loss.str());
+  SDL_REQUIRE(loss.dtype() == DType::f32 && loss.numel() == 1, op,
+              "loss must be one f32 value, got " + loss.str());
   if (dlogits.defined()) {
     require_shape(op, "dlogits", dlogits, logits.shape());
     require_same_dtype(op, "dlogits", dlogits, logits);
   }
-  require(smoothing >= 0.f && smoothing <= 1.f, op,
-          "label smoothing must be in [0, 1], got " + std::to_string(smoothing));
+  SDL_REQUIRE(smoothing >= 0.f && smoothing <= 1.f, op,
+              "label smoothing must be in [0, 1], got " + std::to_string(smoothing));
   one_device(op, logits, {&labels, &loss, &dlogits});
 }
 
@@ -450,9 +452,9 @@ void sgd_update_masked(const SgdParams& p, Tensor& param, const Tensor& grad, Te
   constexpr const char* op = "sgd_update_masked";
   sgd_tensors(op, p, param, grad, momentum);
   require_defined(op, "decay mask", decay_mask);
-  require(decay_mask.dtype() == DType::u8 && decay_mask.numel() == param.numel(), op,
-          "decay mask must be u8 with the " + std::to_string(param.numel()) +
-              " elements of the parameter " + param.str() + ", got " + decay_mask.str());
+  SDL_REQUIRE(decay_mask.dtype() == DType::u8 && decay_mask.numel() == param.numel(), op,
+              "decay mask must be u8 with the " + std::to_string(param.numel()) +
+                  " elements of the parameter " + param.str() + ", got " + decay_mask.str());
   one_device(op, param, {&decay_mask});
 }
 

@@ -52,14 +52,6 @@ dnnl::memory::desc md4(const Tensor& t) {
   return dnnl::memory::desc(t.shape(), dnnl_dtype(t.dtype()), layout_tag(t.layout()));
 }
 
-dnnl::memory::desc md_plain(const Tensor& t) {
-  static constexpr tag kTags[] = {tag::a, tag::ab, tag::abc, tag::abcd, tag::abcde, tag::abcdef};
-  const int n = t.ndim();
-  if (n == 0) return md_flat(t);
-  SDL_ASSERT(n <= 6, "md_plain supports rank 1..6");
-  return dnnl::memory::desc(t.shape(), dnnl_dtype(t.dtype()), kTags[n - 1]);
-}
-
 dnnl::memory::desc md_flat(const Tensor& t) {
   return dnnl::memory::desc({t.numel()}, dnnl_dtype(t.dtype()), tag::a);
 }

@@ -32,8 +32,6 @@ dt dnnl_dtype(DType t);
 tag layout_tag(Layout l);
 // [N,C,H,W] in the tensor's own layout (nchw or nhwc).
 dnnl::memory::desc md4(const Tensor& t);
-// The tensor as a dense row-major array of its shape (any rank 1..6).
-dnnl::memory::desc md_plain(const Tensor& t);
 // The tensor as a flat 1-D array of numel elements.
 dnnl::memory::desc md_flat(const Tensor& t);
 // A memory object over the tensor's own storage.
