@@ -146,7 +146,8 @@ RunSetup prepare_run(const TrainConfig& cfg, int rank, int world, Device device)
   if (device.is_cpu() && cfg.precision != TrainPrecision::fp32) {
     if (support("conv2d_forward", Backend::cpu, compute) == Support::native)
       log_info("--precision " + precision +
-               " on the cpu: convolutions, batch norm, relu, add and pooling run on oneDNN's " +
+               " on the cpu: convolutions, batch norm, relu, add, pooling and linear run on "
+               "oneDNN's " +
                precision +
                " kernels; the other ops emulate (f32 math, outputs rounded); summary.json "
                "'kernels' lists which");

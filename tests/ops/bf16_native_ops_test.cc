@@ -1,5 +1,5 @@
 // The cpu backend's other native bf16 ops (batch norm, batch norm + ReLU, relu, add, max and
-// global average pooling, reorder, concat/split) against the f32 reference on the same
+// global average pooling, linear, reorder, concat/split) against the f32 reference on the same
 // bf16-rounded inputs, within bf16 tolerances; exact where the op only moves or selects values.
 // Skipped on a CPU without avx512_bf16 or AMX (the cpu backend then emulates bf16).
 #include <algorithm>
@@ -127,6 +127,25 @@ std::vector<Case> cases(Layout l) {
                    return std::vector<Tensor>{as_dtype(y, DType::f32), as_dtype(dx, DType::f32)};
                  },
                  1e-2});
+  for (bool bf16_bias : {false, true})
+    out.push_back({std::string("linear, forward and both backward passes, ") +
+                       (bf16_bias ? "bf16" : "f32") + " bias",
+                   [=](DType d) {
+                     Rng rng(20);
+                     const Tensor x = as_dtype(bf16_values(rng, {6, 40}, Layout::nchw), d),
+                                  w = as_dtype(bf16_values(rng, {12, 40}, Layout::nchw), d),
+                                  dy = as_dtype(bf16_values(rng, {6, 12}, Layout::nchw), d);
+                     const DType bd = bf16_bias ? d : DType::f32;
+                     const Tensor b = as_dtype(bf16_values(rng, {12}, Layout::nchw), bd);
+                     Tensor y = Tensor::empty({6, 12}, d), dx = out_like(x, d);
+                     Tensor dw = out_like(w, d), db = Tensor::empty({12}, bd);
+                     ops::linear_forward(x, w, b, y);
+                     ops::linear_backward_data(dy, w, dx);
+                     ops::linear_backward_weights(x, dy, dw, db);
+                     return std::vector<Tensor>{as_dtype(y, DType::f32), as_dtype(dx, DType::f32),
+                                                as_dtype(dw, DType::f32), as_dtype(db, DType::f32)};
+                   },
+                   1e-2});
   out.push_back({"reorder to the other layout, concat and split",
                  [=](DType d) {
                    Rng rng(19);

@@ -103,6 +103,9 @@ bool cpu_native_bf16(std::string_view op) {
                                               "maxpool2d_backward",
                                               "global_avgpool_forward",
                                               "global_avgpool_backward",
+                                              "linear_forward",
+                                              "linear_backward_data",
+                                              "linear_backward_weights",
                                               "reorder",
                                               "concat_channels",
                                               "split_channels"};

@@ -1,5 +1,6 @@
 // Fully connected layer on oneDNN inner_product (forward, backward data, backward weights),
-// with the user's plain [M, K] weights used in place (no reorders).
+// with the user's plain [M, K] weights used in place (no reorders). f32, or bf16 where the CPU
+// has bf16 instructions (the dispatch sends bf16 here only then); the bias in its own dtype.
 #include "backend/cpu/dnnl_common.h"
 #include "ops/ops.h"
 
@@ -10,12 +11,12 @@ using dnnl::memory;
 
 namespace {
 
-// x [N,K], w [M,K], y [N,M] (x or dx, w or dw, y or dy): shapes validated before dispatch
-// (ops/validate.cc); this backend runs them in f32.
+// x [N,K], w [M,K], y [N,M] (x or dx, w or dw, y or dy): shapes and one dtype for the three
+// validated before dispatch (ops/validate.cc); this backend runs f32 and bf16.
 void check_linear(const char* op, const Tensor& x, const Tensor& w, const Tensor& y) {
-  require_f32(op, "x", x);
-  require_f32(op, "weights", w);
-  require_f32(op, "y", y);
+  require_float(op, "x", x);
+  require_float(op, "weights", w);
+  require_float(op, "y", y);
 }
 
 struct LinearEntry {
@@ -28,11 +29,13 @@ PrimitiveCache<LinearEntry>& cache() {
   return c;
 }
 
-void fill_mds(LinearEntry& e, const Tensor& x, const Tensor& w, bool bias) {
-  e.x_md = memory::desc({x.dim(0), x.dim(1)}, dt::f32, tag::nc);
-  e.w_md = memory::desc({w.dim(0), w.dim(1)}, dt::f32, tag::oi);
-  e.b_md = bias ? memory::desc({w.dim(0)}, dt::f32, tag::a) : memory::desc();
-  e.y_md = memory::desc({x.dim(0), w.dim(0)}, dt::f32, tag::nc);
+// b: the bias (or its gradient), undefined without one.
+void fill_mds(LinearEntry& e, const Tensor& x, const Tensor& w, const Tensor& b) {
+  const dt d = dnnl_dtype(x.dtype());
+  e.x_md = memory::desc({x.dim(0), x.dim(1)}, d, tag::nc);
+  e.w_md = memory::desc({w.dim(0), w.dim(1)}, d, tag::oi);
+  e.b_md = b.defined() ? memory::desc({w.dim(0)}, dnnl_dtype(b.dtype()), tag::a) : memory::desc();
+  e.y_md = memory::desc({x.dim(0), w.dim(0)}, d, tag::nc);
 }
 
 dnnl::inner_product_forward::primitive_desc fwd_pd(const LinearEntry& e) {
@@ -41,8 +44,8 @@ dnnl::inner_product_forward::primitive_desc fwd_pd(const LinearEntry& e) {
   return dnnl::inner_product_forward::primitive_desc(d, engine());
 }
 
-std::string linear_key(const char* op, const Tensor& x, const Tensor& w, bool bias) {
-  return key_of(op, x.shape(), w.shape(), bias);
+std::string linear_key(const char* op, const Tensor& x, const Tensor& w, const Tensor& b) {
+  return key_of(op, x.shape(), w.shape(), x.dtype(), b.defined() ? b.dtype() : DType::u8);
 }
 
 }  // namespace
@@ -51,11 +54,11 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y
   constexpr const char* op = "linear_forward";
   check_linear(op, x, w, y);
   const bool bias = b.defined();
-  if (bias) require_f32(op, "bias", b);
+  if (bias) require_float(op, "bias", b);
   guarded(op, [&] {
-    LinearEntry& e = cache().get(linear_key("fwd", x, w, bias), [&] {
+    LinearEntry& e = cache().get(linear_key("fwd", x, w, b), [&] {
       auto e = std::make_unique<LinearEntry>();
-      fill_mds(*e, x, w, bias);
+      fill_mds(*e, x, w, b);
       e->prim = dnnl::inner_product_forward(fwd_pd(*e));
       return e;
     });
@@ -73,9 +76,9 @@ void linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
   constexpr const char* op = "linear_backward_data";
   check_linear(op, dx, w, dy);
   guarded(op, [&] {
-    LinearEntry& e = cache().get(linear_key("bwd_data", dx, w, false), [&] {
+    LinearEntry& e = cache().get(linear_key("bwd_data", dx, w, Tensor()), [&] {
       auto e = std::make_unique<LinearEntry>();
-      fill_mds(*e, dx, w, false);
+      fill_mds(*e, dx, w, Tensor());
       dnnl::inner_product_backward_data::desc d(e->x_md, e->w_md, e->y_md);
       e->prim = dnnl::inner_product_backward_data(
           dnnl::inner_product_backward_data::primitive_desc(d, engine(), fwd_pd(*e)));
@@ -93,11 +96,11 @@ void linear_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tens
   constexpr const char* op = "linear_backward_weights";
   check_linear(op, x, dw, dy);
   const bool bias = db.defined();
-  if (bias) require_f32(op, "db", db);
+  if (bias) require_float(op, "db", db);
   guarded(op, [&] {
-    LinearEntry& e = cache().get(linear_key("bwd_weights", x, dw, bias), [&] {
+    LinearEntry& e = cache().get(linear_key("bwd_weights", x, dw, db), [&] {
       auto e = std::make_unique<LinearEntry>();
-      fill_mds(*e, x, dw, bias);
+      fill_mds(*e, x, dw, db);
       dnnl::inner_product_backward_weights::desc d(e->x_md, e->w_md, e->b_md, e->y_md);
       e->prim = dnnl::inner_product_backward_weights(
           dnnl::inner_product_backward_weights::primitive_desc(d, engine(), fwd_pd(*e)));
