@@ -109,5 +109,4 @@ void guarded(const char* op, F&& f, std::source_location loc = std::source_locat
   }
 }
 
-
 }  // namespace scaledl::cpu::dnnl_detail

@@ -13,7 +13,9 @@ namespace scaledl::cuda {
 
 namespace {
 
-cudaStream_t stream_of(const Tensor& t) { return context(t.device()).stream; }
+cudaStream_t stream_of(const Tensor& t) {
+  return context(t.device()).stream;
+}
 
 template <class T>
 __global__ void relu_fwd_k(const T* x, T* y, long long n) {
@@ -222,8 +224,8 @@ void dropout_backward(float p, const Tensor& mask, const Tensor& dy, Tensor& dx)
   const long long n = dy.numel();
   with_float_type(dy.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    dropout_bwd_k<<<grid_for(n), 256, 0, stream_of(dx)>>>(p, ptr<unsigned char>(mask),
-                                                          ptr<T>(dy), ptr<T>(dx), n);
+    dropout_bwd_k<<<grid_for(n), 256, 0, stream_of(dx)>>>(p, ptr<unsigned char>(mask), ptr<T>(dy),
+                                                          ptr<T>(dx), n);
   });
   SDL_CUDA(cudaGetLastError());
 }
@@ -364,15 +366,15 @@ void bias_grad_channels(const Tensor& dy, Tensor& db) {
 
 void invstd_to_var(const Tensor& invstd, float eps, Tensor& var) {
   const long long n = var.numel();
-  invstd_to_var_k<<<grid_for(n), 256, 0, stream_of(var)>>>(ptr<float>(invstd), eps,
-                                                           ptr<float>(var), n);
+  invstd_to_var_k<<<grid_for(n), 256, 0, stream_of(var)>>>(ptr<float>(invstd), eps, ptr<float>(var),
+                                                           n);
   SDL_CUDA(cudaGetLastError());
 }
 
 void var_to_invstd(const Tensor& var, float eps, Tensor& invstd) {
   const long long n = var.numel();
-  var_to_invstd_k<<<grid_for(n), 256, 0, stream_of(var)>>>(ptr<float>(var), eps,
-                                                           ptr<float>(invstd), n);
+  var_to_invstd_k<<<grid_for(n), 256, 0, stream_of(var)>>>(ptr<float>(var), eps, ptr<float>(invstd),
+                                                           n);
   SDL_CUDA(cudaGetLastError());
 }
 

@@ -75,9 +75,8 @@ __global__ void mean_k(const float* v, long long n, float* out) {
 }
 
 // mask null: decay everywhere.
-__global__ void sgd_k(float lr, float momentum, float wd, bool nesterov, float grad_scale,
-                      float* w, const float* grad, float* m, const unsigned char* mask,
-                      long long n) {
+__global__ void sgd_k(float lr, float momentum, float wd, bool nesterov, float grad_scale, float* w,
+                      const float* grad, float* m, const unsigned char* mask, long long n) {
   SDL_GRID_STRIDE(i, n) {
     const float g = grad[i] * grad_scale + (!mask || mask[i] ? wd * w[i] : 0.f);
     const float mi = momentum * m[i] + g;
@@ -89,10 +88,10 @@ __global__ void sgd_k(float lr, float momentum, float wd, bool nesterov, float g
 template <class T>
 __global__ void nonfinite_k(const T* x, long long n, int* flag) {
   SDL_GRID_STRIDE(i, n)
-    if (!isfinite(load(x, i))) {
-      *flag = 1;
-      return;
-    }
+  if (!isfinite(load(x, i))) {
+    *flag = 1;
+    return;
+  }
 }
 
 }  // namespace
@@ -135,7 +134,8 @@ void sgd_update(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& m
 
 void sgd_update_masked(const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum,
                        const Tensor& decay_mask) {
-  sgd("sgd_update_masked", p, param, grad, momentum, static_cast<const unsigned char*>(decay_mask.raw()));
+  sgd("sgd_update_masked", p, param, grad, momentum,
+      static_cast<const unsigned char*>(decay_mask.raw()));
 }
 
 bool all_finite(const Tensor& x) {

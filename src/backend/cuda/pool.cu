@@ -96,7 +96,8 @@ __global__ void avg_fwd_k(Geo g, const T* x, T* y) {
     const float div = avg_divisor(g, oh, ow, h0, h1, w0, w1);
     float s = 0.f;
     for (long long ih = h0; ih < h1; ++ih)
-      for (long long iw = w0; iw < w1; ++iw) s += load(x, off4(g.nhwc, n, c, ih, iw, g.C, g.H, g.W));
+      for (long long iw = w0; iw < w1; ++iw)
+        s += load(x, off4(g.nhwc, n, c, ih, iw, g.C, g.H, g.W));
     store(y, i, div > 0.f ? s / div : 0.f);
   }
 }
@@ -126,8 +127,20 @@ __global__ void avg_bwd_k(Geo g, const T* dy, T* dx) {
 // and device were validated before dispatch (ops/validate.cc).
 Geo geometry(const char* op, const Pool2dParams& p, const Tensor& x, const Tensor& y) {
   require_cuda_float(op, "input", x);
-  Geo g{x.dim(0), x.dim(1), x.dim(2), x.dim(3), y.dim(2), y.dim(3), p.kernel_h, p.kernel_w,
-        p.stride_h, p.stride_w, p.pad_h, p.pad_w, x.layout() == Layout::nhwc, p.count_include_pad};
+  Geo g{x.dim(0),
+        x.dim(1),
+        x.dim(2),
+        x.dim(3),
+        y.dim(2),
+        y.dim(3),
+        p.kernel_h,
+        p.kernel_w,
+        p.stride_h,
+        p.stride_w,
+        p.pad_h,
+        p.pad_w,
+        x.layout() == Layout::nhwc,
+        p.count_include_pad};
   return g;
 }
 
@@ -136,13 +149,13 @@ Geo geometry(const char* op, const Pool2dParams& p, const Tensor& x, const Tenso
 void maxpool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y, Tensor& workspace) {
   const char* op = "maxpool2d_forward";
   const Geo g = geometry(op, p, x, y);
-  if (!workspace.defined() || workspace.dtype() != DType::s32 ||
-      workspace.numel() != y.numel() || !(workspace.device() == y.device()))
+  if (!workspace.defined() || workspace.dtype() != DType::s32 || workspace.numel() != y.numel() ||
+      !(workspace.device() == y.device()))
     workspace = Tensor::empty(y.shape(), DType::s32, y.device(), y.layout());
   with_float_type(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    max_fwd_k<<<grid_for(y.numel()), 256, 0, context(y.device()).stream>>>(
-        g, ptr<T>(x), ptr<T>(y), ptr<int>(workspace));
+    max_fwd_k<<<grid_for(y.numel()), 256, 0, context(y.device()).stream>>>(g, ptr<T>(x), ptr<T>(y),
+                                                                           ptr<int>(workspace));
   });
   SDL_CUDA(cudaGetLastError());
 }
@@ -153,8 +166,9 @@ void maxpool2d_backward(const Pool2dParams& p, const Tensor&, const Tensor&,
   const Geo g = geometry(op, p, dx, dy);
   require(workspace.defined() && workspace.dtype() == DType::s32 &&
               workspace.numel() == dy.numel() && workspace.device() == dy.device(),
-          op, "workspace must be the s32 argmax that cuda maxpool2d_forward wrote, got " +
-                  describe(workspace));
+          op,
+          "workspace must be the s32 argmax that cuda maxpool2d_forward wrote, got " +
+              describe(workspace));
   with_float_type(dx.dtype(), op, [&](auto t) {
     using T = decltype(t);
     max_bwd_k<<<grid_for(dx.numel()), 256, 0, context(dx.device()).stream>>>(
@@ -168,8 +182,7 @@ void avgpool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y) {
   const Geo g = geometry(op, p, x, y);
   with_float_type(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    avg_fwd_k<<<grid_for(y.numel()), 256, 0, context(y.device()).stream>>>(g, ptr<T>(x),
-                                                                           ptr<T>(y));
+    avg_fwd_k<<<grid_for(y.numel()), 256, 0, context(y.device()).stream>>>(g, ptr<T>(x), ptr<T>(y));
   });
   SDL_CUDA(cudaGetLastError());
 }
@@ -180,7 +193,7 @@ void avgpool2d_backward(const Pool2dParams& p, const Tensor& dy, Tensor& dx) {
   with_float_type(dx.dtype(), op, [&](auto t) {
     using T = decltype(t);
     avg_bwd_k<<<grid_for(dx.numel()), 256, 0, context(dx.device()).stream>>>(g, ptr<T>(dy),
-                                                                            ptr<T>(dx));
+                                                                             ptr<T>(dx));
   });
   SDL_CUDA(cudaGetLastError());
 }
