@@ -5,10 +5,6 @@
 
 namespace scaledl {
 
-void require(bool ok, const char* op, const std::string& what) {
-  if (!ok) fail(op, what);
-}
-
 void fail(const char* op, const std::string& what) {
   throw Error(op, what);
 }

@@ -9,10 +9,9 @@
 
 namespace scaledl {
 
-void require(bool ok, const char* op, const std::string& what);
 [[noreturn]] void fail(const char* op, const std::string& what);
-// require() that builds its message only when `ok` is false: the checks run on every op call,
-// and a message names tensors through Tensor::str() (a few microseconds each).
+// Throws Error(op, what) unless `ok`; `what` is built only then: the checks run on every op
+// call, and a message names tensors through Tensor::str() (a few microseconds each).
 #define SDL_REQUIRE(ok, op, what)             \
   do {                                        \
     if (!(ok)) ::scaledl::fail((op), (what)); \

@@ -19,9 +19,9 @@ void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float smo
   const bool grad = dlogits.defined();
   const int32_t* lab = labels.data<int32_t>();
   for (int64_t n = 0; n < N; ++n)
-    require(lab[n] >= 0 && lab[n] < K, op,
-            "label " + std::to_string(lab[n]) + " at batch row " + std::to_string(n) +
-                " is outside [0, " + std::to_string(K) + ")");
+    SDL_REQUIRE(lab[n] >= 0 && lab[n] < K, op,
+                "label " + std::to_string(lab[n]) + " at batch row " + std::to_string(n) +
+                    " is outside [0, " + std::to_string(K) + ")");
 
   const float* z = logits.data<float>();
   float* dz = grad ? dlogits.data<float>() : nullptr;

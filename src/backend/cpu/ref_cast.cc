@@ -40,7 +40,7 @@ void host_cast(const Tensor& x, Tensor& y, float scale) {
   const char* op = "cast";
   // Dtypes, sizes and layouts are validated before dispatch (ops/validate.cc); the emulation
   // calls this directly on tensors it made.
-  require(x.device().is_cpu(), op, "x must be a cpu tensor, got " + x.str());
+  SDL_REQUIRE(x.device().is_cpu(), op, "x must be a cpu tensor, got " + x.str());
   const void* s = x.raw();
   void* d = y.raw();
   const DType from = x.dtype(), to = y.dtype();
@@ -50,7 +50,7 @@ void host_cast(const Tensor& x, Tensor& y, float scale) {
 }
 
 bool host_all_finite(const Tensor& x) {
-  require(x.device().is_cpu(), "all_finite", "x must be a cpu tensor, got " + x.str());
+  SDL_REQUIRE(x.device().is_cpu(), "all_finite", "x must be a cpu tensor, got " + x.str());
   const void* p = x.raw();
   for (int64_t i = 0, n = x.numel(); i < n; ++i)
     if (!std::isfinite(load(x.dtype(), p, i))) return false;

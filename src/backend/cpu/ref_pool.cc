@@ -80,10 +80,10 @@ void maxpool2d_backward(const Pool2dParams&, const Tensor&, const Tensor&, const
                         const Tensor& dy, Tensor& dx) {
   const char* op = "maxpool2d_backward";
   const PoolDims d = pool_dims(op, dx, dy);
-  require(workspace.defined() && workspace.dtype() == DType::s32 && workspace.numel() == dy.numel(),
-          op,
-          "workspace must be the s32 argmax that reference maxpool2d_forward wrote, got " +
-              describe(workspace));
+  SDL_REQUIRE(
+      workspace.defined() && workspace.dtype() == DType::s32 && workspace.numel() == dy.numel(), op,
+      "workspace must be the s32 argmax that reference maxpool2d_forward wrote, got " +
+          describe(workspace));
   const float* dyp = dy.data<float>();
   const int32_t* arg = workspace.data<int32_t>();
   dx.zero();

@@ -26,9 +26,9 @@ cudnnBatchNormMode_t mode_for(const Tensor& x) {
 // (ops/validate.cc); what is this backend's own: x's dtype on a CUDA device, cuDNN's least eps.
 void check_x(const char* op, const BatchNormParams& p, const Tensor& x) {
   require_cuda_float(op, "input", x);
-  require(p.eps >= static_cast<float>(CUDNN_BN_MIN_EPSILON), op,
-          "eps " + std::to_string(p.eps) + " is below cuDNN's minimum " +
-              std::to_string(CUDNN_BN_MIN_EPSILON));
+  SDL_REQUIRE(p.eps >= static_cast<float>(CUDNN_BN_MIN_EPSILON), op,
+              "eps " + std::to_string(p.eps) + " is below cuDNN's minimum " +
+                  std::to_string(CUDNN_BN_MIN_EPSILON));
 }
 
 }  // namespace

@@ -80,9 +80,9 @@ Choice pick(const char* op, const Perf* perf, int n) {
 // y side share it), and a bias, when present, in that dtype too.
 void check_conv(const char* op, const Tensor& x, const Tensor& b, const char* b_name) {
   require_cuda_float(op, "input", x);
-  require(!b.defined() || b.dtype() == x.dtype(), op,
-          std::string(b_name) + " must be " + std::string(dtype_name(x.dtype())) +
-              " like the activations, got " + describe(b));
+  SDL_REQUIRE(!b.defined() || b.dtype() == x.dtype(), op,
+              std::string(b_name) + " must be " + std::string(dtype_name(x.dtype())) +
+                  " like the activations, got " + describe(b));
 }
 
 // w in the activations' layout (a reordered scratch copy when it is not).

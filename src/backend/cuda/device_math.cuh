@@ -81,9 +81,10 @@ void with_float_type(DType t, const char* op, F&& f) {
 
 // A defined f32/f16/bf16 tensor on a cuda device.
 inline void require_cuda_float(const char* op, const char* name, const Tensor& t) {
-  require(t.defined() && !t.device().is_cpu() &&
-              (t.dtype() == DType::f32 || t.dtype() == DType::f16 || t.dtype() == DType::bf16),
-          op, std::string(name) + " must be an f32, f16 or bf16 cuda tensor, got " + describe(t));
+  SDL_REQUIRE(t.defined() && !t.device().is_cpu() &&
+                  (t.dtype() == DType::f32 || t.dtype() == DType::f16 || t.dtype() == DType::bf16),
+              op,
+              std::string(name) + " must be an f32, f16 or bf16 cuda tensor, got " + describe(t));
 }
 
 }  // namespace scaledl::cuda

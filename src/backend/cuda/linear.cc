@@ -32,9 +32,9 @@ void gemm(Device d, DType t, cublasOperation_t ta, cublasOperation_t tb, int64_t
 // Shapes and one device for all were validated before dispatch (ops/validate.cc); a bias
 // (or its gradient) may be f32 or the activations' dtype.
 void check_bias(const char* op, const char* name, const Tensor& b, const Tensor& like) {
-  require(!b.defined() || b.dtype() == like.dtype() || b.dtype() == DType::f32, op,
-          std::string(name) + " must be " + std::string(dtype_name(like.dtype())) +
-              " or f32, got " + describe(b));
+  SDL_REQUIRE(!b.defined() || b.dtype() == like.dtype() || b.dtype() == DType::f32, op,
+              std::string(name) + " must be " + std::string(dtype_name(like.dtype())) +
+                  " or f32, got " + describe(b));
 }
 
 }  // namespace

@@ -118,7 +118,8 @@ namespace {
 void sgd(const char* op, const SgdParams& p, Tensor& param, const Tensor& grad, Tensor& momentum,
          const unsigned char* mask) {
   // Tensors validated before dispatch (ops/validate.cc); this backend always keeps momentum.
-  require(!param.device().is_cpu(), op, "parameter must be a cuda tensor, got " + describe(param));
+  SDL_REQUIRE(!param.device().is_cpu(), op,
+              "parameter must be a cuda tensor, got " + describe(param));
   require_defined(op, "momentum", momentum);
   const long long n = param.numel();
   sgd_k<<<grid_for(n), 256, 0, context(param.device()).stream>>>(

@@ -164,11 +164,11 @@ void maxpool2d_backward(const Pool2dParams& p, const Tensor&, const Tensor&,
                         const Tensor& workspace, const Tensor& dy, Tensor& dx) {
   const char* op = "maxpool2d_backward";
   const Geo g = geometry(op, p, dx, dy);
-  require(workspace.defined() && workspace.dtype() == DType::s32 &&
-              workspace.numel() == dy.numel() && workspace.device() == dy.device(),
-          op,
-          "workspace must be the s32 argmax that cuda maxpool2d_forward wrote, got " +
-              describe(workspace));
+  SDL_REQUIRE(workspace.defined() && workspace.dtype() == DType::s32 &&
+                  workspace.numel() == dy.numel() && workspace.device() == dy.device(),
+              op,
+              "workspace must be the s32 argmax that cuda maxpool2d_forward wrote, got " +
+                  describe(workspace));
   with_float_type(dx.dtype(), op, [&](auto t) {
     using T = decltype(t);
     max_bwd_k<<<grid_for(dx.numel()), 256, 0, context(dx.device()).stream>>>(
