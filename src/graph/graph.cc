@@ -376,6 +376,13 @@ std::vector<int> Graph::consumers() const {
   return c;
 }
 
+std::vector<std::vector<int>> Graph::readers() const {
+  std::vector<std::vector<int>> r(nodes_.size());
+  for (size_t i = 0; i < nodes_.size(); ++i)
+    for (int j : nodes_[i].inputs) r[j].push_back(static_cast<int>(i));
+  return r;
+}
+
 std::vector<std::string> Graph::value_names() const {
   std::vector<std::string> names;
   for (const Node& n : nodes_)

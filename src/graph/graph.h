@@ -180,6 +180,8 @@ class Graph {
   int64_t flops() const;  // one sample's forward pass, multiply-adds x 2
   // How many nodes read node i (the output counts as one more reader).
   std::vector<int> consumers() const;
+  // The nodes that read node i, ascending (a node that reads i twice is listed twice).
+  std::vector<std::vector<int>> readers() const;
   // "layer1.0.conv1.weight"-style names of every parameter, then every buffer, in node order.
   std::vector<std::string> value_names() const;
   bool has_values() const;

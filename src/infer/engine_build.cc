@@ -62,10 +62,8 @@ dnnl::primitive_attr base_attr() {
 class Builder {
  public:
   Builder(const Graph& g, const EngineOptions& o, Engine::Weights& w, int64_t batch)
-      : g_(g), o_(o), w_(w), plan_(std::make_unique<Engine::Plan>()), readers_(g.size()) {
+      : g_(g), o_(o), w_(w), plan_(std::make_unique<Engine::Plan>()), readers_(g.readers()) {
     plan_->batch = batch;
-    for (int i = 1; i < g.size(); ++i)
-      for (int j : g.node(i).inputs) readers_[j].push_back(i);
   }
 
   std::unique_ptr<Engine::Plan> build() {

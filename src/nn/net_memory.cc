@@ -28,9 +28,7 @@ namespace scaledl {
 // batch norm.
 void Net::share_gradients() {
   const int n = static_cast<int>(nodes_.size());
-  std::vector<std::vector<int>> consumers(n);  // ascending
-  for (int i = 1; i < n; ++i)
-    for (int j : graph_.node(i).inputs) consumers[j].push_back(i);
+  const std::vector<std::vector<int>> consumers = graph_.readers();
   // Every consumer of s but i comes before node t.
   auto others_before = [&](int s, int i, int t) {
     for (int c : consumers[s])
