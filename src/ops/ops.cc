@@ -97,9 +97,6 @@ ScopedBackend::~ScopedBackend() {
   t_cpu_backend = saved_;
 }
 
-// f16/bf16 tensors on the host backends (emulated mixed precision): every half argument is
-// widened to an f32 copy, the f32 kernel runs, and each half output is rounded back. The math
-// is f32 as on the GPU's tensor cores; each op's output carries the dtype's rounding.
 // Whether `pred` holds for a tensor among an op's arguments (a tensor or a list of them; other
 // arguments hold none).
 template <class P, class A>
@@ -115,6 +112,9 @@ bool any_tensor(const P& pred, const std::vector<Tensor>& v) {
   return std::any_of(v.begin(), v.end(), pred);
 }
 
+// f16/bf16 tensors on the host backends (emulated mixed precision): every half argument is
+// widened to an f32 copy, the f32 kernel runs, and each half output is rounded back. The math
+// is f32 as on the GPU's tensor cores; each op's output carries the dtype's rounding.
 class Emulation {
  public:
   static bool half(const Tensor& t) {

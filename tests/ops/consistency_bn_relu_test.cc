@@ -78,6 +78,13 @@ std::string case_name(const Case& c, Layout l) {
   return shape_str(c.shape) + " " + std::string(layout_name(l));
 }
 
+// dx, dgamma and dbeta of `got` against `want`, each named after `what`.
+void expect_grads_close(const std::string& what, const Grads& got, const Grads& want) {
+  EXPECT_TRUE(all_close("dx, " + what, got.dx, want.dx));
+  EXPECT_TRUE(all_close("dgamma, " + what, got.dgamma, want.dgamma));
+  EXPECT_TRUE(all_close("dbeta, " + what, got.dbeta, want.dbeta));
+}
+
 // Fraction of zeros in y: the ReLU must clip a fair share for the mask to be tested.
 double zero_fraction(const Tensor& y) {
   const Tensor h = to_host(y);
@@ -124,14 +131,9 @@ TEST(ConsistencyBatchNormRelu, FusedBackwardEqualsTheUnfusedPair) {
       const Grads got = backward(be, c, t, f, true, f.workspace);
       // Without the backend's own workspace the mask comes from y: the same gradients.
       const Grads no_ws = backward(be, c, t, f, true, Tensor());
-      EXPECT_TRUE(all_close(tagged("dx, fused vs pair", be), got.dx, pair.dx));
-      EXPECT_TRUE(all_close(tagged("dgamma, fused vs pair", be), got.dgamma, pair.dgamma));
-      EXPECT_TRUE(all_close(tagged("dbeta, fused vs pair", be), got.dbeta, pair.dbeta));
-      EXPECT_TRUE(all_close(tagged("dx, mask from y", be), no_ws.dx, pair.dx));
-      EXPECT_TRUE(all_close(tagged("dgamma, mask from y", be), no_ws.dgamma, pair.dgamma));
-      EXPECT_TRUE(all_close(with_backend("dx", be), got.dx, want.dx));
-      EXPECT_TRUE(all_close(with_backend("dgamma", be), got.dgamma, want.dgamma));
-      EXPECT_TRUE(all_close(with_backend("dbeta", be), got.dbeta, want.dbeta));
+      expect_grads_close(tagged("fused vs pair", be), got, pair);
+      expect_grads_close(tagged("mask from y", be), no_ws, pair);
+      expect_grads_close(with_backend("vs the reference", be), got, want);
     }
   });
 }
